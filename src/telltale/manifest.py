@@ -88,7 +88,9 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or str(value).strip() == ""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return str(value).strip() == ""
 
 
 def _parse_member(value: Any) -> int | None:
@@ -216,7 +218,8 @@ def load_manifest(
             if _blank(value):
                 continue  # missing labels are allowed; the audit counts them
             if str(value).strip().lower() not in allowed:
-                problem(column, f"unknown label value {value!r} (allowed: {', '.join(sorted(allowed))})")
+                choices = ", ".join(sorted(allowed))
+                problem(column, f"unknown label value {value!r} (allowed: {choices})")
             else:
                 sample_labels[column] = str(value).strip().lower()
         extra = {k: v for k, v in row.items()
@@ -236,7 +239,8 @@ def load_manifest(
 
 
 def write_manifest(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Write rows as a manifest; media paths under the manifest folder become relative.
+    """Write rows as a manifest; absolute media paths under the manifest folder become
+    relative to it (relative paths are taken as already relative to it).
 
     The format follows the suffix (.csv, .jsonl or .parquet).
     """
@@ -247,7 +251,7 @@ def write_manifest(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     for row in rows:
         out = dict(row)
         for column in ("audio", "image"):
-            if out.get(column):
+            if out.get(column) and Path(out[column]).is_absolute():
                 media = Path(out[column]).resolve()
                 try:
                     out[column] = media.relative_to(base).as_posix()
@@ -271,7 +275,9 @@ def write_manifest(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(clean), path)
+        # from_pylist takes its schema from the first row: give every row every column
+        pq.write_table(pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in clean]),
+                       path)
     else:
         raise ValueError(f"{path}: unknown manifest format {suffix!r}")
     return path

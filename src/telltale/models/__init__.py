@@ -1,0 +1,66 @@
+"""Model backends behind one interface (:mod:`telltale.models.base`).
+
+A model is named by a spec string:
+
+- ``hf:<local dir>`` — transformers weights (:mod:`telltale.models.hf`)
+- ``openai:<model>@<base_url>`` — an OpenAI-compatible server (:mod:`telltale.models.openai_api`)
+- ``organism:<dir>`` — a calibration model trained by telltale (:mod:`telltale.models.organism`)
+
+Backends are imported only when a spec names them, so ``import telltale.models`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telltale.models.base import (
+    DecodingConfig,
+    Generation,
+    Request,
+    TargetModel,
+    TokenStats,
+    UnsupportedRequest,
+)
+
+SCHEMES = ("hf", "openai", "organism", "docassistant")
+
+
+class ModelSpecError(ValueError):
+    """A model spec that cannot be parsed or resolved."""
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split ``scheme:rest``; raise :class:`ModelSpecError` with the accepted forms."""
+    scheme, sep, rest = spec.partition(":")
+    if not sep or scheme not in SCHEMES or not rest:
+        raise ModelSpecError(
+            f"cannot read model spec {spec!r}; expected one of hf:<dir>, "
+            "openai:<model>@<base_url>, organism:<dir>, docassistant:<ocr engine>")
+    return scheme, rest
+
+
+def load_model(spec: str, **options: Any) -> TargetModel:
+    """Instantiate the backend a spec names; ``options`` go to the backend constructor."""
+    scheme, rest = parse_spec(spec)
+    if scheme == "hf":
+        from telltale.models.hf import HFModel
+
+        return HFModel(rest, **options)
+    if scheme == "openai":
+        from telltale.models.openai_api import OpenAIModel
+
+        model, at, base_url = rest.rpartition("@")
+        if not at or not model:
+            raise ModelSpecError(f"openai spec {spec!r} needs the form openai:<model>@<base_url>")
+        return OpenAIModel(model, base_url, **options)
+    if scheme == "organism":
+        from telltale.models.organism import OrganismModel
+
+        return OrganismModel(rest, **options)
+    from telltale.models.docassistant import DocAssistantModel
+
+    return DocAssistantModel(rest, **options)
+
+
+__all__ = ["DecodingConfig", "Generation", "ModelSpecError", "Request", "TargetModel",
+           "TokenStats", "UnsupportedRequest", "load_model", "parse_spec"]

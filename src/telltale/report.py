@@ -1,0 +1,154 @@
+"""The self-contained HTML report of a run: headline figures, verdicts, tables, figures.
+
+Everything on the page is read from the run directory (``results.json``, ``run.json``,
+``tables/*.md``, ``figures/*.png``); figures are embedded as data URIs so the page is a
+single file that can be mailed or archived.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from telltale.run import RunDir
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1d2330}
+h1{font-size:1.6em;margin-bottom:.2em}
+h2{border-bottom:2px solid #e3e7ef;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
+th,td{border:1px solid #d5dae5;padding:.3em .6em; text-align:right}
+th{background:#f1f4f9}
+td:first-child,th:first-child{text-align:left}
+.meta{color:#5b6478;font-size:.9em}
+.verdict{padding:.8em 1em;border-radius:6px;margin:1em 0;font-weight:600}
+.verdict.ok{background:#e6f5ea;border:1px solid #8fcf9f}
+.verdict.warn{background:#fff4e0;border:1px solid #f0bd63}
+.verdict.info{background:#eaf1fb;border:1px solid #9db9e6}
+figure{display:inline-block;margin:.6em;vertical-align:top}
+figure img{max-width:480px;border:1px solid #e3e7ef}
+figcaption{font-size:.85em;color:#5b6478;text-align:center}
+details{margin:1em 0}
+pre{font-size:.8em;overflow:auto}
+"""
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.1f}"
+    if value is None:
+        return "–"
+    return html.escape(str(value))
+
+
+def _markdown_table(text: str) -> str:
+    """Render a pipe table (as written in ``tables/*.md``) to HTML."""
+    rows = [line.strip() for line in text.splitlines() if line.strip().startswith("|")]
+    if len(rows) < 2:
+        return f"<pre>{html.escape(text)}</pre>"
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    header, body = cells[0], [r for r in cells[2:]]
+    out = [
+        "<table><thead><tr>",
+        *(f"<th>{html.escape(h)}</th>" for h in header),
+        "</tr></thead><tbody>",
+    ]
+    for row in body:
+        out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _summary_table(summary: list[dict[str, Any]]) -> str:
+    out = [
+        "<table><thead><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th>"
+        "<th>control</th></tr></thead><tbody>"
+    ]
+    for row in summary:
+        ci = "–" if row.get("low") is None else f"[{_fmt(row.get('low'))}, {_fmt(row.get('high'))}]"
+        out.append(
+            f"<tr><td>{html.escape(str(row.get('metric')))}</td><td>{_fmt(row.get('value'))}</td>"
+            f"<td>{ci}</td><td>{_fmt(row.get('n'))}</td><td>{_fmt(row.get('control'))}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def render(run: RunDir) -> str:
+    """The report page as an HTML string."""
+    results = run.read_results()
+    info = run.read_run_json()
+    audit = results.get("audit") or info.get("audit") or "audit"
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>telltale — {html.escape(audit)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>telltale: {html.escape(audit)} audit</h1>",
+        "<p class='meta'>"
+        f"model <code>{html.escape(str(info.get('config', {}).get('model', '–')))}</code>"
+        f" · fingerprint <code>{html.escape(str(info.get('model_fingerprint')))}</code>"
+        f" · data <code>{html.escape(str(info.get('data')))}</code>"
+        f" · seed {html.escape(str(info.get('seed')))}"
+        f" · telltale {html.escape(str(info.get('telltale_version')))}"
+        f" ({html.escape(str(info.get('git_revision') or 'no git revision'))})"
+        f" · started {html.escape(str(info.get('started')))}</p>",
+    ]
+    for verdict in results.get("verdicts", []):
+        level = verdict.get("level", "info")
+        parts.append(
+            f"<div class='verdict {html.escape(level)}'>{html.escape(verdict['text'])}</div>"
+        )
+    counts = results.get("counts", {})
+    if counts:
+        parts.append(
+            "<p>"
+            + " · ".join(f"{html.escape(k)}: <b>{_fmt(v)}</b>" for k, v in counts.items())
+            + "</p>"
+        )
+    if results.get("summary"):
+        parts.append("<h2>Headline figures</h2>" + _summary_table(results["summary"]))
+    tables = sorted(run.tables.glob("*.md"))
+    if tables:
+        parts.append("<h2>Tables</h2>")
+        for table in tables:
+            parts.append(f"<h3>{html.escape(table.stem.replace('_', ' '))}</h3>")
+            parts.append(_markdown_table(table.read_text()))
+    figures = sorted(run.figures.glob("*.png"))
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        for fig in figures:
+            data = base64.b64encode(fig.read_bytes()).decode()
+            parts.append(
+                f"<figure><img alt='{html.escape(fig.stem)}' "
+                f"src='data:image/png;base64,{data}'>"
+                f"<figcaption>{html.escape(fig.stem.replace('_', ' '))}</figcaption></figure>"
+            )
+    errors = results.get("errors", [])
+    if errors:
+        parts.append(
+            f"<h2>Errors ({len(errors)})</h2><table><thead><tr><th>sample</th><th>reason</th>"
+            "</tr></thead><tbody>"
+        )
+        for err in errors[:200]:
+            parts.append(
+                f"<tr><td>{html.escape(str(err.get('sample_id')))}</td>"
+                f"<td>{html.escape(str(err.get('error')))}</td></tr>"
+            )
+        parts.append("</tbody></table>")
+    parts.append(
+        "<details><summary>results.json</summary><pre>"
+        + html.escape(json.dumps(results, indent=2, sort_keys=True))
+        + "</pre></details>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report.html`` into the run directory and return its path."""
+    run = RunDir(run_dir)
+    out = run.path / "report.html"
+    out.write_text(render(run), encoding="utf-8")
+    return out

@@ -1,0 +1,219 @@
+"""Statistics every audit reports: AUCs with bootstrap intervals, low-FPR operating points,
+proportions with Wilson intervals, paired tests and correlations.
+
+Built on scikit-learn and scipy; imported lazily so ``import telltale`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with a confidence interval (``low``, ``high``) from ``n`` items."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def _binary(y: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y).astype(int).ravel()
+    s = np.asarray(scores, dtype=float).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"labels and scores differ in length ({y.size} vs {s.size})")
+    if not np.all(np.isin(y, (0, 1))):
+        raise ValueError("labels must be 0 or 1")
+    if np.unique(y).size < 2:
+        raise ValueError("ROC analysis needs both classes (members and non-members)")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores contain NaN or infinite values")
+    return y, s
+
+
+def roc_auc(y: Any, scores: Any, n_boot: int = 1000, seed: int = 0,
+            confidence: float = 0.95) -> Estimate:
+    """ROC-AUC with a percentile bootstrap interval (resampling stratified by class, so
+    every replicate holds both classes)."""
+    from sklearn.metrics import roc_auc_score
+
+    y, s = _binary(y, scores)
+    value = float(roc_auc_score(y, s))
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    boots = np.empty(n_boot)
+    for i in range(n_boot):
+        idx = np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)])
+        boots[i] = roc_auc_score(y[idx], s[idx])
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(boots, [alpha, 1.0 - alpha]) if n_boot else (value, value)
+    return Estimate(value, float(low), float(high), int(y.size))
+
+
+def roc_points(y: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates of the ROC curve."""
+    from sklearn.metrics import roc_curve
+
+    y, s = _binary(y, scores)
+    fpr, tpr, _ = roc_curve(y, s)
+    return fpr, tpr
+
+
+def tpr_at_fpr(y: Any, scores: Any, fpr: float) -> float:
+    """Highest true-positive rate at a false-positive rate of at most ``fpr``.
+
+    With ``n`` non-members the smallest non-zero FPR is ``1/n``; below that the answer is
+    the TPR at FPR 0 (Carlini et al., 2022, "Membership Inference Attacks From First
+    Principles", report this operating point).
+    """
+    curve_fpr, curve_tpr = roc_points(y, scores)
+    ok = curve_fpr <= fpr + 1e-12
+    return float(curve_tpr[ok].max()) if ok.any() else 0.0
+
+
+def wilson(k: int, n: int, confidence: float = 0.95) -> Estimate:
+    """Proportion ``k/n`` with the Wilson score interval (Wilson, 1927).
+
+    ``n == 0`` gives NaN value and the uninformative interval [0, 1].
+    """
+    from scipy.stats import norm
+
+    if k < 0 or n < 0 or k > n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return Estimate(float("nan"), 0.0, 1.0, 0)
+    z = float(norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n)
+
+
+def paired_ttest(a: Any, b: Any) -> dict[str, float]:
+    """Paired t-test of ``a - b`` (scipy.stats.ttest_rel); NaN pairs are dropped."""
+    from scipy.stats import ttest_rel
+
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples differ in length ({a.size} vs {b.size})")
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 2:
+        return {"t": float("nan"), "p": float("nan"), "mean_diff": float("nan"), "n": int(ok.sum())}
+    res = ttest_rel(a[ok], b[ok])
+    return {"t": float(res.statistic), "p": float(res.pvalue),
+            "mean_diff": float(np.mean(a[ok] - b[ok])), "n": int(ok.sum())}
+
+
+def _finite_pairs(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y differ in length ({x.size} vs {y.size})")
+    ok = np.isfinite(x) & np.isfinite(y)
+    return x[ok], y[ok]
+
+
+def pearson(x: Any, y: Any) -> tuple[float, float]:
+    """Pearson correlation and its two-sided p-value; NaN when undefined."""
+    from scipy.stats import pearsonr
+
+    x, y = _finite_pairs(x, y)
+    if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return float("nan"), float("nan")
+    res = pearsonr(x, y)
+    return float(res.statistic), float(res.pvalue)
+
+
+def spearman(x: Any, y: Any) -> tuple[float, float]:
+    """Spearman rank correlation and its two-sided p-value; NaN when undefined."""
+    from scipy.stats import spearmanr
+
+    x, y = _finite_pairs(x, y)
+    if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
+        return float("nan"), float("nan")
+    res = spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue)
+
+
+def mcnemar(a_correct: Any, b_correct: Any) -> dict[str, float]:
+    """Exact McNemar test for two paired binary outcomes (e.g. the same samples asked
+    directly and with Chain-of-Thought). Returns the discordant counts, the difference in
+    proportions (b - a) and the two-sided exact binomial p-value."""
+    from scipy.stats import binomtest
+
+    a = np.asarray(a_correct, dtype=bool)
+    b = np.asarray(b_correct, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError("paired outcomes differ in length")
+    only_a = int(np.sum(a & ~b))
+    only_b = int(np.sum(b & ~a))
+    discordant = only_a + only_b
+    p = 1.0 if discordant == 0 else float(binomtest(only_b, discordant, 0.5).pvalue)
+    n = int(a.size)
+    diff = float((b.sum() - a.sum()) / n) if n else float("nan")
+    return {"only_a": only_a, "only_b": only_b, "diff": diff, "p": p, "n": n}
+
+
+def two_proportion(k1: int, n1: int, k2: int, n2: int) -> dict[str, float]:
+    """Two-sided z-test for ``k2/n2 - k1/n1`` with a pooled variance."""
+    from scipy.stats import norm
+
+    if n1 == 0 or n2 == 0:
+        return {"diff": float("nan"), "z": float("nan"), "p": float("nan")}
+    p1, p2 = k1 / n1, k2 / n2
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return {"diff": p2 - p1, "z": 0.0 if p1 == p2 else float("inf"),
+                "p": 1.0 if p1 == p2 else 0.0}
+    z = (p2 - p1) / se
+    return {"diff": p2 - p1, "z": z, "p": float(2 * norm.sf(abs(z)))}
+
+
+def oof_logistic_scores(X: Any, y: Any, folds: int = 10, seed: int = 0,
+                        C: float = 1.0) -> np.ndarray:
+    """Out-of-fold membership probabilities from a standardised logistic regression.
+
+    Stratified ``folds``-fold cross-validation (reduced to the size of the smaller class
+    when that is below ``folds``); missing values are imputed with the training fold's
+    median, so nothing from the held-out fold leaks into its own score.
+    """
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y).astype(int)
+    if X.ndim != 2 or X.shape[0] != y.size:
+        raise ValueError(f"X must be (n_samples, n_features) matching y; got {X.shape}, {y.size}")
+    smallest = int(np.bincount(y, minlength=2).min())
+    if smallest < 2:
+        raise ValueError("cross-validation needs at least two members and two non-members")
+    k = min(folds, smallest)
+    X = np.where(np.isfinite(X), X, np.nan)
+    X = X[:, ~np.all(np.isnan(X), axis=0)]  # a column that is never observed carries nothing
+    out = np.empty(y.size, dtype=float)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    for train, test in splitter.split(X, y):
+        model = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                              StandardScaler(),
+                              LogisticRegression(C=C, max_iter=2000))
+        model.fit(X[train], y[train])
+        out[test] = model.predict_proba(X[test])[:, 1]
+    return out

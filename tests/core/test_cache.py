@@ -1,0 +1,85 @@
+import sqlite3
+
+import numpy as np
+import pytest
+
+from telltale.cache import CachedModel, ResponseCache, cache_key
+from telltale.models.base import (
+    STAT_NAMES,
+    BaseModel,
+    DecodingConfig,
+    Generation,
+    Request,
+    TokenStats,
+)
+
+
+class CountingModel(BaseModel):
+    """A deterministic in-test backend: answers depend on the prompt and on its own name,
+    so a cache mix-up between two models would be visible in the answers. It stands in
+    for a real backend because these tests are about the cache, not the model."""
+
+    name = "counting"
+    capabilities = frozenset({"generate", "score", "audio"})
+
+    def __init__(self, tag: str, fail: bool = False):
+        self.fingerprint = self.make_fingerprint(tag=tag)
+        self.tag, self.fail, self.calls = tag, fail, 0
+
+    def generate(self, requests, decoding=None, with_stats=False):
+        self.calls += len(requests)
+        if self.fail:
+            raise ConnectionError("server unavailable")
+        return [Generation(f"{self.tag}:{r.text}") for r in requests]
+
+    def score(self, requests, continuations):
+        self.calls += len(requests)
+        return [TokenStats(tokens=list(c), values={n: np.full(len(c), -1.0) for n in STAT_NAMES})
+                for c in continuations]
+
+
+def test_two_models_never_share_an_entry(tmp_path):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    a, b = CachedModel(CountingModel("A"), cache), CachedModel(CountingModel("B"), cache)
+    req = [Request("what is said?")]
+    assert a.generate(req)[0].text == "A:what is said?"
+    assert b.generate(req)[0].text == "B:what is said?"
+    assert a.generate(req)[0].text == "A:what is said?"
+    assert (a.model.calls, b.model.calls) == (1, 1)
+    assert len(cache) == 2
+
+
+def test_key_covers_media_prompt_and_decoding():
+    base = Request("q", audio=np.zeros(10, np.float32))
+    other_audio = Request("q", audio=np.ones(10, np.float32))
+    keys = {cache_key("m", "generate", base, {"t": 0}),
+            cache_key("m", "generate", other_audio, {"t": 0}),
+            cache_key("m", "generate", Request("q2", audio=np.zeros(10, np.float32)), {"t": 0}),
+            cache_key("m", "generate", Request("q", system="s", audio=np.zeros(10, np.float32)),
+                      {"t": 0}),
+            cache_key("m", "generate", base, {"t": 1}),
+            cache_key("m", "score", base, {"t": 0})}
+    assert len(keys) == 6
+
+
+def test_errors_and_sampling_are_never_cached(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    failing = CachedModel(CountingModel("A", fail=True), cache)
+    with pytest.raises(ConnectionError):
+        failing.generate([Request("x")])
+    assert len(cache) == 0
+    sampled = CachedModel(CountingModel("A"), cache)
+    sampled.generate([Request("x")], DecodingConfig(temperature=0.7))
+    assert len(cache) == 0
+
+
+def test_scores_round_trip_and_wal_mode(tmp_path):
+    path = tmp_path / "c.sqlite"
+    model = CachedModel(CountingModel("A"), ResponseCache(path))
+    first = model.score([Request("p")], ["abc"])[0]
+    again = CachedModel(CountingModel("A"), ResponseCache(path))
+    second = again.score([Request("p")], ["abc"])[0]
+    assert again.model.calls == 0 and second.tokens == first.tokens
+    assert np.array_equal(second.values["logprob"], first.values["logprob"])
+    mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
