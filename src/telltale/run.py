@@ -235,7 +235,7 @@ def _record_for(probe: Probe, request: Request | None) -> Record:
     if probe.sample.dataset is not None:
         labels["dataset"] = probe.sample.dataset
     return Record(key=probe.key, sample_id=probe.sample.id,
-                  probe={**probe.meta, "condition": probe.condition},
+                  probe={"condition": probe.condition, **probe.meta},
                   media_sha256=request.media_sha256() if request else None,
                   prompt=probe.text, system=probe.system, labels=labels)
 
