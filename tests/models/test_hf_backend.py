@@ -89,7 +89,7 @@ def test_fingerprint_tracks_weights(tiny_models, tmp_path):
 
 
 def test_clear_errors_for_bad_checkpoints(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no config.json"):
+    with pytest.raises(FileNotFoundError, match=r"no config\.json"):
         load_model(f"hf:{tmp_path}")
     (tmp_path / "config.json").write_text('{"model_type": "bert"}')
     with pytest.raises(ValueError, match="model_type 'bert' is not supported"):

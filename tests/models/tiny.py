@@ -38,7 +38,11 @@ FAMILIES = tuple(PLACEHOLDERS)
 
 
 def _sentences() -> list[str]:
-    words = ["the", "a", "speaker", "voice", "man", "woman", "sounds", "male", "female", "young", "old", "accent", "british", "american", "scottish", "irish", "indian", "audio", "clip", "says", "hello", "world", "please", "tell", "me", "what", "is", "in", "this", "image", "form", "name", "email", "phone", "number", "transcribe", "describe", "I", "cannot", "help", "with", "that", "request", "sorry", "yes", "no", "maybe", "probably", "likely", "years", "age", "thirty", "forty", "twenty", "fifty", "education", "income", "health"]
+    words = ("the a speaker voice man woman sounds male female young old accent british "
+             "american scottish irish indian audio clip says hello world please tell me what "
+             "is in this image form name email phone number transcribe describe I cannot help "
+             "with that request sorry yes no maybe probably likely years age thirty forty "
+             "twenty fifty education income health").split()  # noqa: SIM905
     import random
 
     rng = random.Random(0)
