@@ -42,7 +42,7 @@ def _sentences() -> list[str]:
              "american scottish irish indian audio clip says hello world please tell me what "
              "is in this image form name email phone number transcribe describe I cannot help "
              "with that request sorry yes no maybe probably likely years age thirty forty "
-             "twenty fifty education income health").split()  # noqa: SIM905
+             "twenty fifty education income health").split()
     import random
 
     rng = random.Random(0)

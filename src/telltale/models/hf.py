@@ -100,10 +100,11 @@ class _StepStats:
         self.rows[-1]["logprob"] = gathered.double().cpu().numpy()
         self._prev_logp = None
 
-    def finish(self, sequences) -> np.ndarray:
+    def finish(self, sequences) -> dict[str, np.ndarray]:
         """Per-step values as arrays of shape (batch, steps) per statistic."""
-        if self._prev_logp is not None and sequences.shape[1] > self.prompt_len + len(self.rows) - 1:
-            self._collect_logprob(sequences[:, self.prompt_len + len(self.rows) - 1])
+        last = self.prompt_len + len(self.rows) - 1  # where the final step's token sits
+        if self._prev_logp is not None and sequences.shape[1] > last:
+            self._collect_logprob(sequences[:, last])
         return {name: np.stack([row[name] for row in self.rows], axis=1) for name in STAT_NAMES}
 
 
@@ -128,7 +129,9 @@ class HFModel(BaseModel):
                              f"supported: {', '.join(sorted(FAMILIES))}")
         self.family = FAMILIES[model_type]
         self.model_type = model_type
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = device
         torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
                        "float16": torch.float16}[dtype]
         cls = getattr(transformers, self.family.model_class)
