@@ -44,9 +44,7 @@ def open_model(args: argparse.Namespace, **options: Any):
     from telltale.cache import CachedModel, ResponseCache
     from telltale.models import load_model
 
-    batched = args.model.split(":", 1)[0] in ("hf", "organism")
-    if batched and "batch_size" not in options and getattr(args, "batch_size", None):
-        options["batch_size"] = args.batch_size
+    options.setdefault("batch_size", getattr(args, "batch_size", None))
     log.info("loading model %s", args.model)
     model = load_model(args.model, **options)
     if args.no_cache:
