@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -112,7 +113,7 @@ def test_standard_logprobs_path_gives_chosen_token_logprobs(served, speech_clips
 class Flaky(BaseHTTPRequestHandler):
     """Answers from a script: each entry is (status, delay seconds)."""
 
-    script: list[tuple[int, float]] = []
+    script: ClassVar[list[tuple[int, float]]] = []
     hits = 0
 
     def do_POST(self):
