@@ -16,7 +16,10 @@ from telltale import __version__
 from telltale.console import configure, log
 
 #: modules whose ``register(subparsers)`` adds subcommands, in help order
-COMMAND_MODULES: tuple[str, ...] = ("telltale.models.serve_cli",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "telltale.corpus.cli",
+    "telltale.models.serve_cli",
+)
 
 #: audit name in run.json -> module with ``score_run(run) -> dict``
 SCORERS = {
