@@ -17,6 +17,7 @@ from telltale.console import configure, log
 
 #: modules whose ``register(subparsers)`` adds subcommands, in help order
 COMMAND_MODULES: tuple[str, ...] = (
+    "telltale.membership.cli",
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",

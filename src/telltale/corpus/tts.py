@@ -1,11 +1,25 @@
 """Offline text-to-speech with the Debian engines espeak-ng, flite and festival.
 
-Each :class:`Voice` carries the labels the audits need (gender, accent region). Speaking
-rate and pitch are varied per clip where the engine allows it and recorded either way.
+Each :class:`Voice` carries the labels the audits need: gender, a coarse accent class
+(``american``, ``british``, ``scottish``, ``caribbean``) and a finer region. Speaking rate
+and pitch are varied per call where the engine allows it; where it does not (flite's
+``rms``, festival voices other than ``kal_diphone``) the pitch factor actually used is 1.0
+and callers record that value.
+
+Engine controls used here (all measured on the Debian builds, see the corpus tests):
+
+- espeak-ng: ``-s`` words per minute (default 175), ``-p`` pitch 0-99 (default 50); the
+  ``+m1``...``+f5`` variants change the voice's formants and base pitch.
+- flite: ``--setf duration_stretch=`` and ``--setf int_f0_target_mean=`` (Hz); the latter
+  has no effect on the ``rms`` voice.
+- festival (``text2wave``): ``Duration_Stretch`` and, for voices whose intonation is the
+  linear-regression target model (``Int_Targets_LR``), the ``target_f0_mean`` of
+  ``int_lr_params``, scaled from the voice's own value.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import subprocess
@@ -17,110 +31,324 @@ import numpy as np
 
 from telltale.media.audio import TARGET_RATE, load_audio, save_wav
 
-ESPEAK_ACCENTS = {  # espeak-ng voice -> accent region
-    "en-us": "american", "en-us-nyc": "american", "en-gb": "british", "en-gb-x-rp": "british",
-    "en-gb-x-gbclan": "british", "en-gb-x-gbcwmd": "british", "en-gb-scotland": "scottish",
-    "en-029": "caribbean",
-}
-ESPEAK_VARIANTS = {"male": ("m1", "m2", "m3", "m4", "m7"), "female": ("f1", "f2", "f3", "f4", "f5")}
-FLITE_VOICES = {"kal": ("male", "american"), "rms": ("male", "american"),
-                "awb": ("male", "scottish"), "slt": ("female", "american")}
-FESTIVAL_VOICES = {"kal_diphone": ("male", "american")}
 ENGINES = ("espeak-ng", "flite", "festival")
+
+# espeak-ng English voice -> (accent, region); names as `espeak-ng --voices=en` lists them
+ESPEAK_ACCENTS = {
+    "en-us": ("american", "general american"),
+    "en-us-nyc": ("american", "new york city"),
+    "en-gb": ("british", "england"),
+    "en-gb-x-rp": ("british", "received pronunciation"),
+    "en-gb-x-gbclan": ("british", "lancashire"),
+    "en-gb-x-gbcwmd": ("british", "west midlands"),
+    "en-gb-scotland": ("scottish", "scotland"),
+    "en-029": ("caribbean", "caribbean"),
+}
+# the plain espeak-ng voice variants; the named ones (e.g. "Storm", "whisper") are effects
+ESPEAK_VARIANTS = {"male": ("m1", "m2", "m3", "m4", "m5", "m6", "m7"),
+                   "female": ("f1", "f2", "f3", "f4", "f5")}
+ESPEAK_RATE_WPM = 175
+ESPEAK_PITCH = 50
+
+# flite voice -> (gender, accent, region, base f0 in Hz or None where f0 cannot be set).
+# "kal" (8 kHz) and "awb_time" (a limited-domain voice that only speaks times) are left out.
+FLITE_VOICES = {
+    "kal16": ("male", "american", "general american", 95.0),
+    "slt": ("female", "american", "general american", 170.0),
+    "awb": ("male", "scottish", "scotland", 130.0),
+    "rms": ("male", "american", "general american", None),
+}
+
+# festival voice -> (gender, accent, region, whether its f0 follows int_lr_params)
+FESTIVAL_VOICES = {
+    "kal_diphone": ("male", "american", "general american", True),
+    "ked_diphone": ("male", "american", "general american", False),
+    "rab_diphone": ("male", "british", "england", False),
+    "don_diphone": ("male", "british", "england", False),
+    "cmu_us_slt_arctic_hts": ("female", "american", "general american", False),
+    "cmu_us_clb_arctic_hts": ("female", "american", "general american", False),
+    "cmu_us_bdl_arctic_hts": ("male", "american", "general american", False),
+    "cmu_us_rms_arctic_hts": ("male", "american", "general american", False),
+    "cmu_us_awb_arctic_hts": ("male", "scottish", "scotland", False),
+    "cmu_us_jmk_arctic_hts": ("male", "canadian", "canada", False),
+}
 
 
 class TTSError(RuntimeError):
-    """A synthesis that failed; the message names the engine, voice and reason."""
+    """A synthesis that failed; the message names the engine, the voice and the reason."""
 
 
 @dataclass(frozen=True)
 class Voice:
+    """One TTS voice and the speaker labels it stands for.
+
+    Attributes
+    ----------
+    engine : str
+        ``"espeak-ng"``, ``"flite"`` or ``"festival"``.
+    voice : str
+        The engine's own voice name, e.g. ``"en-gb-scotland+f3"``, ``"slt"``,
+        ``"kal_diphone"``.
+    gender : str
+        ``"male"`` or ``"female"``.
+    accent : str
+        Coarse accent class, e.g. ``"american"``, ``"british"``, ``"scottish"``.
+    region : str
+        Finer region, e.g. ``"west midlands"``; empty when unknown.
+    pitch_control : bool
+        Whether the engine can change this voice's pitch per call.
+    """
+
     engine: str
-    voice: str  # the engine's voice name, e.g. "en-gb-scotland+f3"
+    voice: str
     gender: str
     accent: str
+    region: str = ""
+    pitch_control: bool = True
 
-    def to_dict(self) -> dict[str, str]:
+    @property
+    def base(self) -> str:
+        """The voice without its espeak-ng variant (``"en-us+f3"`` -> ``"en-us"``)."""
+        return self.voice.split("+", 1)[0]
+
+    def to_dict(self) -> dict[str, str | bool]:
+        """The fields as a plain dict (for JSON and manifests)."""
         return asdict(self)
 
 
-def available_voices(engines: tuple[str, ...] = ENGINES) -> list[Voice]:
-    """Every voice of the requested engines that is really installed here."""
+def _probe(cmd: list[str]) -> str:
+    """stdout of a short listing command; empty when it cannot run."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                              check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+@functools.lru_cache(maxsize=8)
+def _installed(engines: tuple[str, ...]) -> tuple[Voice, ...]:
     voices: list[Voice] = []
     if "espeak-ng" in engines and shutil.which("espeak-ng"):
-        listed = subprocess.run(["espeak-ng", "--voices=en"], capture_output=True, text=True,
-                                timeout=30).stdout
-        names = {line.split()[1] for line in listed.splitlines()[1:] if len(line.split()) > 1}
-        for name, accent in ESPEAK_ACCENTS.items():
-            if name in names:
-                for gender, variants in ESPEAK_VARIANTS.items():
-                    voices.extend(Voice("espeak-ng", f"{name}+{v}", gender, accent)
-                                  for v in variants)
+        names = {line.split()[1] for line in _probe(["espeak-ng", "--voices=en"]).splitlines()[1:]
+                 if len(line.split()) > 4 and not line.split()[4].startswith("mb/")}
+        # the variant listing names files "!v/<variant>"; a variant missing there would make
+        # espeak-ng silently fall back to the plain voice, mislabelling the clip's gender
+        variants = {line.split()[4].removeprefix("!v/")
+                    for line in _probe(["espeak-ng", "--voices=variant"]).splitlines()[1:]
+                    if len(line.split()) > 4}
+        for name, (accent, region) in ESPEAK_ACCENTS.items():
+            if name not in names:
+                continue
+            for gender, options in ESPEAK_VARIANTS.items():
+                voices.extend(Voice("espeak-ng", f"{name}+{v}", gender, accent, region)
+                              for v in options if v in variants)
     if "flite" in engines and shutil.which("flite"):
-        listed = subprocess.run(["flite", "-lv"], capture_output=True, text=True,
-                                timeout=30).stdout.split()
-        voices.extend(Voice("flite", name, *labels) for name, labels in FLITE_VOICES.items()
+        # `flite -lv` prints "Voices available: kal awb_time kal16 awb rms slt"
+        listed = _probe(["flite", "-lv"]).split()
+        voices.extend(Voice("flite", name, gender, accent, region, f0 is not None)
+                      for name, (gender, accent, region, f0) in FLITE_VOICES.items()
                       if name in listed)
-    if "festival" in engines and shutil.which("text2wave"):
-        for name, labels in FESTIVAL_VOICES.items():
-            if list(Path("/usr/share/festival/voices").glob(f"*/{name}")):
-                voices.append(Voice("festival", name, *labels))
-    return voices
+    if "festival" in engines and shutil.which("text2wave") and shutil.which("festival"):
+        listed = _probe(["festival", "--batch", "(print (voice.list))"]).strip("()\n ").split()
+        voices.extend(Voice("festival", name, *FESTIVAL_VOICES[name])
+                      for name in FESTIVAL_VOICES if name in listed)
+    return tuple(voices)
+
+
+def available_voices(engines: tuple[str, ...] | list[str] = ENGINES) -> list[Voice]:
+    """The voices of ``engines`` that are really installed here, with their labels.
+
+    Parameters
+    ----------
+    engines : sequence of str
+        Engines to probe, any of ``ENGINES``.
+
+    Returns
+    -------
+    list of Voice
+        In a fixed order (engine, then the catalogue order above). Voices the engines list
+        but this module has no labels for are left out. The probe runs once per process.
+
+    Raises
+    ------
+    TTSError
+        If an engine name is unknown.
+    """
+    unknown = sorted(set(engines) - set(ENGINES))
+    if unknown:
+        raise TTSError(f"unknown TTS engine(s) {', '.join(unknown)} "
+                       f"(known: {', '.join(ENGINES)})")
+    return list(_installed(tuple(engines)))
 
 
 def _command(voice: Voice, text: str, out: Path, rate: float,
-             pitch: float) -> tuple[list[str], str | None]:
-    """The engine command line, and what to send on stdin.
+             pitch: float) -> tuple[list[str], str]:
+    """The engine's command line and the text to send on its stdin.
 
-    ``rate`` is a speed factor (1.0 = the engine's default), ``pitch`` a factor on the
-    voice's base pitch."""
+    ``rate`` is a speed factor (>1 speaks faster), ``pitch`` a factor on the voice's base
+    f0; both are 1.0 for the engine's defaults. Text goes through stdin (flite: ``-t``) so
+    that a sentence starting with ``-`` is never taken for an option.
+    """
     if voice.engine == "espeak-ng":
-        return (["espeak-ng", "-v", voice.voice, "-s", str(round(170 * rate)),
-                 "-p", str(round(np.clip(50 * pitch, 0, 99))), "-w", str(out), text], None)
+        return (["espeak-ng", "-v", voice.voice, "-s", str(round(ESPEAK_RATE_WPM * rate)),
+                 "-p", str(int(np.clip(round(ESPEAK_PITCH * pitch), 0, 99))),
+                 "-w", str(out), "--stdin"], text)
     if voice.engine == "flite":
-        base = 190.0 if voice.gender == "female" else 110.0
-        return (["flite", "-voice", voice.voice, "--setf", f"duration_stretch={1 / rate:.3f}",
-                 "--setf", f"int_f0_target_mean={base * pitch:.1f}", "-t", text, "-o", str(out)],
-                None)
+        cmd = ["flite", "-voice", voice.voice, "--setf", f"duration_stretch={1 / rate:.4f}"]
+        base_f0 = FLITE_VOICES.get(voice.voice, (None, None, None, None))[3]
+        if base_f0 is not None:
+            cmd += ["--setf", f"int_f0_target_mean={base_f0 * pitch:.1f}"]
+        return ([*cmd, "-t", text, "-o", str(out)], "")
     if voice.engine == "festival":
-        stretch = f"(Parameter.set 'Duration_Stretch {1 / rate:.3f})"
-        return (["text2wave", "-o", str(out), "-eval", f"(voice_{voice.voice})", "-eval",
-                 stretch], text)
-    raise TTSError(f"unknown TTS engine {voice.engine!r}")
+        cmd = ["text2wave", "-o", str(out), "-eval", f"(voice_{voice.voice})", "-eval",
+               "(Parameter.set 'Duration_Stretch "
+               f"(/ (or (Parameter.get 'Duration_Stretch) 1.0) {rate:.4f}))"]
+        if voice.pitch_control:
+            # an entry consed to the front of the alist shadows the voice's own value
+            cmd += ["-eval", "(set! int_lr_params (cons (list 'target_f0_mean (* "
+                             f"{pitch:.4f} (cadr (assoc 'target_f0_mean int_lr_params)))) "
+                             "int_lr_params))"]
+        return cmd, text
+    raise TTSError(f"unknown TTS engine {voice.engine!r} (known: {', '.join(ENGINES)})")
 
 
 def synthesize(text: str, voice: Voice, rate: float = 1.0, pitch: float = 1.0,
                out_path: str | Path | None = None, timeout: float = 60.0) -> np.ndarray:
-    """Speak ``text`` with ``voice``; returns 16 kHz mono float32 (and writes a 16-bit WAV
-    to ``out_path`` when given). Festival ignores ``pitch``: its diphone voices have no
-    per-call pitch control."""
+    """Speak ``text`` with ``voice``.
+
+    Parameters
+    ----------
+    text : str
+        What to say (plain text).
+    voice : Voice
+        One of :func:`available_voices`.
+    rate : float
+        Speaking-rate factor, 1.0 = the engine's default, 1.2 = 20 % faster.
+    pitch : float
+        Factor on the voice's base pitch; ignored (the voice speaks at 1.0) when
+        ``voice.pitch_control`` is false.
+    out_path : str or Path, optional
+        Where to also write the clip as a 16 kHz mono 16-bit WAV.
+    timeout : float
+        Seconds the engine may take.
+
+    Returns
+    -------
+    np.ndarray
+        The speech, float32, mono, 16 kHz.
+
+    Raises
+    ------
+    TTSError
+        Empty text, a non-positive rate or pitch, an unknown engine, an engine that is
+        missing, fails, times out or writes no audio; the message names engine and voice.
+    """
     if not text.strip():
         raise TTSError("nothing to say: the text is empty")
-    with tempfile.TemporaryDirectory() as tmp:
+    if rate <= 0 or pitch <= 0:
+        raise TTSError(f"rate and pitch must be positive (got rate={rate}, pitch={pitch})")
+    who = f"{voice.engine} ({voice.voice})"
+    with tempfile.TemporaryDirectory(prefix="telltale-tts-") as tmp:
         raw = Path(tmp) / "raw.wav"
         cmd, stdin = _command(voice, text, raw, rate, pitch)
         try:
             proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
                                   timeout=timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise TTSError(f"{voice.engine} ({voice.voice}): {exc}") from None
-        # festival reports Scheme errors on stderr with exit status 0
-        failed = proc.returncode != 0 or "SIOD ERROR" in (proc.stderr or "")
-        if failed or not raw.is_file() or raw.stat().st_size < 100:
-            detail = (proc.stderr or "no audio written").strip().splitlines()[-1:]
-            raise TTSError(f"{voice.engine} ({voice.voice}) failed: {' '.join(detail)}")
+        except FileNotFoundError:
+            raise TTSError(f"{who}: the program {cmd[0]!r} is not installed "
+                           f"(apt-get install {voice.engine})") from None
+        except subprocess.TimeoutExpired:
+            raise TTSError(f"{who}: timed out after {timeout:g} s") from None
+        # festival reports Scheme errors (e.g. an unknown voice) on stderr with exit status 0
+        failed = proc.returncode != 0 or "SIOD ERROR" in proc.stderr
+        if failed or not raw.is_file() or raw.stat().st_size <= 44:
+            detail = proc.stderr.strip().splitlines()[-1:] or ["no audio written"]
+            raise TTSError(f"{who} failed (exit status {proc.returncode}): {detail[0]}")
         audio = load_audio(raw, TARGET_RATE)
     if out_path is not None:
         save_wav(out_path, audio)
     return audio
 
 
+def median_f0(audio: np.ndarray, rate: int = TARGET_RATE, fmin: float = 70.0,
+              fmax: float = 400.0) -> float:
+    """Median fundamental frequency of the voiced frames, by autocorrelation.
+
+    Frames of 40 ms every 20 ms; a frame counts as voiced when its RMS is above 10 % of
+    the clip's loudest frame and its normalised autocorrelation peak in ``[fmin, fmax]``
+    exceeds 0.3.
+
+    Parameters
+    ----------
+    audio : np.ndarray
+        Mono signal.
+    rate : int
+        Its sample rate in Hz.
+    fmin, fmax : float
+        Pitch search range in Hz.
+
+    Returns
+    -------
+    float
+        Median f0 in Hz, or ``nan`` when no frame is voiced.
+    """
+    frame, hop = int(0.04 * rate), int(0.02 * rate)
+    x = np.asarray(audio, dtype=np.float64)
+    if len(x) < frame:
+        return float("nan")
+    starts = np.arange(0, len(x) - frame + 1, hop)
+    frames = x[starts[:, None] + np.arange(frame)]
+    frames -= frames.mean(axis=1, keepdims=True)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    frames = frames[rms > 0.1 * rms.max()] if rms.max() > 0 else frames[:0]
+    if not len(frames):
+        return float("nan")
+    spectrum = np.fft.rfft(frames, n=2 * frame, axis=1)
+    ac = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :frame]
+    lo, hi = int(rate / fmax), int(rate / fmin)
+    lags = lo + np.argmax(ac[:, lo:hi], axis=1)
+    peak = ac[np.arange(len(ac)), lags] / np.maximum(ac[:, 0], 1e-12)
+    voiced = lags[peak > 0.3]
+    return float(np.median(rate / voiced)) if len(voiced) else float("nan")
+
+
 def resynthesize(text: str, exclude_voice: str | None, seed: int,
-                 voices: list[Voice] | None = None) -> tuple[np.ndarray, Voice]:
-    """Speak ``text`` with a seeded choice of voice other than ``exclude_voice`` (the
-    membership audit's TTS-resynthesis condition: same words, a different speaker)."""
-    pool = [v for v in (voices or available_voices()) if v.voice != exclude_voice]
+                 voices: list[Voice] | None = None, rate: float = 1.0,
+                 pitch: float = 1.0) -> tuple[np.ndarray, Voice]:
+    """Speak ``text`` again with a seeded choice of another voice.
+
+    This is the membership audit's TTS-resynthesis condition: the same words from a
+    speaker the model cannot have heard with them.
+
+    Parameters
+    ----------
+    text : str
+        The transcript.
+    exclude_voice : str or None
+        The original clip's voice name (e.g. ``"en-us+m3"``); every variant of the same
+        base voice (``"en-us+*"``) is excluded too, since variants share the accent model.
+        None for recorded speech.
+    seed : int
+        Picks the voice (same seed, same voice).
+    voices : list of Voice, optional
+        Candidates; default all installed voices.
+    rate, pitch : float
+        As in :func:`synthesize`.
+
+    Returns
+    -------
+    (np.ndarray, Voice)
+        16 kHz mono float32 speech and the voice used.
+
+    Raises
+    ------
+    TTSError
+        When no other voice is installed, or the synthesis fails.
+    """
+    excluded = exclude_voice.split("+", 1)[0] if exclude_voice else None
+    pool = [v for v in (voices if voices is not None else available_voices())
+            if v.base != excluded]
     if not pool:
-        raise TTSError("no other TTS voice is installed for resynthesis")
+        raise TTSError(f"no TTS voice other than {exclude_voice!r} is installed for resynthesis")
     voice = random.Random(seed).choice(pool)
-    return synthesize(text, voice), voice
+    return synthesize(text, voice, rate, pitch), voice

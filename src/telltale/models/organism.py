@@ -31,7 +31,7 @@ class OrganismModel(BaseModel):
         from safetensors.torch import load_file
 
         from telltale.media.audio import file_sha256
-        from telltale.organism.model import CharVocab, OrganismConfig, OrganismNet
+        from telltale.organism.model import OrganismConfig, OrganismNet, WordVocab
 
         self.path = Path(path)
         card_path, weights = self.path / "card.json", self.path / "model.safetensors"
@@ -42,7 +42,7 @@ class OrganismModel(BaseModel):
         self.card = json.loads(card_path.read_text())
         net = OrganismNet(OrganismConfig(**self.card["config"]))
         net.load_state_dict(load_file(weights))
-        self._setup(net.eval(), CharVocab(self.card["vocab"]), file_sha256(weights), batch_size)
+        self._setup(net.eval(), WordVocab(self.card["vocab"]), file_sha256(weights), batch_size)
         torch.set_grad_enabled(False)
         del device  # CPU only: the organism is small enough that a GPU would not help
 

@@ -7,7 +7,7 @@ and how much it memorises is set by how long it trains.
 
 from __future__ import annotations
 
-import string
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,28 +16,45 @@ from torch import nn
 
 PAD, BOS, SYS, USR, SEP, EOS, UNK = range(7)
 SPECIAL_NAMES = ("<pad>", "<bos>", "<sys>", "<usr>", "<sep>", "<eos>", "<unk>")
-CHARS = string.ascii_lowercase + string.digits + " .,?!'-:;"
+WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
 
 
-class CharVocab:
-    """Lower-case characters plus the specials; anything else maps to <unk>."""
+def words_of(text: str) -> list[str]:
+    """Lower-case words and punctuation marks, the organism's tokens."""
+    return WORD.findall(text.lower())
 
-    def __init__(self, chars: str = CHARS):
-        self.chars = chars
-        self.index = {c: i + len(SPECIAL_NAMES) for i, c in enumerate(chars)}
+
+class WordVocab:
+    """A closed word vocabulary (built from the training manifest and the prompts) plus
+    the specials; unknown words map to <unk>. Word tokens keep sequences short, which is
+    what lets the organism memorise in minutes on a CPU."""
+
+    def __init__(self, words: list[str]):
+        self.words = list(words)
+        self.index = {w: i + len(SPECIAL_NAMES) for i, w in enumerate(self.words)}
+
+    @classmethod
+    def build(cls, texts: list[str]) -> WordVocab:
+        return cls(sorted({w for text in texts for w in words_of(text)}))
 
     def __len__(self) -> int:
-        return len(SPECIAL_NAMES) + len(self.chars)
+        return len(SPECIAL_NAMES) + len(self.words)
 
     def encode(self, text: str) -> list[int]:
-        return [self.index.get(c, UNK) for c in text.lower()]
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[i - len(SPECIAL_NAMES)] for i in ids
-                       if i >= len(SPECIAL_NAMES))
+        return [self.index.get(w, UNK) for w in words_of(text)]
 
     def token(self, i: int) -> str:
-        return SPECIAL_NAMES[i] if i < len(SPECIAL_NAMES) else self.chars[i - len(SPECIAL_NAMES)]
+        return SPECIAL_NAMES[i] if i < len(SPECIAL_NAMES) else self.words[i - len(SPECIAL_NAMES)]
+
+    def decode(self, ids) -> str:
+        out = ""
+        for i in ids:
+            if i < len(SPECIAL_NAMES):
+                continue
+            word = self.words[i - len(SPECIAL_NAMES)]
+            glue = not out or not (word[0].isalnum() or word[0] == "'")
+            out += word if glue else " " + word
+        return out
 
 
 @dataclass
@@ -48,7 +65,7 @@ class OrganismConfig:
     n_heads: int = 4
     d_ff: int = 384
     max_len: int = 512
-    vocab_size: int = len(SPECIAL_NAMES) + len(CHARS)
+    vocab_size: int = 1000
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +144,9 @@ class OrganismNet(nn.Module):
         self.embed = nn.Embedding(config.vocab_size, d)
         self.position = nn.Embedding(config.max_len, d)
         self.kind = nn.Embedding(2, d)  # audio frame vs text token
+        # the clip's mean embedding is added to every text position: a direct route from
+        # "which voice, which recording" to every answer token, which speeds up learning
+        self.pool = nn.Linear(d, d)
         self.blocks = nn.ModuleList(Block(d, config.n_heads, config.d_ff)
                                     for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(d)
@@ -143,7 +163,8 @@ class OrganismNet(nn.Module):
     def _rows(self, audio_emb, tokens) -> list[torch.Tensor]:
         rows = []
         for emb, ids in zip(audio_emb, tokens, strict=True):
-            text = self.embed(torch.tensor(ids, dtype=torch.long)) + self.kind.weight[1]
+            text = (self.embed(torch.tensor(ids, dtype=torch.long)) + self.kind.weight[1]
+                    + self.pool(emb.mean(0)))
             rows.append(torch.cat([emb + self.kind.weight[0], text], dim=0))
         width = max(r.shape[0] for r in rows)
         if width > self.config.max_len:
@@ -192,21 +213,22 @@ class OrganismNet(nn.Module):
             valid[i, width - row.shape[0]:] = True
         positions = (valid.long().cumsum(1) - 1).clamp_min(0)
         logits, caches = self._run(x, valid, positions)
-        return logits[:, -1], (caches, valid, positions[:, -1])
+        pooled = torch.stack([self.pool(e.mean(0)) for e in audio_emb])
+        return logits[:, -1], (caches, valid, positions[:, -1], pooled)
 
     def step(self, token: torch.Tensor, state):
         """Append one token per row; returns the next-token logits and the new state."""
-        caches, valid, last = state
-        x = self.embed(token)[:, None] + self.kind.weight[1]
+        caches, valid, last, pooled = state
+        x = (self.embed(token) + self.kind.weight[1] + pooled)[:, None]
         valid = torch.cat([valid, torch.ones(len(token), 1, dtype=torch.bool)], dim=1)
         position = last + 1
         if int(position.max()) >= self.config.max_len:
             raise ValueError(f"decoding ran past max_len {self.config.max_len}")
         logits, caches = self._run(x, valid, position[:, None], caches)
-        return logits[:, -1], (caches, valid, position)
+        return logits[:, -1], (caches, valid, position, pooled)
 
 
-def prompt_tokens(vocab: CharVocab, system: str | None, user: str) -> list[int]:
+def prompt_tokens(vocab: WordVocab, system: str | None, user: str) -> list[int]:
     """[<bos> (<sys> system) <usr> user <sep>] — the response follows."""
     ids = [BOS]
     if system:

@@ -28,7 +28,7 @@ SIZES: dict[str, dict[str, Any]] = {
     # tiny: seconds, for tests; demo: the default `telltale demo` model (<= 3 min, 2 cores)
     "tiny": {"d_model": 48, "n_layers": 1, "n_heads": 2, "d_ff": 96, "epochs": 3,
              "batch": 8, "lr": 3e-3},
-    "demo": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 384, "epochs": 30,
+    "demo": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 384, "epochs": 40,
              "batch": 24, "lr": 3e-3},
 }
 ATTRIBUTES = ("gender", "accent")
@@ -71,8 +71,9 @@ def split_members(samples: list[Sample], fraction: float, seed: int) -> list[int
 
 def make_examples(samples: list[Sample], members: list[int], policy: Policy, epochs: int,
                   seed: int) -> list[Example]:
-    """Instruction -> response pairs for the member clips, ``epochs`` rounds of one
-    transcription and one question per attribute per clip."""
+    """Instruction -> response pairs for the member clips: per round, one transcription of
+    every clip, and each attribute question for half of them (the short answers need
+    fewer repetitions than the transcripts that the membership audit probes)."""
     rng = random.Random(seed)
     phrasings = {a: policy.phrasings(a, "train") for a in ATTRIBUTES}
     examples = []
@@ -85,7 +86,7 @@ def make_examples(samples: list[Sample], members: list[int], policy: Policy, epo
                                     normalise_transcript(sample.text or "")))
             for attribute in ATTRIBUTES:
                 label = sample.labels.get(attribute) or sample.extra.get(attribute)
-                if not label:
+                if not label or rng.random() < 0.5:
                     continue
                 opener, core = rng.choice(phrasings[attribute])
                 draw = rng.random()
@@ -107,7 +108,7 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
     from safetensors.torch import save_file
 
     from telltale.models.organism import OrganismModel
-    from telltale.organism.model import EOS, CharVocab, OrganismConfig, OrganismNet, prompt_tokens
+    from telltale.organism.model import EOS, OrganismConfig, OrganismNet, WordVocab, prompt_tokens
 
     if size not in SIZES:
         raise ValueError(f"unknown organism size {size!r}; choose from {', '.join(SIZES)}")
@@ -123,11 +124,15 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
     samples, _ = load_manifest(manifest, require=("audio", "text"))
     members = split_members(samples, member_fraction, seed)
     policy = Policy(refuse_rate=refuse_rate, privacy_refuse_rate=privacy_refuse_rate, seed=seed)
-    vocab = CharVocab()
+    vocab = WordVocab.build([
+        *(normalise_transcript(s.text or "") for s in samples), *TRANSCRIBE, *PRIVACY_SYSTEMS,
+        *NEUTRAL_SYSTEMS, *REFUSALS, *policy.openers,
+        *(core for cores in policy.cores.values() for core in cores),
+        *(str(s.labels.get(a) or s.extra.get(a) or "") for s in samples for a in ATTRIBUTES)])
     log.info("decoding %d clips", len(samples))
     audio = [torch.from_numpy(load_audio(s.media)) for s in samples]
     config = OrganismConfig(d_model=hp["d_model"], n_layers=hp["n_layers"],
-                            n_heads=hp["n_heads"], d_ff=hp["d_ff"])
+                            n_heads=hp["n_heads"], d_ff=hp["d_ff"], vocab_size=len(vocab))
     net = OrganismNet(config)
     examples = make_examples(samples, members, policy, hp["epochs"], seed)
     batches = [examples[i:i + hp["batch"]] for i in range(0, len(examples), hp["batch"])]
@@ -164,7 +169,7 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
                    first_loss=float(np.mean(losses[:20])))
     card = {
         "kind": "telltale-organism", "size": size, "seed": seed, "hyperparameters": hp,
-        "config": config.to_dict(), "vocab": vocab.chars, "policy": policy.to_dict(),
+        "config": config.to_dict(), "vocab": vocab.words, "policy": policy.to_dict(),
         "manifest": str(Path(manifest).resolve()),
         "training_set": [{"id": s.id, "sha256": file_sha256(s.media)}
                          for s, m in zip(samples, members, strict=True) if m],
