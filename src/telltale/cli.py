@@ -17,10 +17,12 @@ from telltale.console import configure, log
 
 #: modules whose ``register(subparsers)`` adds subcommands, in help order
 COMMAND_MODULES: tuple[str, ...] = (
+    "telltale.attributes.cli",
     "telltale.membership.cli",
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",
+    "telltale.demo",
 )
 
 #: audit name in run.json -> module with ``score_run(run) -> dict``

@@ -1,4 +1,10 @@
-"""``telltale corpus ...``: build or import data sets as telltale manifests."""
+"""``telltale corpus ...``: build or import data sets as telltale manifests.
+
+- ``telltale corpus speech --out DIR -n N``: synthetic labelled speech (offline TTS).
+- ``telltale corpus librispeech|vctk|commonvoice ROOT --out MANIFEST``: real corpus layouts.
+- ``telltale corpus csv TABLE --out MANIFEST --map id=utt,audio=file,...``: any table.
+- ``telltale corpus forms --out DIR``: synthetic PII form images (telltale.disclosure).
+"""
 
 from __future__ import annotations
 
@@ -6,37 +12,72 @@ import argparse
 from pathlib import Path
 
 
-def _split_list(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in text.split(",") if s.strip())
+def _split_list(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
 
 
 def run_speech(args: argparse.Namespace) -> int:
+    """Build the TTS speech corpus; prints the manifest path."""
+    from telltale.console import log
     from telltale.corpus.speech import build_speech_corpus
+    from telltale.corpus.tts import TTSError
 
-    print(build_speech_corpus(args.out, args.n, seed=args.seed,
-                              engines=_split_list(args.engines), jobs=args.jobs))
+    try:
+        print(build_speech_corpus(args.out, args.n, seed=args.seed,
+                                  engines=tuple(_split_list(args.engines)), jobs=args.jobs))
+    except TTSError as exc:
+        log.error("%s", exc)
+        return 2
     return 0
 
 
+def run_voices(args: argparse.Namespace) -> int:
+    """List the installed TTS voices and their labels."""
+    from telltale.console import log
+    from telltale.corpus.tts import TTSError, available_voices
+
+    try:
+        voices = available_voices(tuple(_split_list(args.engines)))
+    except TTSError as exc:
+        log.error("%s", exc)
+        return 2
+    for v in voices:
+        pitch = "" if v.pitch_control else "  (fixed pitch)"
+        print(f"{v.engine:10} {v.voice:24} {v.gender:7} {v.accent:10} {v.region}{pitch}")
+    return 0 if voices else 1
+
+
 def run_loader(args: argparse.Namespace) -> int:
+    """Write a manifest for a real corpus layout or a table; prints its path."""
     from telltale.corpus import loaders
 
-    members, nonmembers = _split_list(args.member_splits), _split_list(args.nonmember_splits)
+    members, nonmembers = _split_list(args.members), _split_list(args.nonmembers)
     if args.corpus == "librispeech":
-        out = loaders.load_librispeech(args.root, args.out, members, nonmembers)
+        out = loaders.load_librispeech(args.root, args.out, members, nonmembers,
+                                       lowercase=not args.keep_case)
     elif args.corpus == "vctk":
-        out = loaders.load_vctk(args.root, args.out)
+        out = loaders.load_vctk(args.root, args.out, mic=args.mic, member_speakers=members,
+                                nonmember_speakers=nonmembers)
     elif args.corpus == "commonvoice":
-        out = loaders.load_commonvoice(args.root, args.out, _split_list(args.splits), members,
-                                       nonmembers)
+        out = loaders.load_commonvoice(args.root, args.out, _split_list(args.splits),
+                                       members, nonmembers)
     else:
-        mapping = dict(pair.split("=", 1) for pair in _split_list(args.map))
-        out = loaders.load_csv(args.root, args.out, mapping)
+        pairs = _split_list(args.map)
+        bad = [p for p in pairs if "=" not in p]
+        if bad or not pairs:
+            raise SystemExit(f"--map takes manifest=table column pairs, e.g. "
+                             f"id=utt,audio=file,text=words (got {args.map!r})")
+        mapping = dict(p.split("=", 1) for p in pairs)
+        out = loaders.load_csv(args.root, args.out, mapping,
+                               delimiter="\t" if args.tsv else ",",
+                               split_column=args.split_column, member_splits=members,
+                               nonmember_splits=nonmembers)
     print(out)
     return 0
 
 
 def run_forms(args: argparse.Namespace) -> int:
+    """Render the synthetic PII form corpus; prints the manifest path."""
     from telltale.disclosure.forms import build_forms_corpus
 
     print(build_forms_corpus(args.out, n_per_scenario=args.n, seed=args.seed,
@@ -45,33 +86,55 @@ def run_forms(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    """Add ``telltale corpus`` and its subcommands to ``subparsers``."""
     corpus = subparsers.add_parser("corpus", help="build or import data sets as manifests")
     sub = corpus.add_subparsers(dest="corpus", metavar="KIND", required=True)
+    engines = "espeak-ng,flite,festival"
 
     speech = sub.add_parser("speech", help="synthesise a labelled speech corpus offline")
-    speech.add_argument("--out", type=Path, required=True)
-    speech.add_argument("-n", type=int, default=200, help="number of clips")
+    speech.add_argument("--out", type=Path, required=True, help="output folder")
+    speech.add_argument("-n", type=int, default=200, help="number of clips (default 200)")
     speech.add_argument("--seed", type=int, default=0)
-    speech.add_argument("--engines", default="espeak-ng,flite,festival")
-    speech.add_argument("--jobs", type=int, default=2)
+    speech.add_argument("--engines", default=engines, help=f"comma list (default {engines})")
+    speech.add_argument("--jobs", type=int, default=2, help="clips synthesised at once")
     speech.set_defaults(func=run_speech)
 
-    for name, help_text in (("librispeech", "a LibriSpeech root (with SPEAKERS.TXT)"),
-                            ("vctk", "a VCTK root (with speaker-info.txt)"),
-                            ("commonvoice", "a Common Voice language folder"),
-                            ("csv", "any CSV table, with --map")):
-        loader = sub.add_parser(name, help=f"write a manifest for {help_text}")
-        loader.add_argument("root", type=Path)
-        loader.add_argument("--out", type=Path, required=True, help="manifest to write")
-        loader.add_argument("--member-splits", default="", help="e.g. 'train-*'")
-        loader.add_argument("--nonmember-splits", default="", help="e.g. 'test-*'")
-        loader.add_argument("--splits", default="validated", help="Common Voice TSVs to read")
-        loader.add_argument("--map", default="", help="csv: id=utt,audio=path,text=transcript")
+    voices = sub.add_parser("voices", help="list the installed TTS voices and their labels")
+    voices.add_argument("--engines", default=engines)
+    voices.set_defaults(func=run_voices)
+
+    layouts = (("librispeech", "a LibriSpeech root (with SPEAKERS.TXT) or split folder",
+                "split patterns, e.g. 'train-*'"),
+               ("vctk", "a VCTK root (with speaker-info.txt)", "speaker patterns, e.g. 'p2*'"),
+               ("commonvoice", "a Common Voice language folder (with <split>.tsv, clips/)",
+                "split patterns, e.g. 'train'"),
+               ("csv", "any CSV/TSV table, with --map", "values of --split-column"))
+    for name, what, patterns in layouts:
+        loader = sub.add_parser(name, help=f"write a manifest for {what}")
+        loader.add_argument("root", type=Path, help=what)
+        loader.add_argument("--out", type=Path, required=True,
+                            help="manifest to write (.csv, .jsonl or .parquet)")
+        loader.add_argument("--members", default="", help=f"member=1 for these {patterns}")
+        loader.add_argument("--nonmembers", default="", help=f"member=0 for these {patterns}")
+        if name == "librispeech":
+            loader.add_argument("--keep-case", action="store_true",
+                                help="keep the upper-case transcripts")
+        elif name == "vctk":
+            loader.add_argument("--mic", default="mic1", choices=("mic1", "mic2"))
+        elif name == "commonvoice":
+            loader.add_argument("--splits", default="validated",
+                                help="TSVs to read, comma list (default validated)")
+        else:
+            loader.add_argument("--map", required=True,
+                                help="manifest=table columns, e.g. id=utt,audio=file,text=words")
+            loader.add_argument("--split-column", default=None,
+                                help="table column naming each row's split")
+            loader.add_argument("--tsv", action="store_true", help="tab-separated table")
         loader.set_defaults(func=run_loader)
 
     forms = sub.add_parser("forms", help="render synthetic PII form images")
-    forms.add_argument("--out", type=Path, required=True)
-    forms.add_argument("-n", type=int, default=4, help="forms per scenario")
+    forms.add_argument("--out", type=Path, required=True, help="output folder")
+    forms.add_argument("-n", type=int, default=4, help="forms per scenario (default 4)")
     forms.add_argument("--seed", type=int, default=0)
     forms.add_argument("--no-variants", action="store_true", help="clean renders only")
     forms.set_defaults(func=run_forms)

@@ -9,7 +9,10 @@ and callers record that value.
 Engine controls used here (all measured on the Debian builds, see the corpus tests):
 
 - espeak-ng: ``-s`` words per minute (default 175), ``-p`` pitch 0-99 (default 50); the
-  ``+m1``...``+f5`` variants change the voice's formants and base pitch.
+  ``+m1``...``+f5`` variants change the voice's formants and base pitch. Voices are named
+  by file (``gmw/en+f3``), because a language name with a variant can silently resolve to
+  another voice (``en-gb+f3`` speaks as a male voice), and each accent's female variant is
+  checked to raise the pitch before its voices are offered.
 - flite: ``--setf duration_stretch=`` and ``--setf int_f0_target_mean=`` (Hz); the latter
   has no effect on the ``rms`` voice.
 - festival (``text2wave``): ``Duration_Stretch`` and, for voices whose intonation is the
@@ -29,11 +32,13 @@ from pathlib import Path
 
 import numpy as np
 
+from telltale.console import log
 from telltale.media.audio import TARGET_RATE, load_audio, save_wav
 
 ENGINES = ("espeak-ng", "flite", "festival")
 
-# espeak-ng English voice -> (accent, region); names as `espeak-ng --voices=en` lists them
+# espeak-ng English language -> (accent, region), names as `espeak-ng --voices=en` lists
+# them; voices are then addressed by their file (see _espeak_files)
 ESPEAK_ACCENTS = {
     "en-us": ("american", "general american"),
     "en-us-nyc": ("american", "new york city"),
@@ -59,7 +64,8 @@ FLITE_VOICES = {
     "rms": ("male", "american", "general american", None),
 }
 
-# festival voice -> (gender, accent, region, whether its f0 follows int_lr_params)
+# festival voice -> (gender, accent, region, whether its f0 follows int_lr_params); labels
+# from the voices' documentation; only kal_diphone's pitch control is verified here
 FESTIVAL_VOICES = {
     "kal_diphone": ("male", "american", "general american", True),
     "ked_diphone": ("male", "american", "general american", False),
@@ -87,8 +93,8 @@ class Voice:
     engine : str
         ``"espeak-ng"``, ``"flite"`` or ``"festival"``.
     voice : str
-        The engine's own voice name, e.g. ``"en-gb-scotland+f3"``, ``"slt"``,
-        ``"kal_diphone"``.
+        The engine's own voice name, e.g. ``"slt"``, ``"kal_diphone"``; for espeak-ng the
+        voice file and variant, e.g. ``"gmw/en-GB-scotland+f3"``.
     gender : str
         ``"male"`` or ``"female"``.
     accent : str
@@ -108,7 +114,7 @@ class Voice:
 
     @property
     def base(self) -> str:
-        """The voice without its espeak-ng variant (``"en-us+f3"`` -> ``"en-us"``)."""
+        """The voice without its espeak-ng variant (``"gmw/en-US+f3"`` -> ``"gmw/en-US"``)."""
         return self.voice.split("+", 1)[0]
 
     def to_dict(self) -> dict[str, str | bool]:
@@ -125,34 +131,88 @@ def _probe(cmd: list[str]) -> str:
         return ""
 
 
-@functools.lru_cache(maxsize=8)
-def _installed(engines: tuple[str, ...]) -> tuple[Voice, ...]:
-    voices: list[Voice] = []
-    if "espeak-ng" in engines and shutil.which("espeak-ng"):
-        names = {line.split()[1] for line in _probe(["espeak-ng", "--voices=en"]).splitlines()[1:]
-                 if len(line.split()) > 4 and not line.split()[4].startswith("mb/")}
-        # the variant listing names files "!v/<variant>"; a variant missing there would make
-        # espeak-ng silently fall back to the plain voice, mislabelling the clip's gender
+@functools.cache
+def _espeak_files() -> dict[str, str]:
+    """espeak-ng language name -> voice file, e.g. ``"en-gb" -> "gmw/en"``.
+
+    Voices are addressed by file: a language name with a variant can resolve to another
+    voice (``en-gb+f3`` speaks as the male ``en-uk`` fallback, silently). ``mb/`` voices
+    need the separate mbrola synthesiser and are left out.
+    """
+    files: dict[str, str] = {}
+    # columns: Pty Language Age/Gender VoiceName File [Other languages]
+    for line in _probe(["espeak-ng", "--voices"]).splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 4 and not fields[4].startswith("mb/"):
+            files.setdefault(fields[1], fields[4])
+    return files
+
+
+@functools.cache
+def _listed(engine: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The voice names an engine lists as installed (espeak-ng: voice files), and
+    (espeak-ng only) its variants; empty when the engine is missing."""
+    if engine == "espeak-ng" and shutil.which("espeak-ng"):
         variants = {line.split()[4].removeprefix("!v/")
                     for line in _probe(["espeak-ng", "--voices=variant"]).splitlines()[1:]
                     if len(line.split()) > 4}
+        return frozenset(_espeak_files().values()), frozenset(variants)
+    if engine == "flite" and shutil.which("flite"):
+        # "Voices available: kal awb_time kal16 awb rms slt"
+        return frozenset(_probe(["flite", "-lv"]).split()[2:]), frozenset()
+    if engine == "festival" and shutil.which("text2wave") and shutil.which("festival"):
+        listed = _probe(["festival", "--batch", "(print (voice.list))"]).strip("()\n ")
+        return frozenset(listed.split()), frozenset()
+    return frozenset(), frozenset()
+
+
+def _is_installed(voice: Voice) -> bool:
+    """Whether the engine has this voice (and variant). espeak-ng and flite fall back to
+    a default voice, exit status 0, for a name they lack, which would mislabel the clip."""
+    names, variants = _listed(voice.engine)
+    base, _, variant = voice.voice.partition("+")
+    return base in names and (not variant or variant in variants)
+
+
+@functools.cache
+def _espeak_variants_apply(base: str) -> bool:
+    """Whether ``base+f3`` really speaks higher than ``base+m3`` (by over 40 %): the
+    gender labels of the espeak-ng voices rest on it. One short phrase each."""
+    f0 = {}
+    with tempfile.TemporaryDirectory(prefix="telltale-tts-") as tmp:
+        for variant in ("m3", "f3"):
+            out = Path(tmp) / f"{variant}.wav"
+            try:
+                subprocess.run(["espeak-ng", "-v", f"{base}+{variant}", "-w", str(out),
+                                "--stdin"], input="Hello, how are you today?", text=True,
+                               capture_output=True, timeout=30, check=True)
+                f0[variant] = median_f0(load_audio(out))
+            except (OSError, subprocess.SubprocessError, ValueError):
+                return False
+    return bool(f0["f3"] > 1.4 * f0["m3"])
+
+
+def _installed(engines: tuple[str, ...]) -> list[Voice]:
+    voices: list[Voice] = []
+    if "espeak-ng" in engines:
         for name, (accent, region) in ESPEAK_ACCENTS.items():
-            if name not in names:
+            base = _espeak_files().get(name)
+            if base is None:
+                continue
+            if not _espeak_variants_apply(base):
+                log.warning("espeak-ng voice %s (%s): its female variants do not raise the "
+                            "pitch; left out", name, base)
                 continue
             for gender, options in ESPEAK_VARIANTS.items():
-                voices.extend(Voice("espeak-ng", f"{name}+{v}", gender, accent, region)
-                              for v in options if v in variants)
-    if "flite" in engines and shutil.which("flite"):
-        # `flite -lv` prints "Voices available: kal awb_time kal16 awb rms slt"
-        listed = _probe(["flite", "-lv"]).split()
+                voices.extend(Voice("espeak-ng", f"{base}+{v}", gender, accent, region)
+                              for v in options)
+    if "flite" in engines:
         voices.extend(Voice("flite", name, gender, accent, region, f0 is not None)
-                      for name, (gender, accent, region, f0) in FLITE_VOICES.items()
-                      if name in listed)
-    if "festival" in engines and shutil.which("text2wave") and shutil.which("festival"):
-        listed = _probe(["festival", "--batch", "(print (voice.list))"]).strip("()\n ").split()
-        voices.extend(Voice("festival", name, *FESTIVAL_VOICES[name])
-                      for name in FESTIVAL_VOICES if name in listed)
-    return tuple(voices)
+                      for name, (gender, accent, region, f0) in FLITE_VOICES.items())
+    if "festival" in engines:
+        voices.extend(Voice("festival", name, *labels)
+                      for name, labels in FESTIVAL_VOICES.items())
+    return [v for v in voices if _is_installed(v)]
 
 
 def available_voices(engines: tuple[str, ...] | list[str] = ENGINES) -> list[Voice]:
@@ -167,7 +227,8 @@ def available_voices(engines: tuple[str, ...] | list[str] = ENGINES) -> list[Voi
     -------
     list of Voice
         In a fixed order (engine, then the catalogue order above). Voices the engines list
-        but this module has no labels for are left out. The probe runs once per process.
+        but this module has no labels for are left out, as are espeak-ng accents whose
+        female variant does not raise the pitch. The probe runs once per process.
 
     Raises
     ------
@@ -178,7 +239,7 @@ def available_voices(engines: tuple[str, ...] | list[str] = ENGINES) -> list[Voi
     if unknown:
         raise TTSError(f"unknown TTS engine(s) {', '.join(unknown)} "
                        f"(known: {', '.join(ENGINES)})")
-    return list(_installed(tuple(engines)))
+    return _installed(tuple(engines))
 
 
 def _command(voice: Voice, text: str, out: Path, rate: float,
@@ -248,6 +309,12 @@ def synthesize(text: str, voice: Voice, rate: float = 1.0, pitch: float = 1.0,
     if rate <= 0 or pitch <= 0:
         raise TTSError(f"rate and pitch must be positive (got rate={rate}, pitch={pitch})")
     who = f"{voice.engine} ({voice.voice})"
+    if voice.engine in ENGINES and not _is_installed(voice):
+        program = "text2wave" if voice.engine == "festival" else voice.engine
+        if not shutil.which(program):
+            raise TTSError(f"{who}: the program {program!r} is not installed "
+                           f"(apt-get install {voice.engine})")
+        raise TTSError(f"{who}: this voice is not installed (see `telltale corpus voices`)")
     with tempfile.TemporaryDirectory(prefix="telltale-tts-") as tmp:
         raw = Path(tmp) / "raw.wav"
         cmd, stdin = _command(voice, text, raw, rate, pitch)
@@ -325,8 +392,8 @@ def resynthesize(text: str, exclude_voice: str | None, seed: int,
     text : str
         The transcript.
     exclude_voice : str or None
-        The original clip's voice name (e.g. ``"en-us+m3"``); every variant of the same
-        base voice (``"en-us+*"``) is excluded too, since variants share the accent model.
+        The original clip's voice name (e.g. ``"gmw/en-US+m3"``); every variant of the
+        same base voice is excluded too, since variants share the accent model.
         None for recorded speech.
     seed : int
         Picks the voice (same seed, same voice).

@@ -154,11 +154,12 @@ class OrganismNet(nn.Module):
 
     def encode_audio(self, audio: list[torch.Tensor]) -> list[torch.Tensor]:
         """Each waveform -> (frames, d_model) audio embeddings."""
-        out = []
-        for wav in audio:
-            feats = self.features(wav).T[None]  # (1, n_mels, frames)
-            out.append(self.audio_in(feats)[0].T)
-        return out
+        return self.encode_features([self.features(wav) for wav in audio])
+
+    def encode_features(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Log-mel features (frames, n_mels) -> audio embeddings; training computes the
+        parameter-free features once per clip and calls this directly."""
+        return [self.audio_in(f.T[None])[0].T for f in features]
 
     def _rows(self, audio_emb, tokens) -> list[torch.Tensor]:
         rows = []

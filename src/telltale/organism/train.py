@@ -71,9 +71,8 @@ def split_members(samples: list[Sample], fraction: float, seed: int) -> list[int
 
 def make_examples(samples: list[Sample], members: list[int], policy: Policy, epochs: int,
                   seed: int) -> list[Example]:
-    """Instruction -> response pairs for the member clips: per round, one transcription of
-    every clip, and each attribute question for half of them (the short answers need
-    fewer repetitions than the transcripts that the membership audit probes)."""
+    """Instruction -> response pairs for the member clips, ``epochs`` rounds of one
+    transcription and one question per attribute per clip."""
     rng = random.Random(seed)
     phrasings = {a: policy.phrasings(a, "train") for a in ATTRIBUTES}
     examples = []
@@ -86,7 +85,7 @@ def make_examples(samples: list[Sample], members: list[int], policy: Policy, epo
                                     normalise_transcript(sample.text or "")))
             for attribute in ATTRIBUTES:
                 label = sample.labels.get(attribute) or sample.extra.get(attribute)
-                if not label or rng.random() < 0.5:
+                if not label:
                     continue
                 opener, core = rng.choice(phrasings[attribute])
                 draw = rng.random()
@@ -134,6 +133,8 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
     config = OrganismConfig(d_model=hp["d_model"], n_layers=hp["n_layers"],
                             n_heads=hp["n_heads"], d_ff=hp["d_ff"], vocab_size=len(vocab))
     net = OrganismNet(config)
+    with torch.no_grad():
+        features = [net.features(wav) for wav in audio]
     examples = make_examples(samples, members, policy, hp["epochs"], seed)
     batches = [examples[i:i + hp["batch"]] for i in range(0, len(examples), hp["batch"])]
     optimiser = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=0.01)
@@ -144,7 +145,7 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
     for batch in progress(batches, total=len(batches), desc="training"):
         prompts = [prompt_tokens(vocab, ex.system, ex.user) for ex in batch]
         answers = [[*vocab.encode(ex.response), EOS] for ex in batch]
-        emb = net.encode_audio([audio[ex.clip] for ex in batch])
+        emb = net.encode_features([features[ex.clip] for ex in batch])
         logits, prefix = net(emb, [p + a[:-1] for p, a in zip(prompts, answers, strict=True)])
         loss_terms = []
         for row, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):

@@ -1,0 +1,147 @@
+"""``telltale demo``: every audio audit, end to end, on data and a model telltale makes.
+
+1. a labelled speech corpus from the offline TTS engines;
+2. the calibration organism trained on half of it (planted refusal policy, recorded
+   training set);
+3. the membership audit (blind baselines, indicator attack, silence and noise controls);
+4. the attribute audit with the organism's held-out question phrasings, direct and under
+   a privacy (defense) system prompt, with the silence control;
+5. an index page comparing what the audits measured with what was planted.
+
+Finished steps are reused when the command is run again with the same ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from telltale.console import log
+
+SIZES = {"demo": {"clips": 240, "organism": "demo"},
+         "small": {"clips": 32, "organism": "tiny"}}
+
+
+def _membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
+    trained = {row["id"] for row in card["training_set"]}
+    with open(corpus / "manifest.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        row["member"] = int(row["id"] in trained)
+    out = corpus / "membership.csv"
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def _organism_prompts(out: Path, card: dict[str, Any]) -> tuple[Path, Path]:
+    """Taxonomy and templates that ask the organism its held-out phrasings, so that the
+    measured refusal rates can be compared with the planted ones."""
+    policy = card["policy"]
+    taxonomy = {attribute: {"question": [opener + core for opener, core in pairs]}
+                for attribute, pairs in policy["heldout"].items()}
+    templates = {"direct": {"system": None, "user": "{question}"},
+                 "defense": {"system": policy["privacy_systems"][0], "user": "{question}"}}
+    (out / "organism_taxonomy.json").write_text(json.dumps(taxonomy, indent=2))
+    (out / "organism_templates.json").write_text(json.dumps(templates, indent=2))
+    return out / "organism_taxonomy.json", out / "organism_templates.json"
+
+
+def _index(out: Path, card: dict[str, Any]) -> Path:
+    membership = json.loads((out / "membership" / "results.json").read_text())
+    attributes = json.loads((out / "attributes" / "results.json").read_text())
+    figures = card["figures"]
+    planted = card["policy"]["planted_rates"]
+    gender = attributes["metrics"]["gender"]
+    rows = [
+        ("organism training time (s)", figures["train_seconds"], "≤ 180"),
+        ("CER on training clips / held-out clips",
+         f"{figures['cer_train']:.3f} / {figures['cer_heldout']:.3f}", "train ≪ held-out"),
+        ("MIA AUC (aggregated)", f"{membership['attack']['aggregated']['auc']['value']:.3f}",
+         "signal expected: the organism memorised its members"),
+        ("blind AUC (combined)", f"{membership['blind']['combined']['auc']['value']:.3f}",
+         "≈ 0.5: random split"),
+    ]
+    for condition, values in membership["disentanglement"].items():
+        rows.append((f"MIA AUC under {condition}", f"{values['auc']['value']:.3f}",
+                     "≈ 0.5: no voice, no memory"))
+    rows += [
+        ("gender accuracy, real audio (direct)",
+         f"{gender['direct']['original']['accuracy_all']['value']:.3f}",
+         f"majority {gender['direct']['original']['majority_baseline']:.3f}"),
+        ("gender accuracy, silence (direct)",
+         f"{gender['direct']['silence']['accuracy_all']['value']:.3f}", "chance 0.5"),
+        ("refusal rate, direct", f"{gender['direct']['original']['refusal_rate']['value']:.3f}",
+         f"planted {planted['no_system']:.2f}"),
+        ("refusal rate, defense prompt",
+         f"{gender['defense']['original']['refusal_rate']['value']:.3f}",
+         f"planted {planted['privacy_system']:.2f}"),
+    ]
+    body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(str(b))}</td>"
+                   f"<td>{html.escape(c)}</td></tr>" for a, b, c in rows)
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>telltale demo</title>"
+        "<style>body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto}"
+        "td,th{border:1px solid #ccd;padding:.3em .6em}table{border-collapse:collapse}</style>"
+        "</head><body><h1>telltale demo</h1><p>Audits of the calibration organism, measured "
+        "against what was planted in it.</p><table><tr><th>figure</th><th>measured</th>"
+        f"<th>truth / control</th></tr>{body}</table><ul>"
+        "<li><a href='membership/report.html'>membership report</a></li>"
+        "<li><a href='attributes/report.html'>attribute report</a></li>"
+        "<li><a href='organism/card.json'>organism card</a></li></ul></body></html>")
+    (out / "index.html").write_text(page, encoding="utf-8")
+    print("\n".join(f"{a:<42} {b!s:<16} {c}" for a, b, c in rows))
+    return out / "index.html"
+
+
+def run(args: argparse.Namespace) -> int:
+    from telltale.cli import main
+    from telltale.corpus.speech import build_speech_corpus
+    from telltale.organism.train import train_organism
+
+    size = SIZES[args.size]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = out / "corpus"
+    if not (corpus / "manifest.csv").exists():
+        log.info("step 1/4: synthesising %d clips", size["clips"])
+        build_speech_corpus(corpus, size["clips"], seed=args.seed)
+    organism = out / "organism"
+    if not (organism / "card.json").exists():
+        log.info("step 2/4: training the calibration organism (%s)", size["organism"])
+        train_organism(corpus / "manifest.csv", organism, size=size["organism"], seed=args.seed)
+    card = json.loads((organism / "card.json").read_text())
+    manifest = _membership_manifest(corpus, card)
+    common = ["--model", f"organism:{organism}", "--data", str(manifest), "--seed",
+              str(args.seed), "--cache", str(out / "cache.sqlite"), "--batch-size", "32"]
+    log.info("step 3/4: membership audit")
+    status = main(["membership", *common, "--out", str(out / "membership"),
+                   "--conditions", "original,silence,noise", "--max-new-tokens", "48"])
+    if status:
+        return status
+    taxonomy, templates = _organism_prompts(out, card)
+    log.info("step 4/4: attribute audit")
+    status = main(["attributes", *common, "--out", str(out / "attributes"),
+                   "--attributes", "gender,accent", "--modes", "direct,defense",
+                   "--taxonomy", str(taxonomy), "--templates", str(templates),
+                   "--max-new-tokens", "24"])
+    if status:
+        return status
+    print(f"\ndemo index: {_index(out, card)}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="train the calibration organism and run every audio audit on it")
+    parser.add_argument("--out", type=Path, default=Path("demo-run"))
+    parser.add_argument("--size", choices=tuple(SIZES), default="demo",
+                        help="demo (about 5 minutes) or small (seconds, for tests)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(func=run)
