@@ -26,7 +26,7 @@ import numpy as np
 from telltale import __version__
 from telltale.console import log, progress
 from telltale.media.errors import MediaError
-from telltale.models.base import DecodingConfig, Request, TargetModel
+from telltale.models.base import DecodingConfig, Generation, Request, TargetModel
 from telltale.records import Record, Sample, json_safe, read_records
 
 SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization)", re.I)
@@ -173,9 +173,10 @@ class Probe:
     """What is asked of the model for one sample.
 
     ``meta`` holds the probe's coordinates (mode, attribute, condition, framing, ...) and
-    is stored in the record; ``media`` names the media condition applied to the sample's
-    audio (original, silence, noise) or is None for text/image probes handled by
-    ``transform``; ``transform`` may replace the loaded audio (e.g. a TTS resynthesis).
+    is stored in the record; ``condition`` names the media condition applied to the
+    sample's audio (original, silence, noise); ``transform`` may replace the loaded audio
+    (e.g. a TTS resynthesis). A probe with a ``continuation`` is scored (teacher-forced
+    statistics of that text) instead of generated.
     """
 
     key: str
@@ -185,6 +186,7 @@ class Probe:
     meta: dict[str, Any] = field(default_factory=dict)
     condition: str = "original"
     transform: Callable[[Sample], Any] | None = None
+    continuation: str | None = None
 
 
 class MediaLoader:
@@ -266,15 +268,23 @@ def run_probes(run: RunDir, probes: list[Probe], model: TargetModel, *,
 
     def ask(batch: list[tuple[Probe, Request]]) -> list[Record]:
         requests = [r for _, r in batch]
-        gens = model.generate(requests, decoding, with_stats=with_stats and one_pass)
-        stats = [g.stats for g in gens]
-        if with_stats and not one_pass:
-            stats = list(model.score(requests, [g.text for g in gens]))
+        continuations = [p.continuation for p, _ in batch]
+        if all(c is not None for c in continuations):
+            stats = list(model.score(requests, continuations))
+            gens = [Generation(c, s) for c, s in zip(continuations, stats, strict=True)]
+        elif any(c is not None for c in continuations):
+            raise ValueError("a batch mixes scored and generated probes")
+        else:
+            gens = model.generate(requests, decoding, with_stats=with_stats and one_pass)
+            stats = [g.stats for g in gens]
+            if with_stats and not one_pass:
+                stats = list(model.score(requests, [g.text for g in gens]))
         out = []
         for (probe, request), gen, st in zip(batch, gens, stats, strict=True):
             rec = _record_for(probe, request)
             rec.output = gen.text
-            rec.token_stats = st.to_dict() if (with_stats and st is not None) else None
+            rec.token_stats = st.to_dict() if st is not None and (
+                with_stats or probe.continuation is not None) else None
             out.append(rec)
         return out
 

@@ -29,19 +29,25 @@ CONDITIONS = ("original", "silence", "noise", "tts")
 SHIFT_AUC = 0.6
 
 
-def build_probes(samples, conditions: list[str], prompt: str, tts_k: int, seed: int):
+def build_probes(samples, conditions: list[str], prompt: str, tts_k: int, seed: int,
+                 target: str = "self"):
+    """Probes per sample and condition. ``target`` "self" is the two-stage protocol (the
+    model's own greedy transcription is scored); "reference" scores the manifest's
+    transcript instead, the white-box setting where the training text is known."""
     probes = []
     for sample in samples:
+        continuation = sample.text or "" if target == "reference" else None
         for condition in conditions:
             if condition == "tts":
                 for k in range(tts_k):
                     probes.append(Probe(
                         key=f"{sample.id}|tts|{k}", sample=sample, text=prompt,
                         meta={"condition": "tts", "realisation": k},
-                        transform=_tts_transform(seed, k)))
+                        transform=_tts_transform(seed, k), continuation=continuation))
             else:
                 probes.append(Probe(key=f"{sample.id}|{condition}", sample=sample, text=prompt,
-                                    condition=condition, meta={"realisation": 0}))
+                                    condition=condition, meta={"realisation": 0},
+                                    continuation=continuation))
     return probes
 
 
@@ -320,7 +326,9 @@ def run_membership(args) -> int:
         results["manifest_problems"] = [str(p) for p in problems]
         run.write_results(results)
     log.info("phase 2/3: %d samples x conditions %s", len(samples), ",".join(conditions))
-    probes = build_probes(samples, conditions, args.prompt, args.tts_k, args.seed)
+    if args.target == "reference" and not all(s.text for s in samples):
+        raise ValueError(f"{args.data}: --target reference needs a transcript in every row")
+    probes = build_probes(samples, conditions, args.prompt, args.tts_k, args.seed, args.target)
     counts = run_probes(run, probes, model, decoding=DecodingConfig(
         max_new_tokens=args.max_new_tokens), with_stats=True, batch_size=args.batch_size,
         desc="membership probes")

@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     membership.add_argument("--tts-k", type=int, default=3,
                             help="TTS resynthesis realisations per clip")
     membership.add_argument("--prompt", default="Transcribe the audio.")
+    membership.add_argument("--target", choices=("self", "reference"), default="self",
+                            help="score the model's own transcription (two-stage protocol, "
+                                 "default) or the manifest transcript (white-box)")
     membership.add_argument("--folds", type=int, default=10)
     membership.add_argument("--jobs", type=int, default=2)
     membership.add_argument("--no-blind", action="store_true", help="skip phase 1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +61,7 @@ class OrganismModel(BaseModel):
         from telltale.organism.model import EOS, SPECIAL_NAMES
 
         self.net, self.vocab = net, vocab
+        self._embeddings: dict[str, Any] = {}
         self._never = torch.zeros(len(vocab), dtype=torch.bool)
         self._never[[i for i in range(len(SPECIAL_NAMES)) if i != EOS]] = True
         self.batch_size = max(1, int(batch_size))
@@ -68,13 +70,21 @@ class OrganismModel(BaseModel):
                                        "stats_on_generate"})
 
     def _audio(self, requests: list[Request]):
+        """Audio embeddings, reused across the many questions an audit asks of one clip."""
         import torch
 
+        out = []
         for req in requests:
             if req.audio is None:
                 raise UnsupportedRequest("the organism backend needs audio in every request")
-        return self.net.encode_audio([torch.from_numpy(np.asarray(r.audio, dtype=np.float32))
-                                      for r in requests])
+            key = req.media_sha256()
+            if key not in self._embeddings:
+                wav = torch.from_numpy(np.asarray(req.audio, dtype=np.float32))
+                self._embeddings[key] = self.net.encode_audio([wav])[0]
+                if len(self._embeddings) > 256:
+                    self._embeddings.pop(next(iter(self._embeddings)))
+            out.append(self._embeddings[key])
+        return out
 
     def _prompts(self, requests: list[Request]) -> list[list[int]]:
         from telltale.organism.model import prompt_tokens
