@@ -208,6 +208,8 @@ def oof_logistic_scores(X: Any, y: Any, folds: int = 10, seed: int = 0,
     k = min(folds, smallest)
     X = np.where(np.isfinite(X), X, np.nan)
     X = X[:, ~np.all(np.isnan(X), axis=0)]  # a column that is never observed carries nothing
+    if X.shape[1] == 0:
+        raise ValueError("no usable features: every value is missing")
     out = np.empty(y.size, dtype=float)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for train, test in splitter.split(X, y):

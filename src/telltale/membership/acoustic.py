@@ -114,9 +114,10 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _spectral_constants(rate: int, n_fft: int, n_mels: int,
-                        n_mfcc: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                        n_mfcc: int) -> tuple[np.ndarray, ...]:
     """Cached per configuration: (bin frequencies, periodic Hann window, Slaney-normalised
-    mel filterbank ``librosa.filters.mel(norm="slaney")``, orthonormal DCT-II matrix)."""
+    mel filterbank ``librosa.filters.mel(norm="slaney")``, orthonormal DCT-II matrix,
+    [1, f, f^2] per bin with f in kHz for the spectral moments)."""
     freqs = np.linspace(0.0, rate / 2.0, n_fft // 2 + 1)
     # scipy.signal.get_window("hann", n_fft, fftbins=True), the window librosa.stft uses
     window = (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
@@ -131,7 +132,9 @@ def _spectral_constants(rate: int, n_fft: int, n_mels: int,
     k = np.arange(n_mfcc)[:, None]
     dct = np.cos(np.pi / n_mels * (np.arange(n_mels)[None, :] + 0.5) * k) * np.sqrt(2.0 / n_mels)
     dct[0] /= np.sqrt(2.0)
-    return freqs, window, filters, dct
+    khz = freqs / 1000.0
+    powers = np.column_stack([np.ones_like(khz), khz, khz ** 2]).astype(np.float32)
+    return freqs, window, filters, dct, powers
 
 
 def _frames(y: np.ndarray, length: int, hop: int, mode: str) -> np.ndarray:
@@ -144,8 +147,20 @@ def _frames(y: np.ndarray, length: int, hop: int, mode: str) -> np.ndarray:
                                            writeable=False)
 
 
-def _yin(frames: np.ndarray, config: AcousticConfig) -> np.ndarray:
-    """YIN f0 in Hz of each row of ``frames`` (n, yin_frame), exactly as ``librosa.yin``.
+def _yin_periods(config: AcousticConfig) -> tuple[int, int, int]:
+    """(min_period, max_period, FFT size) of the YIN search, in samples."""
+    import scipy.fft
+
+    min_period = int(np.floor(config.rate / config.fmax))
+    max_period = min(int(np.ceil(config.rate / config.fmin)), config.yin_frame - 1)
+    # a linear (non-circular) autocorrelation up to lag L needs frame + L points, not 2 frame
+    size = scipy.fft.next_fast_len(config.yin_frame + max_period + 1, real=True)
+    return min_period, max_period, size
+
+
+def _yin(y: np.ndarray, which: np.ndarray, config: AcousticConfig) -> np.ndarray:
+    """YIN f0 in Hz of the centred frames ``which`` (indices) of ``y``, exactly as
+    ``librosa.yin`` (frame ``yin_frame``, zero padding, hop ``hop``) computes them.
 
     The difference function d(tau) = 2 (r(0) - r(tau)) - sum_{j < tau} x_j^2 comes from the
     frame's autocorrelation r (de Cheveigné & Kawahara, 2002, eq. 7 with librosa's energy
@@ -155,14 +170,21 @@ def _yin(frames: np.ndarray, config: AcousticConfig) -> np.ndarray:
     """
     import scipy.fft
 
-    min_period = int(np.floor(config.rate / config.fmax))
-    max_period = min(int(np.ceil(config.rate / config.fmin)), config.yin_frame - 1)
-    # a linear (non-circular) autocorrelation up to lag L needs frame + L points, not 2 frame
-    size = scipy.fft.next_fast_len(config.yin_frame + max_period + 1, real=True)
-    spectrum = scipy.fft.rfft(frames, size, axis=1)
-    acf = scipy.fft.irfft(spectrum.real ** 2 + spectrum.imag ** 2, size, axis=1)
-    acf = acf[:, :max_period + 1]
-    energy = np.cumsum(frames[:, :max_period] ** 2, axis=1)
+    min_period, max_period, size = _yin_periods(config)
+    half = config.yin_frame // 2
+    # frames of FFT length straight from the padded signal (one copy), then the samples
+    # past the analysis frame zeroed: the zero-padded input of a linear autocorrelation
+    padded = np.pad(y, (half, half + size - config.yin_frame))
+    step = padded.strides[0]
+    count = 1 + (y.size + 2 * half - config.yin_frame) // config.hop
+    windows = np.lib.stride_tricks.as_strided(padded, (count, size),
+                                              (step * config.hop, step), writeable=False)
+    buffer = windows[which]
+    buffer[:, config.yin_frame:] = 0.0
+    spectrum = scipy.fft.rfft(buffer, axis=1)
+    spectrum *= spectrum.conj()  # power spectrum, kept complex for the inverse transform
+    acf = scipy.fft.irfft(spectrum, size, axis=1, overwrite_x=True)[:, :max_period + 1]
+    energy = np.cumsum(buffer[:, :max_period] ** 2, axis=1)
     diff = 2.0 * (acf[:, :1] - acf[:, 1:]) - energy  # d(tau) for tau = 1..max_period
     cumulative = np.cumsum(diff, axis=1) / np.arange(1, max_period + 1)
     numerator = diff[:, min_period - 1:]
@@ -212,8 +234,8 @@ def frame_features(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG
         raise ValueError(f"need a non-empty mono signal, got shape {y.shape}")
     import scipy.fft
 
-    freqs, window, filters, dct = _spectral_constants(config.rate, config.n_fft,
-                                                      config.n_mels, config.n_mfcc)
+    freqs, window, filters, dct, powers = _spectral_constants(config.rate, config.n_fft,
+                                                              config.n_mels, config.n_mfcc)
     frames = _frames(y, config.n_fft, config.hop, "constant")
     # float32 throughout, as librosa computes for a float32 signal
     spectrum = scipy.fft.rfft(frames * window, axis=1, overwrite_x=True)
@@ -226,12 +248,12 @@ def frame_features(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG
     mfcc = mel_db.astype(np.float64) @ dct.T  # (frames, n_mfcc)
 
     # centroid = E_w[f] and bandwidth = sqrt(E_w[(f - centroid)^2]) = sqrt(E_w[f^2] -
-    # centroid^2), w the L1-normalised magnitude; as matrix-vector products in float64
-    moments = magnitude @ np.column_stack([np.ones_like(freqs), freqs, freqs ** 2])
-    total = moments[:, 0]
-    total = np.where(total < np.finfo(np.float32).tiny, 1.0, total)
-    centroid = moments[:, 1] / total
-    bandwidth = np.sqrt(np.maximum(moments[:, 2] / total - centroid ** 2, 0.0))
+    # centroid^2), w the L1-normalised magnitude; frequencies in kHz keep float32 exact enough
+    moments = (magnitude @ powers).astype(np.float64)
+    total = np.where(moments[:, 0] < np.finfo(np.float32).tiny, 1.0, moments[:, 0])
+    centroid = 1000.0 * moments[:, 1] / total
+    bandwidth = 1000.0 * np.sqrt(np.maximum(moments[:, 2] / total
+                                            - (moments[:, 1] / total) ** 2, 0.0))
     cumulative = np.cumsum(magnitude, axis=1)
     reached = cumulative >= np.float32(config.rolloff_percent) * cumulative[:, -1:]
     rolloff = freqs[reached.argmax(axis=1)]
@@ -243,18 +265,20 @@ def frame_features(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG
     # librosa.feature.zero_crossing_rate pads by repeating the edge samples, treats
     # |x| <= 1e-10 as +0, and divides the crossings inside a frame by the frame length
     signs = np.signbit(np.where(np.abs(y) <= 1e-10, np.float32(0.0), y))
-    crossings = np.concatenate([[0], np.cumsum(signs[1:] != signs[:-1])])
-    half = config.n_fft // 2
-    padded_count = np.pad(crossings, half, mode="edge")
-    starts = np.arange(rms.size) * config.hop
-    zcr = (padded_count[starts + config.n_fft - 1] - padded_count[starts]) / config.n_fft
+    crossings = np.zeros(y.size, dtype=np.int64)
+    np.cumsum(signs[1:] != signs[:-1], out=crossings[1:])
+    # crossings inside padded frame [s, s + n_fft) are counted from s + 1 on; the edge
+    # padding adds none, so the counts are read at clipped indices of the unpadded signal
+    starts = np.arange(rms.size) * config.hop - config.n_fft // 2
+    last = np.clip(starts + config.n_fft - 1, 0, y.size - 1)
+    zcr = (crossings[last] - crossings[np.clip(starts, 0, y.size - 1)]) / config.n_fft
 
     # voicing gate (short-time energy and zero-crossing rate; Rabiner & Schafer, 1978,
     # "Digital Processing of Speech Signals", sec. 4.5): YIN only runs where it is used
     loud = rms >= rms.max() * 10.0 ** (-config.voicing_db / 20.0)
     voiced = loud & (zcr < config.voicing_zcr) & (rms > 0)
-    yin_frames = _frames(y, config.yin_frame, config.hop, "constant")[:rms.size][voiced]
-    f0 = _yin(yin_frames, config) if yin_frames.size else np.empty(0)
+    which = np.flatnonzero(voiced)
+    f0 = _yin(y, which, config) if which.size else np.empty(0)
 
     out = {f"mfcc{i}": mfcc[:, i] for i in range(config.n_mfcc)}
     out.update(centroid=centroid, bandwidth=bandwidth, rolloff=rolloff, flatness=flatness,

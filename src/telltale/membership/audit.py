@@ -193,6 +193,10 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
         labels = np.array([int(recs[i].labels["member"]) for i in order])
         return X, names, labels, stats.oof_logistic_scores(X, labels, folds, seed)
 
+    empty = sum(len(originals[i].token_stats.get("tokens", [])) == 0 for i in ids)
+    if empty == len(ids):
+        raise ValueError(f"{run.path}: the model returned an empty transcription for every "
+                         "sample, so there is nothing to score; check the prompt and model")
     X, names, _, mia = aggregate(originals, ids)
     for row, sample_id in enumerate(ids):
         originals[sample_id].scores = {

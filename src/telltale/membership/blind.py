@@ -2,14 +2,29 @@
 
 If members and non-members can be told apart from metadata, transcript text or the sound
 alone, a membership "attack" may only be detecting distribution shift (Lee et al., 2026,
-"Membership Inference Attacks against Large Audio Language Models"). Each feature family
-is scored by a logistic regression under stratified K-fold cross-validation; out-of-fold
-scores are kept per sample for the phase 2 diagnosis.
+"Membership Inference Attacks against Large Audio Language Models", section 2.2; Das et
+al., 2025, "Blind Baselines Beat Membership Inference Attacks for Foundation Models").
+Each feature family is scored by a logistic regression under stratified K-fold
+cross-validation; out-of-fold scores are kept per sample for the phase 2 diagnosis.
+
+Families
+--------
+metadata : container and transcript structure (:data:`METADATA_NAMES`).
+text : TF-IDF of word unigrams and bigrams, fitted inside each training fold.
+acoustic : utterance-level MFCC, spectral, pitch, energy and ZCR statistics
+    (:mod:`telltale.membership.acoustic`).
+combined : all the families above in one logistic regression.
+
+Every family is evaluated on the same samples and the same folds (a sample whose audio
+cannot be read is left out of all of them and reported), so their AUCs compare directly.
 """
 
 from __future__ import annotations
 
+import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,194 +34,446 @@ from telltale.console import log
 from telltale.records import Sample
 
 FAMILIES = ("metadata", "text", "acoustic")
-METADATA_NAMES = ("duration", "file_size", "native_rate", "channels", "bytes_per_second",
-                  "words", "characters", "chars_per_second", "words_per_second",
-                  "mean_word_length")
+METADATA_NAMES = (
+    "duration", "file_size", "native_rate", "channels", "bytes_per_second",
+    "words", "characters", "chars_per_second", "words_per_second", "mean_word_length",
+    "punctuation", "uppercase_fraction", "digits",
+)
+#: low false-positive rates at which the true-positive rate is reported
+LOW_FPR = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001}
 
 
 @dataclass
 class BlindFeatures:
-    """Per-sample features of every family (rows follow ``samples``)."""
+    """Per-sample features of every family; row ``i`` belongs to ``samples[i]``.
+
+    ``errors`` maps a row to the reason its features could not be computed (the message
+    names the file); such rows are left out of every score.
+    """
 
     samples: list[Sample]
     metadata: np.ndarray
+    metadata_names: list[str]
     acoustic: np.ndarray
     acoustic_names: list[str]
     texts: list[str]
+    families: tuple[str, ...] = FAMILIES
     errors: dict[int, str] = field(default_factory=dict)
 
+    def usable(self) -> np.ndarray:
+        """Boolean mask of rows with features and a known membership (1 or 0)."""
+        return np.array([i not in self.errors and s.member in (0, 1)
+                         for i, s in enumerate(self.samples)], dtype=bool)
 
-def metadata_features(samples: list[Sample]) -> tuple[np.ndarray, dict[int, str]]:
-    from telltale.media.audio import audio_info
+    def subset(self, rows: Sequence[int]) -> BlindFeatures:
+        """The features of ``rows`` only (errors re-indexed)."""
+        rows = list(rows)
+        index = {old: new for new, old in enumerate(rows)}
+        return BlindFeatures(
+            [self.samples[i] for i in rows], self.metadata[rows], self.metadata_names,
+            self.acoustic[rows], self.acoustic_names, [self.texts[i] for i in rows],
+            self.families, {index[i]: e for i, e in self.errors.items() if i in index})
+
+
+def _text_stats(text: str) -> list[float]:
+    words = text.split()
+    letters = [c for c in text if c.isalpha()]
+    return [len(words), len(text), np.mean([len(w) for w in words]) if words else 0.0,
+            sum(c in string.punctuation for c in text),
+            sum(c.isupper() for c in letters) / len(letters) if letters else 0.0,
+            sum(c.isdigit() for c in text)]
+
+
+def metadata_features(samples: Sequence[Sample]) -> tuple[np.ndarray, list[str], dict[int, str]]:
+    """Structural statistics of each sample's file and transcript.
+
+    Duration, native rate and channels come from the container header; a file libsndfile
+    cannot parse (e.g. m4a) is decoded instead (through ffmpeg), its native rate and channel
+    count then unknown (NaN, imputed inside each training fold).
+
+    Returns
+    -------
+    matrix : np.ndarray [shape=(len(samples), len(METADATA_NAMES))]
+    names : list of str, :data:`METADATA_NAMES`.
+    errors : dict mapping row -> reason, for samples whose audio is missing or unreadable.
+    """
+    from telltale.media.audio import TARGET_RATE, audio_info, load_audio
     from telltale.media.errors import MediaError
 
-    rows, errors = [], {}
+    matrix = np.full((len(samples), len(METADATA_NAMES)), np.nan)
+    errors: dict[int, str] = {}
     for i, sample in enumerate(samples):
-        text = sample.text or ""
-        words = text.split()
-        try:
-            info = audio_info(sample.media)
-        except MediaError as exc:
-            errors[i] = str(exc)
-            rows.append([np.nan] * len(METADATA_NAMES))
+        if sample.media is None:
+            errors[i] = f"sample {sample.id}: no audio file"
             continue
-        size = sample.media.stat().st_size
-        duration = max(float(info["duration"]), 1e-6)
-        rows.append([duration, size, info["sample_rate"], info["channels"], size / duration,
-                     len(words), len(text), len(text) / duration, len(words) / duration,
-                     np.mean([len(w) for w in words]) if words else 0.0])
-    return np.array(rows, dtype=float).reshape(len(samples), len(METADATA_NAMES)), errors
+        path = Path(sample.media)
+        try:
+            try:
+                info = audio_info(path)
+                duration, rate, channels = (float(info["duration"]), info["sample_rate"],
+                                            info["channels"])
+            except MediaError:
+                duration = load_audio(path).size / TARGET_RATE
+                rate = channels = np.nan
+            size = path.stat().st_size
+        except (MediaError, OSError) as exc:
+            errors[i] = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            continue
+        duration = max(duration, 1e-6)
+        words, chars, *text_rest = _text_stats(sample.text or "")
+        matrix[i] = [duration, size, rate, channels, size / duration, words, chars,
+                     chars / duration, words / duration, *text_rest]
+    return matrix, list(METADATA_NAMES), errors
 
 
-def extract(samples: list[Sample], families: tuple[str, ...] = FAMILIES,
-            n_jobs: int = 2) -> BlindFeatures:
+def extract_features(samples: Sequence[Sample], families: Sequence[str] = FAMILIES,
+                     n_jobs: int | None = None) -> BlindFeatures:
+    """Features of every requested family for ``samples``.
+
+    Parameters
+    ----------
+    samples : manifest samples with audio (``telltale.manifest.load_manifest``).
+    families : any of ``"metadata"``, ``"text"``, ``"acoustic"``.
+    n_jobs : processes for the acoustic features (``None``: every core).
+    """
     from telltale.membership.acoustic import extract_acoustic, feature_names
 
-    metadata, errors = metadata_features(samples)
+    families = _check_families(families)
+    samples = list(samples)
+    # metadata is always read: it also finds missing and unreadable files cheaply
+    metadata, names, errors = metadata_features(samples)
     if "acoustic" in families:
-        log.info("acoustic features of %d clips (%d jobs)", len(samples), n_jobs)
-        acoustic, names, acoustic_errors = extract_acoustic([s.media for s in samples], n_jobs)
-        errors.update(acoustic_errors)
+        log.info("acoustic features of %d clips", len(samples))
+        acoustic, acoustic_names, acoustic_errors = extract_acoustic(
+            [s.media for s in samples], n_jobs=n_jobs)
+        for row, reason in acoustic_errors.items():
+            errors.setdefault(row, reason)
     else:
-        names = feature_names()
-        acoustic = np.full((len(samples), len(names)), np.nan)
-    return BlindFeatures(samples, metadata, acoustic, names, [s.text or "" for s in samples],
-                         errors)
+        acoustic_names = feature_names()
+        acoustic = np.full((len(samples), 0), np.nan)
+    return BlindFeatures(samples, metadata, names, acoustic, acoustic_names,
+                         [s.text or "" for s in samples], families, errors)
 
 
-def _oof_text(texts: list[str], y: np.ndarray, folds: int, seed: int,
-              dense: np.ndarray | None = None) -> np.ndarray:
-    """Out-of-fold scores of TF-IDF (uni- and bigrams) [+ dense features]; the vectoriser
-    and scaler are fitted inside each training fold, so no vocabulary leaks."""
-    from scipy.sparse import csr_matrix, hstack
+def _check_families(families: Sequence[str]) -> tuple[str, ...]:
+    families = tuple(dict.fromkeys(f.strip() for f in families if f.strip()))
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise ValueError(f"unknown blind feature families {unknown}; choose from {FAMILIES}")
+    return families
+
+
+def _folds(y: np.ndarray, folds: int, seed: int):
+    """The splits of :func:`telltale.stats.oof_logistic_scores` (same K, shuffle, seed), so
+    every family is scored on identical folds."""
+    from sklearn.model_selection import StratifiedKFold
+
+    smallest = int(np.bincount(y, minlength=2).min())
+    if smallest < 2:
+        raise ValueError("cross-validation needs at least two members and two non-members")
+    return StratifiedKFold(n_splits=min(folds, smallest), shuffle=True,
+                           random_state=seed).split(np.zeros(y.size), y)
+
+
+def _model(with_text: bool, with_dense: bool):
+    """Logistic regression on TF-IDF uni+bigrams and/or imputed, standardised dense
+    features. Input: an object array, column 0 the transcript, the rest numbers. Every
+    step is fitted on the training fold only."""
+    from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    k = min(folds, int(np.bincount(y, minlength=2).min()))
+    parts = []
+    if with_text:
+        parts.append(("text", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), 0))
+    if with_dense:
+        parts.append(("dense", make_pipeline(
+            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
+            slice(1, None)))
+    return Pipeline([("features", ColumnTransformer(parts)),
+                     ("classifier", LogisticRegression(max_iter=2000))])
+
+
+def oof_scores(features: BlindFeatures, family: str, rows: np.ndarray, y: np.ndarray,
+               folds: int = 10, seed: int = 0) -> np.ndarray:
+    """Out-of-fold membership probabilities of one family (or ``"combined"``) for
+    ``rows`` of ``features`` with labels ``y``.
+
+    The TF-IDF vocabulary and weights, the imputer medians and the scaler are fitted on
+    each training fold only, so nothing of a held-out sample reaches its own score.
+    """
+    if family == "combined":
+        with_text, dense_parts = "text" in features.families, [
+            m for f, m in (("metadata", features.metadata), ("acoustic", features.acoustic))
+            if f in features.families]
+    else:
+        with_text = family == "text"
+        dense_parts = {"metadata": [features.metadata], "acoustic": [features.acoustic],
+                       "text": []}[family]
+    dense = np.hstack([m[rows] for m in dense_parts]) if dense_parts else np.empty((rows.size, 0))
+    if dense.shape[1]:
+        dense = np.where(np.isfinite(dense), dense, np.nan)
+        dense = dense[:, ~np.all(np.isnan(dense), axis=0)]  # never observed: no information
+    if not with_text:
+        return stats.oof_logistic_scores(dense, y, folds, seed)
+    table = np.empty((rows.size, 1 + dense.shape[1]), dtype=object)
+    table[:, 0] = [features.texts[i] for i in rows]
+    table[:, 1:] = dense
     out = np.empty(y.size)
-    texts_arr = np.array(texts, dtype=object)
-    for train, test in StratifiedKFold(k, shuffle=True, random_state=seed).split(texts_arr, y):
-        vectoriser = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-        x_train = vectoriser.fit_transform(texts_arr[train])
-        x_test = vectoriser.transform(texts_arr[test])
-        if dense is not None:
-            imputer = SimpleImputer(strategy="median", keep_empty_features=True)
-            scaler = StandardScaler()
-            d_train = scaler.fit_transform(imputer.fit_transform(dense[train]))
-            d_test = scaler.transform(imputer.transform(dense[test]))
-            x_train = hstack([x_train, csr_matrix(d_train)]).tocsr()
-            x_test = hstack([x_test, csr_matrix(d_test)]).tocsr()
-        model = LogisticRegression(max_iter=2000).fit(x_train, y[train])
-        out[test] = model.predict_proba(x_test)[:, 1]
+    for train, test in _folds(y, folds, seed):
+        model = _model(True, dense.shape[1] > 0).fit(table[train], y[train])
+        out[test] = model.predict_proba(table[test])[:, 1]
     return out
 
 
-def _summary(y: np.ndarray, scores: np.ndarray, n_features: int, seed: int) -> dict[str, Any]:
-    auc = stats.roc_auc(y, scores, seed=seed)
-    return {"auc": auc.to_dict(), "tpr_at_1pct_fpr": stats.tpr_at_fpr(y, scores, 0.01),
-            "tpr_at_0.1pct_fpr": stats.tpr_at_fpr(y, scores, 0.001), "n_features": n_features}
+def summarize_scores(y: np.ndarray, scores: np.ndarray, n_boot: int = 1000,
+                     seed: int = 0) -> dict[str, Any]:
+    """AUC with a bootstrap CI and the TPR at 1% and 0.1% FPR of one score vector."""
+    y = np.asarray(y).astype(int)
+    out: dict[str, Any] = {"auc": stats.roc_auc(y, scores, n_boot=n_boot, seed=seed).to_dict(),
+                           "n": int(y.size), "n_members": int(y.sum()),
+                           "n_nonmembers": int(y.size - y.sum())}
+    for name, fpr in LOW_FPR.items():
+        out[name] = stats.tpr_at_fpr(y, scores, fpr)
+    return out
 
 
-def score_families(features: BlindFeatures, families: tuple[str, ...] = FAMILIES,
-                   folds: int = 10, seed: int = 0) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """AUC (bootstrap CI) and low-FPR TPR of each family and of all combined, with the
-    out-of-fold score of every sample. Samples with a feature error are left out."""
-    keep = np.array([i not in features.errors for i in range(len(features.samples))])
-    y = np.array([s.member for s in features.samples])[keep].astype(int)
-    texts = [t for t, k in zip(features.texts, keep, strict=True) if k]
-    results: dict[str, Any] = {}
-    scores: dict[str, np.ndarray] = {}
-    dense_parts = []
-    if "metadata" in families:
-        scores["metadata"] = stats.oof_logistic_scores(features.metadata[keep], y, folds, seed)
-        results["metadata"] = _summary(y, scores["metadata"], features.metadata.shape[1], seed)
-        dense_parts.append(features.metadata[keep])
-    if "acoustic" in families:
-        scores["acoustic"] = stats.oof_logistic_scores(features.acoustic[keep], y, folds, seed)
-        results["acoustic"] = _summary(y, scores["acoustic"], features.acoustic.shape[1], seed)
-        dense_parts.append(features.acoustic[keep])
-    if "text" in families:
-        scores["text"] = _oof_text(texts, y, folds, seed)
-        results["text"] = _summary(y, scores["text"], -1, seed)
-    dense = np.hstack(dense_parts) if dense_parts else None
-    if "text" in families:
-        scores["combined"] = _oof_text(texts, y, folds, seed, dense)
-    elif dense is not None:
-        scores["combined"] = stats.oof_logistic_scores(dense, y, folds, seed)
-    if "combined" in scores:
-        results["combined"] = _summary(y, scores["combined"], -1, seed)
-    ids = [s.id for s, k in zip(features.samples, keep, strict=True) if k]
-    return results, {name: dict(zip(ids, values, strict=True)) for name, values in scores.items()}
-
-
-def pairwise_dataset_auc(features: BlindFeatures, folds: int = 5,
-                         seed: int = 0) -> tuple[list[str], np.ndarray]:
-    """Blind AUC of every membership-neutral pairing of (dataset, membership) groups:
-    dataset A's members against dataset B's members, A's non-members against B's
-    non-members (and across membership within one dataset, the usual question). A high
-    AUC between groups that membership does not separate is pure distribution shift."""
-    dense = np.hstack([features.metadata, features.acoustic])
-    groups: dict[str, list[int]] = {}
-    for i, sample in enumerate(features.samples):
-        if i in features.errors:
+def _available(features: BlindFeatures, rows: np.ndarray) -> list[str]:
+    """Families that can be scored: text only when some transcript has a word in it."""
+    out = []
+    for family in features.families:
+        if family == "text" and not any(features.texts[i].split() for i in rows):
+            log.warning("text blind baseline skipped: no sample has a transcript")
             continue
-        role = {1: "members", 0: "non-members"}.get(sample.member, "unknown")
-        groups.setdefault(f"{sample.dataset or '?'}:{role}", []).append(i)
-    labels = sorted(g for g, idx in groups.items() if len(idx) >= 4)
-    matrix = np.full((len(labels), len(labels)), np.nan)
-    for a in range(len(labels)):
-        for b in range(a + 1, len(labels)):
-            ia, ib = groups[labels[a]], groups[labels[b]]
-            y = np.r_[np.ones(len(ia)), np.zeros(len(ib))].astype(int)
-            s = stats.oof_logistic_scores(dense[ia + ib], y, folds, seed)
-            matrix[a, b] = matrix[b, a] = stats.roc_auc(y, s, n_boot=0).value
-    return labels, matrix
+        out.append(family)
+    return out
 
 
-def heatmap_figure(labels: list[str], matrix: np.ndarray, path) -> None:
+def score_families(features: BlindFeatures, folds: int = 10, seed: int = 0,
+                   n_boot: int = 1000) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """Score every family of ``features`` and all of them combined.
+
+    Returns
+    -------
+    results : dict family -> {"auc": {value, low, high, n}, "tpr_at_1pct_fpr",
+        "tpr_at_0.1pct_fpr", "n", "n_members", "n_nonmembers", "n_features"}; a family that
+        could not be scored (e.g. text without transcripts) gets {"skipped": reason}.
+    scores : dict family -> {sample id: out-of-fold probability of membership}.
+    """
+    rows = np.flatnonzero(features.usable())
+    y = np.array([features.samples[i].member for i in rows], dtype=int)
+    families = _available(features, rows)
+    results: dict[str, Any] = {f: {"skipped": "no transcripts"}
+                               for f in features.families if f not in families}
+    scores: dict[str, dict[str, float]] = {}
+    sizes = {"metadata": features.metadata.shape[1], "acoustic": features.acoustic.shape[1]}
+    for family in [*families, "combined"] if len(families) > 1 else families:
+        values = oof_scores(features, family, rows, y, folds, seed)
+        results[family] = summarize_scores(y, values, n_boot, seed)
+        results[family]["n_features"] = (sizes.get(family) if family != "combined" else
+                                         sum(sizes.get(f, 0) for f in families))
+        if family in ("text", "combined") and "text" in families:
+            results[family]["n_features_note"] = "plus the TF-IDF vocabulary of each fold"
+        scores[family] = {features.samples[i].id: float(v)
+                          for i, v in zip(rows, values, strict=True)}
+    return results, scores
+
+
+@dataclass
+class PairwiseAUC:
+    """Inter-dataset blind AUCs (Lee et al., 2026, Fig. 2 layout).
+
+    ``auc[i, i]``: dataset i's members against its own non-members (the usual intra-dataset
+    question). ``auc[i, j]`` above the diagonal (i < j): dataset i's members against
+    dataset j's members; below it (i > j): i's non-members against j's non-members. The
+    off-diagonal pairings are membership-neutral: a high AUC there is pure distribution
+    shift between the sources. ``n[i, j]`` is the number of samples behind each cell;
+    NaN where a side has fewer than two samples.
+    """
+
+    datasets: list[str]
+    auc: np.ndarray
+    n: np.ndarray
+    family: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"datasets": self.datasets, "family": self.family,
+                "layout": "diagonal: members vs non-members of one dataset; above: members "
+                          "of row vs members of column; below: non-members of row vs "
+                          "non-members of column",
+                "auc": self.auc.tolist(), "n": self.n.tolist()}
+
+
+def pairwise_dataset_auc(samples: Sequence[Sample], features: BlindFeatures | None = None,
+                         family: str = "combined", folds: int = 5, seed: int = 0,
+                         n_jobs: int | None = None) -> PairwiseAUC:
+    """Blind AUC of every pairing of datasets (see :class:`PairwiseAUC`).
+
+    Parameters
+    ----------
+    samples : samples with ``dataset`` and ``member`` set (others are ignored).
+    features : their features from :func:`extract_features` (computed when None).
+    family : the feature family (or ``"combined"``) separating the groups.
+    folds : cross-validation folds per cell (fewer when a group is smaller).
+    """
+    samples = list(samples)
+    if features is None:
+        features = extract_features(samples, n_jobs=n_jobs)
+    elif [s.id for s in features.samples] != [s.id for s in samples]:
+        raise ValueError("features were computed for other samples")
+    if family == "text" and "text" not in features.families:
+        raise ValueError("no text features")
+    usable = features.usable()
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, sample in enumerate(samples):
+        if usable[i]:
+            groups.setdefault((sample.dataset or "(none)", sample.member), []).append(i)
+    datasets = sorted({d for d, _ in groups})
+    size = len(datasets)
+    auc, n = np.full((size, size), np.nan), np.zeros((size, size), dtype=int)
+    for a, first in enumerate(datasets):
+        for b, second in enumerate(datasets):
+            if a == b:
+                positive, negative = groups.get((first, 1), []), groups.get((first, 0), [])
+            else:
+                role = 1 if a < b else 0
+                positive, negative = groups.get((first, role), []), groups.get((second, role), [])
+            n[a, b] = len(positive) + len(negative)
+            if min(len(positive), len(negative)) < 2:
+                continue
+            rows = np.array(positive + negative)
+            y = np.r_[np.ones(len(positive), int), np.zeros(len(negative), int)]
+            scores = oof_scores(features, family, rows, y, folds, seed)
+            auc[a, b] = stats.roc_auc(y, scores, n_boot=0).value
+    return PairwiseAUC(datasets, auc, n, family)
+
+
+def heatmap_figure(pairwise: PairwiseAUC, path: str | Path) -> Path:
+    """Draw :class:`PairwiseAUC` as an annotated heatmap (PNG, Agg backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1.2 * len(labels) + 2, 1.0 * len(labels) + 1.5))
-    image = ax.imshow(matrix, vmin=0.5, vmax=1.0, cmap="magma_r")
+    labels, matrix = pairwise.datasets, pairwise.auc
+    side = 1.1 * len(labels) + 2.4
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    image = ax.imshow(np.ma.masked_invalid(matrix), vmin=0.0, vmax=1.0, cmap="RdBu_r")
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
     for a in range(len(labels)):
         for b in range(len(labels)):
-            if np.isfinite(matrix[a, b]):
-                ax.text(b, a, f"{matrix[a, b]:.2f}", ha="center", va="center", fontsize=8,
-                        color="white" if matrix[a, b] > 0.8 else "black")
-    fig.colorbar(image, ax=ax, label="blind AUC")
-    ax.set_title("Blind separability of dataset groups")
+            text = f"{matrix[a, b]:.2f}" if np.isfinite(matrix[a, b]) else "n/a"
+            dark = np.isfinite(matrix[a, b]) and abs(matrix[a, b] - 0.5) > 0.3
+            ax.text(b, a, text, ha="center", va="center", fontsize=9,
+                    color="white" if dark else "black")
+    fig.colorbar(image, ax=ax, label=f"blind AUC ({pairwise.family})", shrink=0.8)
+    ax.set_title("Blind separability between datasets\n"
+                 "diagonal: members vs non-members; above: members vs members;\n"
+                 "below: non-members vs non-members", fontsize=9)
     fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+    return path
 
 
-def matched_subset(samples: list[Sample], scores: dict[str, float], caliper: float = 0.2,
-                   seed: int = 0) -> list[Sample]:
-    """Propensity-score matching on the blind score: each member is paired with the
-    nearest unused non-member in logit space within ``caliper`` standard deviations
-    (Austin, 2011); unmatched samples are dropped. The result is distribution-matched to
-    the extent the blind features can see."""
-    rng = np.random.default_rng(seed)
-    logit = {sid: float(np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6))))
-             for sid, p in scores.items()}
-    members = [s for s in samples if s.member == 1 and s.id in logit]
-    pool = [s for s in samples if s.member == 0 and s.id in logit]
-    width = caliper * float(np.std(list(logit.values())) or 1.0)
-    chosen: list[Sample] = []
-    for index in rng.permutation(len(members)):
-        member = members[index]
+@dataclass
+class MatchedSubset:
+    """A distribution-matched subset: ``samples`` (members and non-members in equal
+    numbers), its blind AUC before and after matching, and how it was reached."""
+
+    samples: list[Sample]
+    auc_before: float
+    auc_after: float
+    rounds: int
+    caliper: float
+    reached: bool
+    history: list[dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        members = sum(s.member == 1 for s in self.samples)
+        return {"n": len(self.samples), "n_members": members,
+                "n_nonmembers": len(self.samples) - members, "auc_before": self.auc_before,
+                "auc_after": self.auc_after, "rounds": self.rounds,
+                "caliper_sd": self.caliper, "reached_target": self.reached,
+                "history": self.history}
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _match_pairs(logit: np.ndarray, y: np.ndarray, width: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """Greedy 1:1 nearest-neighbour matching without replacement on the logit of the
+    propensity score, within a caliper of ``width`` (Austin, 2011, "Optimal caliper widths
+    for propensity-score matching", Pharm. Stat. 10:150). Members are taken in random
+    order. Returns the positions kept (pairs)."""
+    members = np.flatnonzero(y == 1)
+    pool = list(np.flatnonzero(y == 0))
+    keep: list[int] = []
+    for m in rng.permutation(members):
         if not pool:
             break
-        gaps = [abs(logit[member.id] - logit[p.id]) for p in pool]
+        gaps = np.abs(logit[pool] - logit[m])
         best = int(np.argmin(gaps))
         if gaps[best] <= width:
-            chosen.extend([member, pool.pop(best)])
-    return chosen
+            keep.extend([int(m), pool.pop(best)])
+    return np.array(sorted(keep), dtype=int)
+
+
+def matched_subset(samples: Sequence[Sample], features: BlindFeatures,
+                   target_auc: float = 0.5, tol: float = 0.05, seed: int = 0,
+                   family: str = "combined", folds: int = 10, caliper: float = 0.2,
+                   max_rounds: int = 8, min_pairs: int = 10) -> MatchedSubset:
+    """Select members and non-members the blind classifier cannot tell apart.
+
+    Each round scores the current subset out-of-fold with the blind ``family`` classifier
+    (the propensity of membership given the blind features), stops when its AUC is within
+    ``tol`` of ``target_auc``, and otherwise keeps the member/non-member pairs matched on
+    that propensity (:func:`_match_pairs`, caliper ``caliper`` standard deviations of its
+    logit). The propensity is re-estimated on the matched subset each round, since a
+    classifier refitted there can find differences the first one averaged over; the
+    caliper halves when a round loses no pair but misses the target.
+
+    Returns
+    -------
+    MatchedSubset
+        ``reached`` says whether the target was met; the subset stops shrinking at
+        ``min_pairs`` pairs.
+    """
+    samples = list(samples)
+    if [s.id for s in features.samples] != [s.id for s in samples]:
+        raise ValueError("features were computed for other samples")
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(features.usable())
+    history: list[dict[str, float]] = []
+    width_sd = caliper
+    auc_before = float("nan")
+    for round_ in range(max_rounds + 1):
+        y = np.array([samples[i].member for i in rows], dtype=int)
+        scores = oof_scores(features, family, rows, y, folds, seed)
+        auc = stats.roc_auc(y, scores, n_boot=0).value
+        if round_ == 0:
+            auc_before = auc
+        history.append({"round": round_, "n": int(rows.size), "auc": auc, "caliper_sd": width_sd})
+        log.info("matching round %d: %d samples, blind AUC %.3f", round_, rows.size, auc)
+        if abs(auc - target_auc) <= tol or round_ == max_rounds:
+            break
+        logit = _logit(scores)
+        keep = _match_pairs(logit, y, width_sd * float(np.std(logit) or 1.0), rng)
+        if keep.size < 2 * min_pairs:
+            log.warning("matching stopped: fewer than %d pairs within the caliper", min_pairs)
+            break
+        if keep.size == rows.size:
+            width_sd /= 2
+        rows = rows[keep]
+    chosen = [samples[i] for i in rows]
+    return MatchedSubset(chosen, auc_before, auc, len(history) - 1, width_sd,
+                         abs(auc - target_auc) <= tol, history)

@@ -26,8 +26,8 @@ from telltale.records import Sample
 
 SIZES: dict[str, dict[str, Any]] = {
     # tiny: seconds, for tests; demo: the default `telltale demo` model (<= 3 min, 2 cores)
-    "tiny": {"d_model": 48, "n_layers": 1, "n_heads": 2, "d_ff": 96, "epochs": 3,
-             "batch": 8, "lr": 3e-3},
+    "tiny": {"d_model": 48, "n_layers": 1, "n_heads": 2, "d_ff": 96, "epochs": 15,
+             "batch": 8, "lr": 5e-3},
     "demo": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 384, "epochs": 30,
              "batch": 24, "lr": 3e-3},
 }

@@ -1,0 +1,129 @@
+"""End-to-end: the CLI on small real data (TTS speech, a tiny trained organism), in
+subprocesses, as a user runs it: the demo, re-scoring, a killed and resumed run, bad input."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "TELLTALE_CACHE": "", "PYTHONUNBUFFERED": "1"}
+
+
+def telltale(*args, cwd=None, check=True, timeout=600):
+    proc = subprocess.run([sys.executable, "-m", "telltale", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"telltale {' '.join(map(str, args))} failed:\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    telltale("-q", "demo", "--size", "small", "--out", out)
+    return out
+
+
+def test_demo_leaves_complete_run_directories(demo):
+    assert (demo / "index.html").read_text().count("<tr>") >= 8
+    card = json.loads((demo / "organism" / "card.json").read_text())
+    assert len(card["training_set"]) == 16 and all(len(r["sha256"]) == 64
+                                                   for r in card["training_set"])
+    for audit in ("membership", "attributes"):
+        run = demo / audit
+        info = json.loads((run / "run.json").read_text())
+        assert info["audit"] == audit and info["finished"] and info["model_fingerprint"]
+        results = json.loads((run / "results.json").read_text())
+        assert results["summary"] and not results["errors"]
+        records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+        assert records and all(r["output"] is not None for r in records)
+        assert "<table>" in (run / "report.html").read_text()
+        assert list((run / "figures").glob("*.png")) and list((run / "tables").glob("*.tex"))
+    membership = json.loads((demo / "membership" / "results.json").read_text())
+    assert membership["attack"]["n_indicators"] >= 30
+    assert set(membership["disentanglement"]) == {"silence", "noise"}
+    assert membership["diagnosis"]["verdict"] in ("credible", "confounded", "shift present",
+                                                  "no signal")
+    records = [json.loads(line) for line in
+               (demo / "membership" / "records.jsonl").read_text().splitlines()]
+    assert all(len(r["token_stats"]["logprob"]) == len(r["token_stats"]["tokens"])
+               for r in records)
+
+
+def test_rescoring_from_records_reproduces_results(demo, tmp_path):
+    for audit in ("membership", "attributes"):
+        before = (demo / audit / "results.json").read_text()
+        telltale("-q", "score", demo / audit)
+        after = json.loads((demo / audit / "results.json").read_text())
+        assert after["summary"] == json.loads(before)["summary"]
+
+
+def test_killed_run_resumes_to_the_same_results(demo, tmp_path):
+    manifest = demo / "corpus" / "membership.csv"
+    model = f"organism:{demo / 'organism'}"
+    common = ["membership", "--model", model, "--data", manifest, "--no-cache",
+              "--batch-size", "1", "--conditions", "original,silence,noise"]
+    telltale("-q", *common, "--out", tmp_path / "whole")
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "telltale", "-q", *map(str, common),
+                             "--out", str(killed)], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    records = killed / "records.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if records.exists() and records.read_text().count("\n") >= 20:
+            break
+        assert proc.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = records.read_text().count("\n")
+    assert 20 <= done_before < 96
+
+    telltale("-q", *common, "--out", killed)
+    info = json.loads((killed / "run.json").read_text())
+    assert info["counts"]["skipped"] >= done_before - 1  # a torn last line is redone
+    assert info["resumed"] == 1
+    whole = json.loads((tmp_path / "whole" / "results.json").read_text())
+    resumed = json.loads((killed / "results.json").read_text())
+    assert resumed == whole
+    keys = [json.loads(line)["key"] for line in records.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 96
+
+
+def test_bad_input_names_the_file_and_row_and_skip_mode_goes_on(demo, tmp_path):
+    rows = list(csv.DictReader(open(demo / "corpus" / "membership.csv")))[:8]
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "notes.wav").write_text("not audio at all\n")
+    for row in rows:
+        row["audio"] = str((demo / "corpus" / row["audio"]).resolve())
+    rows[2]["audio"] = str(tmp_path / "missing.wav")
+    rows[4]["audio"] = str(tmp_path / "empty.wav")
+    rows[6]["audio"] = str(tmp_path / "notes.wav")
+    manifest = tmp_path / "bad.csv"
+    with open(manifest, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    common = ["attributes", "--model", f"organism:{demo / 'organism'}", "--data", manifest,
+              "--attributes", "gender", "--modes", "direct", "--no-cache"]
+    failed = telltale(*common, "--out", tmp_path / "strict", check=False)
+    assert failed.returncode == 2
+    for expected in ("bad.csv", "row 3", "missing.wav", "row 5", "file is empty", "row 7",
+                     "notes.wav"):
+        assert expected in failed.stderr
+    telltale("-q", *common, "--out", tmp_path / "lenient", "--skip-bad-rows")
+    results = json.loads((tmp_path / "lenient" / "results.json").read_text())
+    assert len(results["manifest_problems"]) == 3
+    assert results["counts"]["samples"] == 5
+
+    missing = telltale("membership", "--model", "organism:/nonexistent", "--data", manifest,
+                       "--skip-bad-rows", "--out", tmp_path / "x", check=False)
+    assert missing.returncode == 2 and "/nonexistent" in missing.stderr
