@@ -16,13 +16,13 @@ import re
 from dataclasses import dataclass
 
 from telltale.attributes.taxonomy import Attribute
-from telltale.refusal import detect_refusal
+from telltale.refusal import CONTRAST, detect_refusal
 
 HEDGES = re.compile(r"\b(?:probably|likely|maybe|perhaps|possibly|might|may be|seems?|"
                     r"appears?|sounds? like|i (?:would|'d) (?:say|guess)|my (?:best )?guess|"
                     r"not (?:entirely )?sure|hard to say|uncertain|could be)\b")
 NEGATION = re.compile(r"(?:\bnot|n't|\bno|\bnever|\brather than|\binstead of)\s+"
-                      r"(?:[\w']+\s+){0,3}$")
+                      r"(?:[\w']+\s+){0,4}$")
 CONCLUSION = re.compile(r"(?:final answer|answer)\s*[:\-]\s*", re.I)
 CUES = re.compile(r"\b(?:so|therefore|thus|overall|in conclusion|my conclusion is|"
                   r"i conclude|all in all)\b[,:]?\s*", re.I)
@@ -106,6 +106,14 @@ def parse_answer(text: str | None, attribute: Attribute) -> ParsedAnswer:
     """The label a reply gives for ``attribute``, or why it gives none."""
     verdict = detect_refusal(text)
     if verdict.kind != "answer":
+        # "I can't identify individuals, but the voice is female": a label stated after
+        # the contrast is an answer after all
+        turns = list(CONTRAST.finditer((text or "").lower()))
+        if turns and attribute.kind != "age":
+            tail = (text or "")[turns[-1].end():]
+            named = {lab for _, lab, neg, _ in _mentions(tail, attribute) if not neg}
+            if len(named) == 1:
+                return ParsedAnswer(named.pop(), "answer", True, "label after the contrast")
         return ParsedAnswer(None, verdict.kind, False, verdict.reason)
     focus = conclusion_of(text or "")
     hedged = bool(HEDGES.search((text or "").lower()))
