@@ -75,3 +75,40 @@ def position_stats(logits: torch.Tensor, targets: torch.Tensor,
                 parts[name].append(values[name].double().cpu().numpy())
     return {name: np.concatenate(parts[name]) if parts[name] else np.zeros(0)
             for name in STAT_NAMES}
+
+
+class StepStatsRecorder:
+    """A transformers logits processor that records :func:`position_stats` of every
+    decoding step on the fly, keeping only the previous step's log-probabilities.
+
+    At step ``t`` the token chosen at step ``t-1`` is the last column of ``input_ids``, so
+    the log-probability of each chosen token is gathered one step late; :meth:`finish`
+    collects the final step's token from the output sequences.
+    """
+
+    def __init__(self, prompt_len: int):
+        self.prompt_len = prompt_len
+        self.rows: list[dict[str, np.ndarray]] = []
+        self._prev_logp = None
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        if self._prev_logp is not None:
+            self._collect(input_ids[:, -1])
+        dummy = torch.zeros(scores.shape[0], dtype=torch.long, device=scores.device)
+        self.rows.append(position_stats(scores, dummy))
+        self._prev_logp = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def _collect(self, chosen) -> None:
+        gathered = self._prev_logp.gather(-1, chosen[:, None]).squeeze(-1)
+        self.rows[-1]["logprob"] = gathered.double().cpu().numpy()
+        self._prev_logp = None
+
+    def finish(self, sequences) -> dict[str, np.ndarray]:
+        """Per-step values, each of shape (batch, steps)."""
+        last = self.prompt_len + len(self.rows) - 1  # where the final step's token sits
+        if self._prev_logp is not None and sequences.shape[1] > last:
+            self._collect(sequences[:, last])
+        return {name: np.stack([row[name] for row in self.rows], axis=1) for name in STAT_NAMES}

@@ -1,13 +1,30 @@
 """The ``hf:`` backend: transformers checkpoints of audio and vision language models.
 
-Supported families (by ``config.model_type``): Qwen2-Audio, Qwen2.5-Omni (text output
-only: the thinker), Audio Flamingo 3, Qwen2-VL and LLaVA. Prompts go through the
-checkpoint's own chat template with the family's media placeholder; media go through the
-checkpoint's own processor.
+Supported families (by ``config.model_type``):
 
-Per-step statistics of generated tokens are computed inside generation by a logits
-processor that sees one step of logits at a time, so a long generation never holds more
-than one step's vocabulary-sized tensor.
+============================  ==========================================  ============
+model_type                    model class                                 media
+============================  ==========================================  ============
+``qwen2_audio``               Qwen2AudioForConditionalGeneration          audio
+``qwen2_5_omni``              Qwen2_5OmniThinkerForConditionalGeneration  audio, image
+``qwen2_5_omni_thinker``      Qwen2_5OmniThinkerForConditionalGeneration  audio, image
+``audioflamingo3``            AudioFlamingo3ForConditionalGeneration      audio
+``qwen2_vl``                  Qwen2VLForConditionalGeneration             image
+``llava``                     LlavaForConditionalGeneration               image
+============================  ==========================================  ============
+
+Qwen2.5-Omni is text out only: just its thinker is loaded (the talker and token2wav
+weights in the checkpoint are skipped), which is the part that produces the text.
+
+Prompts go through the checkpoint's own chat template with the family's media content
+part; media and text go through the checkpoint's own processor. The Qwen2-VL and
+Qwen2.5-Omni processors cannot be built without torchvision (their video processor needs
+it); where it is missing, :class:`_QwenParts` reproduces what those processors do for
+images and audio from the same parts (tokenizer, image processor, feature extractor).
+
+Batches are left-padded for generation and right-padded for scoring, so that in a
+forward pass without explicit positions every real token keeps the position it has
+unbatched.
 """
 
 from __future__ import annotations
@@ -31,85 +48,182 @@ from telltale.models.base import (
     UnsupportedRequest,
 )
 
+SAMPLING_RATE = 16000
+#: per-token inputs a processor returns; everything else it returns is media features
+TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
+#: config attributes naming media placeholder tokens, across the supported families
+PLACEHOLDER_ATTRS = ("audio_token_index", "audio_token_id", "image_token_index",
+                     "image_token_id", "video_token_index", "video_token_id")
+
 
 @dataclass(frozen=True)
 class Family:
+    """How one ``model_type`` is loaded and what media it accepts."""
+
     model_class: str
     media: frozenset[str]
-    audio_kwarg: str = "audio"
-    thinker: bool = False  # Qwen2.5-Omni: generate and score with the text-out thinker
+    #: the weights live under ``thinker.`` in a Qwen2.5-Omni checkpoint
+    thinker: bool = False
 
 
 FAMILIES: dict[str, Family] = {
     "qwen2_audio": Family("Qwen2AudioForConditionalGeneration", frozenset({"audio"})),
-    "audioflamingo3": Family("AudioFlamingo3ForConditionalGeneration", frozenset({"audio"})),
-    "qwen2_5_omni": Family("Qwen2_5OmniForConditionalGeneration",
+    "qwen2_5_omni": Family("Qwen2_5OmniThinkerForConditionalGeneration",
                            frozenset({"audio", "image"}), thinker=True),
     "qwen2_5_omni_thinker": Family("Qwen2_5OmniThinkerForConditionalGeneration",
                                    frozenset({"audio", "image"})),
+    "audioflamingo3": Family("AudioFlamingo3ForConditionalGeneration", frozenset({"audio"})),
     "qwen2_vl": Family("Qwen2VLForConditionalGeneration", frozenset({"image"})),
     "llava": Family("LlavaForConditionalGeneration", frozenset({"image"})),
 }
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
-def _weights_digest(path: Path) -> str:
-    """Identity of the weight files: name, size and the sha256 of the first and last MiB.
 
-    Hashing whole multi-GB shards would add minutes to every start; size plus head and
-    tail changes whenever a checkpoint is re-trained or re-quantised."""
+def checkpoint_digest(path: Path) -> str:
+    """Identity of a checkpoint directory's files.
+
+    Small files (config, tokenizer, chat template, processor configs) are hashed whole.
+    Weight files (``*.safetensors``, ``*.bin``, ``*.pt``) are identified by name, size and
+    the sha256 of their first and last MiB: hashing whole multi-GB shards would add
+    minutes to every start, and size plus head (the safetensors header lists every
+    tensor's name, dtype and offsets) plus tail changes whenever a checkpoint is
+    re-trained, re-quantised or re-sharded. Modification times are not used, so a copied
+    checkpoint keeps its fingerprint.
+
+    Parameters
+    ----------
+    path : Path
+        The checkpoint directory.
+
+    Returns
+    -------
+    str
+        Hex sha256 over the files in name order.
+    """
     digest = hashlib.sha256()
-    files = sorted([*path.glob("*.safetensors"), *path.glob("*.bin")])
-    for file in files:
+    for file in sorted(p for p in path.iterdir() if p.is_file()):
         size = file.stat().st_size
-        digest.update(f"{file.name}:{size}".encode())
+        digest.update(f"{file.name}:{size}\n".encode())
         with open(file, "rb") as fh:
-            digest.update(fh.read(1 << 20))
-            fh.seek(max(0, size - (1 << 20)))
-            digest.update(fh.read(1 << 20))
+            if file.suffix in (".safetensors", ".bin", ".pt", ".pth"):
+                digest.update(fh.read(1 << 20))
+                fh.seek(max(0, size - (1 << 20)))
+                digest.update(fh.read(1 << 20))
+            else:
+                digest.update(fh.read())
     return digest.hexdigest()
 
 
-class _StepStats:
-    """A logits processor that records per-step distribution statistics on the fly.
+def _read_chat_template(path: Path, tokenizer: Any) -> str | None:
+    """The checkpoint's chat template: ``chat_template.jinja``, ``chat_template.json``,
+    or the tokenizer's own, in that order (the order transformers' processors use)."""
+    if (path / "chat_template.jinja").is_file():
+        return (path / "chat_template.jinja").read_text()
+    if (path / "chat_template.json").is_file():
+        return json.loads((path / "chat_template.json").read_text())["chat_template"]
+    return getattr(tokenizer, "chat_template", None)
 
-    At step ``t`` the chosen token of step ``t-1`` is the last column of ``input_ids``, so
-    the log-probability of each chosen token is gathered one step late; only the previous
-    step's log-softmax is kept."""
 
-    def __init__(self, prompt_len: int):
-        self.prompt_len = prompt_len
-        self.rows: list[dict[str, Any]] = []
-        self._prev_logp = None
+class _QwenParts:
+    """The Qwen2-VL / Qwen2.5-Omni processor for images and audio, built from its parts.
 
-    def __call__(self, input_ids, scores):
+    Mirrors ``Qwen2VLProcessor`` and ``Qwen2_5OmniProcessor`` (transformers 5): each image
+    placeholder becomes ``grid_t * grid_h * grid_w / merge_size**2`` image tokens; each
+    audio placeholder (Omni) becomes as many audio tokens as the audio encoder outputs
+    for the clip's unpadded Whisper frames, from features padded to the 30 s window; and
+    Qwen2-VL gets the ``mm_token_type_ids`` its multimodal RoPE needs (1 marks image
+    tokens).
+    """
+
+    def __init__(self, path: Path, model_type: str, tokenizer: Any, chat_template: str | None):
+        import transformers
+
+        self.path = path
+        self.tokenizer = tokenizer
+        self.chat_template = chat_template
+        self.omni = model_type.startswith("qwen2_5_omni")
+        self.image_processor = transformers.AutoImageProcessor.from_pretrained(path)
+        self.feature_extractor = (transformers.AutoFeatureExtractor.from_pretrained(path)
+                                  if self.omni else None)
+        self.image_token = tokenizer.image_token if self.omni else "<|image_pad|>"
+        self.audio_token = tokenizer.audio_token if self.omni else None
+        self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+
+    def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True,
+                            tokenize: bool = False) -> str:
+        if self.chat_template is None:
+            raise ValueError(f"{self.path}: the checkpoint has no chat template")
+        return self.tokenizer.apply_chat_template(messages, chat_template=self.chat_template,
+                                                  add_generation_prompt=add_generation_prompt,
+                                                  tokenize=tokenize)
+
+    @staticmethod
+    def _expand(texts: list[str], token: str, counts: list[int]) -> list[str]:
+        """Replace the i-th occurrence of ``token`` (in reading order over the batch) by
+        ``counts[i]`` copies, as the processors' ``replace_*_token`` do."""
+        out, k = [], 0
+        for text in texts:
+            pieces = text.split(token)
+            if k + len(pieces) - 1 > len(counts):
+                raise ValueError(f"more {token} placeholders in the prompts than media items")
+            rebuilt = pieces[0]
+            for piece in pieces[1:]:
+                rebuilt += token * int(counts[k]) + piece
+                k += 1
+            out.append(rebuilt)
+        if k != len(counts):
+            raise ValueError(f"{len(counts)} media items but {k} {token} placeholders")
+        return out
+
+    def __call__(self, text: list[str], images: list | None = None,
+                 audio: list[np.ndarray] | None = None, padding_side: str = "left") -> dict:
         import torch
+        from transformers.models.qwen2_5_omni.processing_qwen2_5_omni import (
+            _get_feat_extract_output_lengths,
+        )
 
-        from telltale.models.distribution import position_stats
-
-        if self._prev_logp is not None:
-            self._collect_logprob(input_ids[:, -1])
-        logp = torch.log_softmax(scores.float(), dim=-1)
-        dummy_targets = torch.zeros(scores.shape[0], dtype=torch.long, device=scores.device)
-        step = position_stats(scores, dummy_targets)
-        self.rows.append(step)
-        self._prev_logp = logp
-        return scores
-
-    def _collect_logprob(self, chosen) -> None:
-        gathered = self._prev_logp.gather(-1, chosen[:, None]).squeeze(-1)
-        self.rows[-1]["logprob"] = gathered.double().cpu().numpy()
-        self._prev_logp = None
-
-    def finish(self, sequences) -> dict[str, np.ndarray]:
-        """Per-step values as arrays of shape (batch, steps) per statistic."""
-        last = self.prompt_len + len(self.rows) - 1  # where the final step's token sits
-        if self._prev_logp is not None and sequences.shape[1] > last:
-            self._collect_logprob(sequences[:, last])
-        return {name: np.stack([row[name] for row in self.rows], axis=1) for name in STAT_NAMES}
+        data: dict[str, Any] = {}
+        if images is not None:
+            pixels = self.image_processor(images=images, return_tensors="pt")
+            merge = self.image_processor.merge_size ** 2
+            counts = [int(g.prod()) // merge for g in pixels["image_grid_thw"]]
+            text = self._expand(text, self.image_token, counts)
+            data.update(pixels)
+        if audio is not None:
+            if not self.omni:
+                raise UnsupportedRequest("Qwen2-VL does not accept audio input")
+            feats = self.feature_extractor(audio, sampling_rate=SAMPLING_RATE,
+                                           padding="max_length", return_attention_mask=True,
+                                           return_tensors="pt")
+            mask = feats.pop("attention_mask")
+            counts = _get_feat_extract_output_lengths(mask.sum(-1)).tolist()
+            text = self._expand(text, self.audio_token, counts)
+            data["input_features"] = feats["input_features"]
+            data["feature_attention_mask"] = mask
+        enc = self.tokenizer(text, padding=True, padding_side=padding_side, return_tensors="pt")
+        data.update(enc)
+        if not self.omni:
+            data["mm_token_type_ids"] = (enc["input_ids"] == self.image_token_id).long()
+        return data
 
 
 class HFModel(BaseModel):
-    """A transformers checkpoint behind the two verbs."""
+    """A local transformers checkpoint behind the two verbs.
+
+    Parameters
+    ----------
+    path : str or Path
+        Checkpoint directory (``config.json``, weights, tokenizer, processor files).
+    dtype : {"auto", "float32", "bfloat16", "float16"}
+        Weight dtype; ``auto`` keeps the checkpoint's.
+    device : str
+        ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
+    batch_size : int
+        Requests per forward pass / generate call.
+    trust_remote_code : bool
+        Passed to transformers; only needed for checkpoints that ship their own code.
+    """
 
     name = "hf"
 
@@ -118,43 +232,94 @@ class HFModel(BaseModel):
         import torch
         import transformers
 
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"{self.path}: no such checkpoint directory (hf: needs a "
+                                    "local directory; download it with `hf download` first)")
         if not (self.path / "config.json").is_file():
-            raise FileNotFoundError(f"{self.path}: no config.json; hf: needs a local checkpoint "
-                                    "directory (download it with huggingface-cli first)")
+            raise FileNotFoundError(f"{self.path}: no config.json; not a transformers checkpoint")
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
         config = json.loads((self.path / "config.json").read_text())
         model_type = config.get("model_type")
         if model_type not in FAMILIES:
             raise ValueError(f"{self.path}: model_type {model_type!r} is not supported; "
                              f"supported: {', '.join(sorted(FAMILIES))}")
-        self.family = FAMILIES[model_type]
         self.model_type = model_type
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = device
-        torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
-                       "float16": torch.float16}[dtype]
-        cls = getattr(transformers, self.family.model_class)
-        extra = {"enable_audio_output": False} if self.family.thinker else {}
-        model = cls.from_pretrained(self.path, dtype=torch_dtype,
-                                    trust_remote_code=trust_remote_code, **extra)
-        model.eval().to(self.device)
-        self.full_model = model
-        self.lm = model.thinker if self.family.thinker else model
-        self.processor = transformers.AutoProcessor.from_pretrained(
-            self.path, trust_remote_code=trust_remote_code)
-        self.tokenizer = self.processor.tokenizer
+        self.family = FAMILIES[model_type]
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" \
+            else device
         self.batch_size = max(1, int(batch_size))
+
+        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        cls = getattr(transformers, self.family.model_class)
+        options: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code,
+                                   "output_loading_info": True}
+        if self.family.thinker:
+            full = transformers.AutoConfig.from_pretrained(self.path,
+                                                           trust_remote_code=trust_remote_code)
+            options.update(config=full.thinker_config, key_mapping={r"^thinker\.": ""})
+        model, info = cls.from_pretrained(self.path, **options)
+        if info.get("missing_keys"):
+            missing = sorted(info["missing_keys"])
+            raise ValueError(f"{self.path}: {len(missing)} weights missing from the checkpoint "
+                             f"(first: {', '.join(missing[:3])})")
+        self.lm = model.eval().to(self.device)
+
+        self.processor = self._load_processor(trust_remote_code)
+        self.tokenizer = self.processor.tokenizer
         self.capabilities = frozenset({"generate", "score", "batch", "stats_on_generate",
                                        *self.family.media})
-        self.fingerprint = self.make_fingerprint(backend="hf", config=config, dtype=dtype,
-                                                 weights=_weights_digest(self.path))
+        self.fingerprint = self.make_fingerprint(
+            backend="hf", family=model_type, dtype=dtype, config=config,
+            files=checkpoint_digest(self.path))
+
         eos = self.lm.generation_config.eos_token_id
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        self.eos_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
         if self.tokenizer.eos_token_id is not None:
             self.eos_ids.add(self.tokenizer.eos_token_id)
+        if not self.eos_ids:
+            raise ValueError(f"{self.path}: neither generation_config.json nor the tokenizer "
+                             "names an end-of-sequence token")
         self.pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
-                       else next(iter(self.eos_ids)))
+                       else min(self.eos_ids))
+        self.placeholder_ids = self._placeholder_ids()
+        # Decoding is defined by DecodingConfig alone: a checkpoint's generation_config.json
+        # often sets sampling, top-k or a repetition penalty, which would make "greedy"
+        # differ from the argmax of the distribution that score() reports.
+        self.lm.generation_config = transformers.GenerationConfig(
+            eos_token_id=sorted(self.eos_ids), pad_token_id=self.pad_id,
+            bos_token_id=self.lm.generation_config.bos_token_id)
+        self._keeps_logits = "logits_to_keep" in self.lm.forward.__code__.co_varnames
+        log.info("loaded %s (%s) from %s on %s", self.family.model_class, model_type, self.path,
+                 self.device)
+
+    def _load_processor(self, trust_remote_code: bool) -> Any:
+        import transformers
+
+        try:
+            return transformers.AutoProcessor.from_pretrained(
+                self.path, trust_remote_code=trust_remote_code)
+        except ImportError as err:
+            if self.model_type not in ("qwen2_vl", "qwen2_5_omni", "qwen2_5_omni_thinker"):
+                raise
+            log.info("%s processor unavailable (%s); building it from its parts",
+                     self.model_type, str(err).strip().splitlines()[0])
+        tokenizer = transformers.AutoTokenizer.from_pretrained(
+            self.path, trust_remote_code=trust_remote_code)
+        return _QwenParts(self.path, self.model_type, tokenizer,
+                          _read_chat_template(self.path, tokenizer))
+
+    def _placeholder_ids(self) -> list[int]:
+        """Media placeholder token ids: they must never be generated, since the next
+        forward pass would look for media features to put there."""
+        ids: set[int] = set()
+        for config in (self.lm.config, getattr(self.lm.config, "thinker_config", None)):
+            for attr in PLACEHOLDER_ATTRS:
+                value = getattr(config, attr, None) if config is not None else None
+                if isinstance(value, int) and 0 <= value < len(self.tokenizer):
+                    ids.add(value)
+        return sorted(ids)
 
     # prompt and media ----------------------------------------------------------------
     def _prompt_text(self, request: Request) -> str:
@@ -166,117 +331,188 @@ class HFModel(BaseModel):
         content.append({"type": "text", "text": request.text})
         messages = []
         if request.system:
-            messages.append({"role": "system", "content": request.system})
+            messages.append({"role": "system",
+                             "content": [{"type": "text", "text": request.system}]})
         messages.append({"role": "user", "content": content})
         return self.processor.apply_chat_template(messages, add_generation_prompt=True,
                                                   tokenize=False)
 
-    def _encode(self, requests: list[Request], texts: list[str], padding_side: str):
-        kinds = {("audio" if r.audio is not None else "image" if r.image is not None else None)
-                 for r in requests}
-        if len(kinds) > 1:
-            raise UnsupportedRequest("a batch mixes requests with and without media")
-        # padding is a text option only: audio processors pad features their own way
-        # (Whisper-style front ends need fixed 30 s windows)
-        kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt",
-                                  "text_kwargs": {"padding": True, "padding_side": padding_side}}
-        if "audio" in kinds:
-            kwargs[self.family.audio_kwarg] = [np.asarray(r.audio, dtype=np.float32)
-                                               for r in requests]
-            kwargs["sampling_rate"] = 16000
-        if "image" in kinds:
-            kwargs["images"] = [r.image for r in requests]
-        return self.processor(**kwargs).to(self.device)
+    def _encode(self, requests: list[Request], padding_side: str) -> dict[str, Any]:
+        """Processor outputs for one batch of requests that all carry the same media kind."""
+        texts = [self._prompt_text(r) for r in requests]
+        audio = ([np.asarray(r.audio, dtype=np.float32) for r in requests]
+                 if requests[0].audio is not None else None)
+        images = ([r.image.convert("RGB") for r in requests]
+                  if requests[0].image is not None else None)
+        if isinstance(self.processor, _QwenParts):
+            data = self.processor(texts, images=images, audio=audio, padding_side=padding_side)
+        else:
+            # padding is a text option only: the audio processors pad features their own
+            # way (Whisper front ends use fixed 30 s windows)
+            kwargs: dict[str, Any] = {"text": texts, "return_tensors": "pt",
+                                      "text_kwargs": {"padding": True,
+                                                      "padding_side": padding_side}}
+            if audio is not None:
+                kwargs.update(audio=audio, sampling_rate=SAMPLING_RATE)
+            if images is not None:
+                kwargs["images"] = images
+            data = dict(self.processor(**kwargs))
+        return {k: v.to(self.device) if hasattr(v, "to") else v for k, v in data.items()}
 
-    def _batches(self, items: list[Any]):
-        for start in range(0, len(items), self.batch_size):
-            yield start, items[start:start + self.batch_size]
+    def _batches(self, requests: list[Request]) -> list[list[int]]:
+        """Indices of ``requests`` in batches of at most ``batch_size`` that share one media
+        kind (a processor call takes audio for all of its texts or for none)."""
+        groups: dict[str, list[int]] = {}
+        for i, req in enumerate(requests):
+            kind = "audio" if req.audio is not None else "image" if req.image is not None else ""
+            if req.audio is not None and req.image is not None:
+                raise UnsupportedRequest("a request carries both audio and an image; the hf "
+                                         "backend takes one medium per request")
+            groups.setdefault(kind, []).append(i)
+        return [idx[s:s + self.batch_size] for idx in groups.values()
+                for s in range(0, len(idx), self.batch_size)]
+
+    def _token_strings(self, ids: list[int]) -> list[str]:
+        return [self.tokenizer.decode([i]) for i in ids]
 
     # the two verbs ---------------------------------------------------------------------
     def generate(self, requests: list[Request], decoding: DecodingConfig | None = None,
                  with_stats: bool = False) -> list[Generation]:
+        """Text out for each request; see :meth:`telltale.models.base.TargetModel.generate`.
+
+        Greedy when ``decoding.temperature == 0``; otherwise multinomial sampling with
+        temperature and nucleus ``top_p``, seeded with ``decoding.seed`` per batch (the
+        global torch RNG state is restored afterwards). With ``with_stats`` the per-step
+        statistics come from the unprocessed logits that ``generate`` returns
+        (``output_logits``): the model's own distribution, before temperature or top-p.
+        """
         import torch
-        from transformers import LogitsProcessorList
 
         self.require("generate", requests)
         decoding = decoding or DecodingConfig()
-        out: list[Generation] = []
-        for _, batch in self._batches(requests):
-            inputs = self._encode(batch, [self._prompt_text(r) for r in batch], "left")
+        out: list[Generation | None] = [None] * len(requests)
+        for idx in self._batches(requests):
+            inputs = self._encode([requests[i] for i in idx], "left")
             prompt_len = inputs["input_ids"].shape[1]
-            recorder = _StepStats(prompt_len) if with_stats else None
-            options: dict[str, Any] = {"max_new_tokens": decoding.max_new_tokens,
-                                       "pad_token_id": self.pad_id,
-                                       "repetition_penalty": 1.0}
+            options: dict[str, Any] = {
+                "max_new_tokens": decoding.max_new_tokens, "top_k": 0,
+                "suppress_tokens": self.placeholder_ids or None,
+                "return_dict_in_generate": True, "output_logits": with_stats}
             if decoding.deterministic:
-                options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+                options.update(do_sample=False, temperature=1.0, top_p=1.0)
             else:
-                torch.manual_seed(decoding.seed)
                 options.update(do_sample=True, temperature=decoding.temperature,
-                               top_p=decoding.top_p, top_k=None)
-            if recorder is not None:
-                options["logits_processor"] = LogitsProcessorList([recorder])
-            with torch.no_grad():
-                sequences = self.lm.generate(**inputs, **options)
-            new_tokens = sequences[:, prompt_len:].cpu().numpy()
-            values = recorder.finish(sequences) if recorder is not None else None
-            for row, ids in enumerate(new_tokens):
-                n = len(ids)
-                for t, tok in enumerate(ids):
-                    if int(tok) in self.eos_ids or int(tok) == self.pad_id:
-                        n = t
-                        break
-                kept = [int(i) for i in ids[:n]]
-                text = self.tokenizer.decode(kept, skip_special_tokens=True)
+                               top_p=decoding.top_p)
+            devices = [self.device] if str(self.device).startswith("cuda") else []
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+                torch.manual_seed(decoding.seed)
+                result = self.lm.generate(**inputs, **options)
+            new = result.sequences[:, prompt_len:].cpu()
+            lengths = [self._kept_length(row.tolist()) for row in new]
+            values = self._step_stats(result.logits, new, lengths) if with_stats else None
+            del result
+            for row, i in enumerate(idx):
+                kept = new[row, :lengths[row]].tolist()
                 stats = None
                 if values is not None:
-                    stats = TokenStats(tokens=self.tokenizer.convert_ids_to_tokens(kept),
-                                       values={k: v[row, :n] for k, v in values.items()})
-                out.append(Generation(text=text, stats=stats))
-        return out
+                    stats = TokenStats(tokens=self._token_strings(kept),
+                                       values={k: v[row][:lengths[row]]
+                                               for k, v in values.items()})
+                out[i] = Generation(text=self.tokenizer.decode(kept, skip_special_tokens=True),
+                                    stats=stats)
+        return out  # type: ignore[return-value]
+
+    def _kept_length(self, ids: list[int]) -> int:
+        """Generated tokens before the first end-of-sequence (or padding) token."""
+        for t, tok in enumerate(ids):
+            if tok in self.eos_ids or tok == self.pad_id:
+                return t
+        return len(ids)
+
+    @staticmethod
+    def _step_stats(step_logits: tuple, new_tokens: Any,
+                    lengths: list[int]) -> dict[str, list[np.ndarray]]:
+        """Per-row statistics of the generated tokens, one step at a time.
+
+        ``step_logits[t]`` is the (batch, vocab) tensor that chose ``new_tokens[:, t]``.
+        Each step's tensor is reduced to a few scalars per row and released at once, so
+        after this only the statistics remain."""
+        from telltale.models.distribution import position_stats
+
+        steps = list(step_logits)
+        per_step: list[dict[str, np.ndarray]] = []
+        for t in range(max(lengths, default=0)):
+            logits = steps[t]
+            steps[t] = None
+            per_step.append(position_stats(logits, new_tokens[:, t].to(logits.device)))
+            del logits
+        rows = len(lengths)
+        return {name: [np.array([per_step[t][name][row] for t in range(lengths[row])],
+                                dtype=np.float64) for row in range(rows)]
+                for name in STAT_NAMES}
 
     def score(self, requests: list[Request], continuations: list[str]) -> list[TokenStats]:
+        """Teacher-forced statistics of ``continuations[i]`` as the answer to ``requests[i]``.
+
+        The continuation is tokenised on its own (no special tokens) and appended to the
+        templated prompt, which ends with the assistant turn's header."""
+        if len(requests) != len(continuations):
+            raise ValueError(f"score got {len(requests)} requests and {len(continuations)} "
+                             "continuations")
         self.require("score", requests)
         ids = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
         return self.score_token_ids(requests, ids)
 
     def score_token_ids(self, requests: list[Request],
                         continuation_ids: list[list[int]]) -> list[TokenStats]:
-        """Teacher-forced statistics of given continuation token ids (what ``score`` does
-        after tokenising; also used to check that generate-with-stats matches)."""
+        """Teacher-forced statistics of given continuation token ids.
+
+        Parameters
+        ----------
+        requests : list of Request
+        continuation_ids : list of list of int
+            Token ids of each continuation, appended to the templated prompt.
+
+        Returns
+        -------
+        list of TokenStats
+            One per request, with one entry per continuation token.
+        """
         import torch
 
         from telltale.models.distribution import position_stats
 
-        out: list[TokenStats] = []
-        for start, batch in self._batches(requests):
-            conts = continuation_ids[start:start + len(batch)]
+        self.require("score", requests)
+        out: list[TokenStats | None] = [None] * len(requests)
+        for idx in self._batches(requests):
+            conts = [list(continuation_ids[i]) for i in idx]
             # right padding keeps every real token at the position it has unbatched
-            inputs = self._encode(batch, [self._prompt_text(r) for r in batch], "right")
+            inputs = self._encode([requests[i] for i in idx], "right")
             prompt_lens = inputs["attention_mask"].sum(-1).tolist()
-            total = max(p + len(c) for p, c in zip(prompt_lens, conts, strict=True))
-            width = max(total, inputs["input_ids"].shape[1])
-            input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            width = max(p + len(c) for p, c in zip(prompt_lens, conts, strict=True))
+            token_inputs = {k: torch.full((len(idx), width), self.pad_id if k == "input_ids"
+                                          else 0, dtype=torch.long)
+                            for k in TOKEN_KEYS if k in inputs}
             for row, (plen, cont) in enumerate(zip(prompt_lens, conts, strict=True)):
-                seq = inputs["input_ids"][row, :plen].cpu().tolist() + list(cont)
-                input_ids[row, :len(seq)] = torch.tensor(seq)
-                mask[row, :len(seq)] = 1
-            model_inputs = {k: v for k, v in inputs.items()
-                            if k not in ("input_ids", "attention_mask")}
+                end = plen + len(cont)
+                for key, tensor in token_inputs.items():
+                    tensor[row, :plen] = inputs[key][row, :plen].cpu()
+                token_inputs["input_ids"][row, plen:end] = torch.tensor(cont, dtype=torch.long)
+                token_inputs["attention_mask"][row, plen:end] = 1
+            media = {k: v for k, v in inputs.items() if k not in TOKEN_KEYS}
+            # only positions from the earliest continuation start onwards are needed
+            first = min(p - 1 for p, c in zip(prompt_lens, conts, strict=True) if c) \
+                if any(conts) else width - 1
+            extra = {"logits_to_keep": width - first} if self._keeps_logits else {}
+            offset = first if self._keeps_logits else 0
             with torch.no_grad():
-                logits = self.lm(input_ids=input_ids.to(self.device),
-                                 attention_mask=mask.to(self.device), **model_inputs).logits
+                logits = self.lm(**{k: v.to(self.device) for k, v in token_inputs.items()},
+                                 **media, use_cache=False, **extra).logits
             for row, (plen, cont) in enumerate(zip(prompt_lens, conts, strict=True)):
-                n = len(cont)
-                if n == 0:
-                    out.append(TokenStats(tokens=[], values={k: [] for k in STAT_NAMES}))
-                    continue
-                rows = logits[row, plen - 1:plen - 1 + n]
-                targets = torch.tensor(cont, device=rows.device)
-                values = position_stats(rows, targets)
-                out.append(TokenStats(tokens=self.tokenizer.convert_ids_to_tokens(list(cont)),
-                                      values=values))
+                start = plen - 1 - offset
+                rows = logits[row, start:start + len(cont)]
+                values = position_stats(rows, torch.tensor(cont, dtype=torch.long))
+                out[idx[row]] = TokenStats(tokens=self._token_strings(cont), values=values)
             del logits
         log.debug("scored %d continuations", len(requests))
-        return out
+        return out  # type: ignore[return-value]
