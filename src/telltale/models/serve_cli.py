@@ -1,15 +1,17 @@
-"""``telltale serve MODEL_SPEC``."""
+"""``telltale serve MODEL_SPEC``: one loaded model behind an OpenAI-compatible endpoint."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
 
-LOOPBACK_NAMES = {"localhost"}
+DESCRIPTION = ("Serve a model as an OpenAI-compatible endpoint (chat completions with audio "
+               "and image parts, plus telltale's exact-scoring extension) on loopback.")
 
 
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an IPv4/IPv6 address) only listens on this machine."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -18,24 +20,38 @@ def _is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Serve ``args.model`` until interrupted; 2 for a refused host."""
     from telltale.console import log
+
+    if not is_loopback(args.host) and not args.allow_remote:
+        log.error("refusing to serve on %s: the server has no authentication; use a loopback "
+                  "address (127.0.0.1, ::1, localhost) or pass --allow-remote", args.host)
+        return 2
+    if args.batch_size < 1:
+        log.error("--batch-size must be at least 1, got %d", args.batch_size)
+        return 2
     from telltale.models.server import serve
 
-    if not _is_loopback(args.host) and not args.allow_remote:
-        log.error("refusing to serve on %s: the server has no authentication; use a loopback "
-                  "address or pass --allow-remote", args.host)
-        return 2
     serve(args.model, host=args.host, port=args.port, batch_size=args.batch_size)
     return 0
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "serve", help="serve a model as an OpenAI-compatible endpoint on loopback")
-    parser.add_argument("model", metavar="MODEL_SPEC")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--batch-size", type=int, default=8)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``telltale serve``, shared with ``python -m telltale.models.server``."""
+    parser.add_argument("model", metavar="MODEL_SPEC",
+                        help="hf:<dir>, openai:<model>@<base_url>, organism:<dir>, ...")
+    parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
+    parser.add_argument("--port", type=int, default=8000, help="default: %(default)s")
+    parser.add_argument("--batch-size", type=int, default=8,
+                        help="most concurrent requests grouped into one model call "
+                             "(default: %(default)s)")
     parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a non-loopback host (no authentication!)")
+                        help="allow a non-loopback host (the server has no authentication)")
     parser.set_defaults(func=run)
+
+
+def register(subparsers) -> None:
+    """Add ``serve`` to the ``telltale`` command line."""
+    parser = subparsers.add_parser("serve", help="serve a model as an OpenAI-compatible "
+                                   "endpoint on loopback", description=DESCRIPTION)
+    add_arguments(parser)
