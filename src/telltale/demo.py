@@ -69,6 +69,8 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
          "≈ 0.5: random split"),
     ]
     for condition, values in membership["disentanglement"].items():
+        if condition == "original":
+            continue
         rows.append((f"MIA AUC under {condition}", f"{values['auc']['value']:.3f}",
                      "≈ 0.5: no voice, no memory"))
     rows += [

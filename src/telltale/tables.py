@@ -1,46 +1,131 @@
-"""Tables in Markdown and LaTeX from one list of rows, for the papers' layouts."""
+"""Tables in Markdown and LaTeX from one list of rows, for the papers' layouts.
+
+A table is a sequence of row dicts and the column names to show, in order. Cells are
+formatted once, the same way for both outputs: floats with ``digits`` decimals, missing
+values (``None``, NaN) as an en dash, everything else with ``str``. Callers that need a
+paper's own cell format (``71.9 (.59)``) pass strings.
+"""
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+MISSING = "–"
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return "–" if value != value else f"{value:.3f}"
-    return "–" if value is None else str(value)
+# one pass over the characters, so the braces written for one escape are not escaped again
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#",
+        "$": r"\$", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+        "±": r"$\pm$", "–": "--", "Δ": r"$\Delta$", "ρ": r"$\rho$", "≥": r"$\geq$",
+        "≤": r"$\leq$"}
 
 
-def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+def format_cell(value: Any, digits: int = 3) -> str:
+    """One cell as text.
+
+    Parameters
+    ----------
+    value : Any
+        The cell; ``None`` and NaN are missing, bools print as ``yes``/``no``.
+    digits : int
+        Decimals of float cells.
+
+    Returns
+    -------
+    str
+    """
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        value = float(value)
+        return MISSING if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], digits: int = 3) -> str:
+    """A GitHub-flavoured pipe table.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        One dict per row; a column missing from a row prints as missing.
+    columns : sequence of str
+        Column names, in order (also the header).
+    digits : int
+        Decimals of float cells.
+
+    Returns
+    -------
+    str
+        The table, ending with a newline. ``|`` inside a cell is escaped as ``\\|``.
+    """
+    def cell(text: str) -> str:
+        return text.replace("|", r"\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(str(c)) for c in columns) + " |",
+             "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(format_cell(row.get(c), digits)) for c in columns) + " |"
+              for row in rows]
     return "\n".join(lines) + "\n"
 
 
-def _tex(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
-                          ("#", r"\#"), ("$", r"\$")):
-        text = text.replace(char, escaped)
-    return text
+def tex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters (and a few symbols) escaped."""
+    return "".join(_TEX.get(char, char) for char in text)
 
 
-def to_latex(rows: Sequence[dict[str, Any]], columns: Sequence[str], caption: str = "") -> str:
+def to_latex(rows: Sequence[dict[str, Any]], columns: Sequence[str], caption: str = "",
+             label: str = "", digits: int = 3) -> str:
+    """A ``table`` environment with a booktabs ``tabular`` (first column left-aligned,
+    the others right-aligned).
+
+    Parameters
+    ----------
+    rows, columns, digits
+        As for :func:`to_markdown`.
+    caption : str
+        Caption text (escaped); none when empty.
+    label : str
+        ``\\label`` key (not escaped); none when empty.
+
+    Returns
+    -------
+    str
+        The LaTeX source, ending with a newline; needs ``\\usepackage{booktabs}``.
+    """
     spec = "l" + "r" * (len(columns) - 1)
     lines = [r"\begin{table}[t]", r"\centering", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
-             " & ".join(_tex(c) for c in columns) + r" \\", r"\midrule"]
-    lines += [" & ".join(_tex(_cell(row.get(c))) for c in columns) + r" \\" for row in rows]
+             " & ".join(tex_escape(str(c)) for c in columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(tex_escape(format_cell(row.get(c), digits)) for c in columns) + r" \\"
+              for row in rows]
     lines += [r"\bottomrule", r"\end{tabular}"]
     if caption:
-        lines.append(rf"\caption{{{_tex(caption)}}}")
+        lines.append(rf"\caption{{{tex_escape(caption)}}}")
+    if label:
+        lines.append(rf"\label{{{label}}}")
     lines.append(r"\end{table}")
     return "\n".join(lines) + "\n"
 
 
 def write_table(folder: Path, name: str, rows: Sequence[dict[str, Any]],
-                columns: Sequence[str], caption: str = "") -> None:
-    """Write ``name.md`` and ``name.tex`` into ``folder``."""
+                columns: Sequence[str], caption: str = "", label: str = "",
+                digits: int = 3) -> tuple[Path, Path]:
+    """Write ``name.md`` and ``name.tex`` into ``folder`` (created if missing).
+
+    Returns
+    -------
+    (Path, Path)
+        The Markdown and LaTeX files.
+    """
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.md").write_text(to_markdown(rows, columns))
-    (folder / f"{name}.tex").write_text(to_latex(rows, columns, caption))
+    md, tex = folder / f"{name}.md", folder / f"{name}.tex"
+    md.write_text(to_markdown(rows, columns, digits), encoding="utf-8")
+    tex.write_text(to_latex(rows, columns, caption, label or f"tab:{name}", digits),
+                   encoding="utf-8")
+    return md, tex

@@ -47,7 +47,7 @@ def test_demo_leaves_complete_run_directories(demo):
         assert list((run / "figures").glob("*.png")) and list((run / "tables").glob("*.tex"))
     membership = json.loads((demo / "membership" / "results.json").read_text())
     assert membership["attack"]["n_indicators"] >= 30
-    assert set(membership["disentanglement"]) == {"silence", "noise"}
+    assert set(membership["disentanglement"]) == {"original", "silence", "noise"}
     assert membership["diagnosis"]["verdict"] in ("credible", "confounded", "shift present",
                                                   "no signal")
     records = [json.loads(line) for line in
@@ -99,7 +99,8 @@ def test_killed_run_resumes_to_the_same_results(demo, tmp_path):
 
 
 def test_bad_input_names_the_file_and_row_and_skip_mode_goes_on(demo, tmp_path):
-    rows = list(csv.DictReader(open(demo / "corpus" / "membership.csv")))[:8]
+    with open(demo / "corpus" / "membership.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))[:8]
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "notes.wav").write_text("not audio at all\n")
     for row in rows:

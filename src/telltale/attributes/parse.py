@@ -1,13 +1,30 @@
 """Rule-based extraction of an attribute answer from a model's free text.
 
-Order of decisions: refusals and non-answers first (:mod:`telltale.refusal`); then, for
-Chain-of-Thought replies, only the conclusion is read (the text after the last
-"Answer:"/"Final answer:", else after the last concluding cue such as "so" or "overall"
-when it names a label); then label mentions are collected with their positions, negated
-mentions ("not male", "I don't think it's a woman") are dropped — for a two-label
-attribute a negated label implies the other — and exactly one remaining label is the
-answer. Ages are read from numbers, ranges ("25-35", midpoint), decades ("in his
-thirties") and age words ("young adult", "elderly"), and mapped to decade bins.
+Order of decisions:
+
+1. Refusals and non-answers (:func:`telltale.refusal.detect_refusal`). A label stated
+   after a contrast still counts ("I can't identify individuals, but the voice is female").
+2. For Chain-of-Thought replies only the conclusion is read first: the text after the last
+   "Answer:" / "Final answer:", else after the last concluding cue ("so", "overall",
+   "taking all of this together"); the whole reply is the fallback when the conclusion
+   names nothing.
+3. Categorical attributes: phrases of the attribute's ``exclude`` list are blanked, then
+   every synonym mention is collected, longest phrase first. Mentions after a negation
+   ("not male", "I don't think it's a woman", "neither high nor low") are dropped, and for
+   a two-label attribute a negated label implies the other. Exactly one remaining label is
+   the answer; several with no conclusion are ``unparsed`` unless the final sentence names
+   just one. When no synonym occurs, an abbreviation that is the whole answer ("F",
+   "Gender: M") and then the weak cues (pronouns "she", "his"; "English" for a British
+   accent, because "Kenyan English" names the language) are tried, by the same rules.
+4. Age: ranges ("25-35", "between 25 and 35": the bin of the midpoint; a range wider than
+   :data:`MAX_RANGE` years commits to nothing and is ``unparsed``), decades ("in his
+   thirties", "early 20s"), bounds ("over 70" -> 70-80, "under 30" -> 20-30), plain numbers
+   ("around 45", "thirty-five") and age words, whose bins are a convention of this module
+   (:data:`AGE_WORDS`: "teenager" 10-20, "young adult" 20-30, "middle-aged" 40-50,
+   "elderly" / "senior" 70-80).
+
+``hedged`` is true when the reply qualifies its answer ("probably", "I'd guess", "hard to
+say"); hedged answers are answers.
 """
 
 from __future__ import annotations
@@ -15,37 +32,69 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from telltale.attributes.taxonomy import Attribute
+from telltale.attributes.taxonomy import Attribute, Taxonomy, default_taxonomy
 from telltale.refusal import CONTRAST, detect_refusal
 
-HEDGES = re.compile(r"\b(?:probably|likely|maybe|perhaps|possibly|might|may be|seems?|"
-                    r"appears?|sounds? like|i (?:would|'d) (?:say|guess)|my (?:best )?guess|"
-                    r"not (?:entirely )?sure|hard to say|uncertain|could be)\b")
-NEGATION = re.compile(r"(?:\bnot|n't|\bno|\bnever|\brather than|\binstead of)\s+"
-                      r"(?:[\w']+\s+){0,4}$")
+HEDGES = re.compile(r"\b(?:probably|likely|maybe|perhaps|possibly|might|may be|may have|seems?|"
+                    r"appears?|sounds? like|i (?:would|'d) (?:say|guess|estimate)|"
+                    r"my (?:best )?guess|not (?:entirely |completely )?(?:sure|certain)|"
+                    r"hard to say|difficult to (?:say|tell)|uncertain|could be|lean(?:s|ing)?|"
+                    r"i think|i believe|guess|estimate[ds]?|approximately|roughly|around|"
+                    r"or so)\b")
+NEGATION = re.compile(r"(?:\bnot|n't|\bno|\bnever|\bneither|\bnor|\brather than|\binstead of)"
+                      r"\s+(?:[\w']+\s+){0,4}$")
 CONCLUSION = re.compile(r"(?:final answer|answer)\s*[:\-]\s*", re.I)
-CUES = re.compile(r"\b(?:so|therefore|thus|overall|in conclusion|my conclusion is|"
-                  r"i conclude|all in all)\b[,:]?\s*", re.I)
+CUES = re.compile(r"\b(?:so|therefore|thus|hence|overall|in conclusion|in summary|"
+                  r"my conclusion is|i conclude|all in all|all things considered|"
+                  r"taking (?:all|everything) (?:of this |this )?(?:together|into account)|"
+                  r"on balance)\b[,:]?\s*", re.I)
+#: A range wider than this (years) commits to no bin ("anywhere from 20 to 60").
+MAX_RANGE = 20
 DECADE_WORDS = {"teens": 10, "teenage": 10, "twenties": 20, "thirties": 30, "forties": 40,
                 "fifties": 50, "sixties": 60, "seventies": 70, "eighties": 80}
-AGE_WORDS = [(r"\bteen(?:ager)?s?\b|\badolescen", 10), (r"\byoung adult|\bcollege[- ]age", 20),
-             (r"\bmiddle[- ]aged?\b", 40), (r"\b(?:elderly|senior|old(?:er)? (?:man|woman|"
-                                            r"person|adult|gentleman|lady))\b", 70),
-             (r"\byoung (?:man|woman|person|girl|boy|lady|guy)\b", 20)]
-NUMBER_WORDS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+#: Age words and the age (years) they stand for; the bins are a convention, see module doc.
+AGE_WORDS = [(r"\bteen(?:ager)?s?\b|\badolescen\w*", 15),
+             (r"\byoung adult|\bcollege[- ]age|\bin (?:his|her|their) youth", 25),
+             (r"\byoung (?:man|woman|person|girl|boy|lady|guy|adult|speaker)\b", 25),
+             (r"\bmiddle[- ]aged?\b", 45),
+             (r"\b(?:elderly|senior(?: citizen)?|aged|old(?:er)? (?:man|woman|person|adult|"
+              r"gentleman|lady|speaker))\b", 75)]
+NUMBER_WORDS = {"ten": 10, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
                 "seventy": 70, "eighty": 80}
+UNIT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+              "eight": 8, "nine": 9}
+TEEN_WORDS = {"eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+              "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
 
 
 @dataclass(frozen=True)
 class ParsedAnswer:
+    """What a reply says about one attribute.
+
+    ``label`` is a canonical label or ``None``; ``status`` is ``"answer"`` (a label was
+    found), ``"refusal"``, ``"non_answer"`` or ``"unparsed"`` (neither declined nor a
+    single label); ``hedged`` whether the reply qualified itself; ``evidence`` the phrase or
+    rule that decided.
+    """
+
     label: str | None
-    status: str  # "answer" | "refusal" | "non_answer" | "unparsed"
+    status: str
     hedged: bool
     evidence: str
 
 
 def conclusion_of(text: str) -> str:
-    """The part of a reply that states the answer (the whole text if nothing marks one)."""
+    """The part of a reply that states the answer.
+
+    Parameters
+    ----------
+    text : the reply.
+
+    Returns
+    -------
+    The text after the last "Answer:" / "Final answer:" mark, else after the last
+    concluding cue ("so", "overall", ...), else the whole text.
+    """
     marks = list(CONCLUSION.finditer(text))
     if marks:
         return text[marks[-1].end():]
@@ -53,44 +102,64 @@ def conclusion_of(text: str) -> str:
     return text[cues[-1].end():] if cues else text
 
 
-def _age_bin(years: float, bins: tuple[str, ...]) -> str | None:
-    for label in bins:
-        low, high = (int(x) for x in label.split("-"))
-        if low <= years < high:
-            return label
-    return None
+def _number_word(lowered: str) -> re.Match | None:
+    tens = "|".join(NUMBER_WORDS)
+    units = "|".join(UNIT_WORDS)
+    return re.search(rf"\b(?:({'|'.join(TEEN_WORDS)})|({tens})(?:[- ]({units}))?)\b", lowered)
 
 
 def _age(text: str, attribute: Attribute) -> tuple[str | None, str]:
-    lowered = text.lower()
-    span = re.search(r"\b(\d{1,2})\s*(?:-|–|to|and)\s*(\d{1,2})\b", lowered)
+    """(bin, evidence) of the first age statement in ``text``; bin ``None`` if there is
+    none, evidence ``"range too wide"`` when a range commits to nothing."""
+    lowered = text.lower().replace("–", "-").replace("—", " ")
+    span = re.search(r"\b(\d{1,2})s?\s*(?:-|to|and)\s*(\d{1,2})s?\b", lowered)
     if span:
         a, b = int(span.group(1)), int(span.group(2))
-        if 5 <= a <= b <= 99:
-            return _age_bin((a + b) / 2, attribute.labels), span.group(0)
+        if 5 <= a < b <= 99:
+            if b - a > MAX_RANGE:
+                return None, "range too wide"
+            return attribute.age_bin((a + b) / 2), span.group(0)
     decade = re.search(r"\b(?:early |mid|mid-|late )?(" + "|".join(DECADE_WORDS) + r")\b",
                        lowered)
     if decade:
-        return _age_bin(DECADE_WORDS[decade.group(1)] + 5, attribute.labels), decade.group(0)
-    number = re.search(r"\b(\d{1,2})s?\b(?!\s*%)", lowered)
+        return attribute.age_bin(DECADE_WORDS[decade.group(1)] + 5), decade.group(0)
+    bound = re.search(r"\b(over|above|older than|more than|under|below|younger than|"
+                      r"less than)\s+(\d{1,2})\b", lowered)
+    if bound:
+        years = int(bound.group(2))
+        below = bound.group(1) in ("under", "below", "younger than", "less than")
+        return attribute.age_bin(years - 1 if below else years), bound.group(0)
+    number = re.search(r"\b(\d{1,2})(?:s|'s)?\b(?!\s*(?:%|hz|khz|db|ms|seconds?|minutes?))",
+                       lowered)
     if number and 5 <= int(number.group(1)) <= 99:
-        return _age_bin(int(number.group(1)), attribute.labels), number.group(0)
-    word = re.search(r"\b(" + "|".join(NUMBER_WORDS) + r")(?:[- ](\w+))?\b", lowered)
+        return attribute.age_bin(int(number.group(1))), number.group(0)
+    word = _number_word(lowered)
     if word:
-        return _age_bin(NUMBER_WORDS[word.group(1)] + 1, attribute.labels), word.group(0)
-    for pattern, low in AGE_WORDS:
+        if word.group(1):
+            return attribute.age_bin(TEEN_WORDS[word.group(1)]), word.group(0)
+        years = NUMBER_WORDS[word.group(2)] + (UNIT_WORDS[word.group(3)] if word.group(3) else 0)
+        return attribute.age_bin(years), word.group(0)
+    for pattern, years in AGE_WORDS:
         found = re.search(pattern, lowered)
         if found:
-            return _age_bin(low + 5, attribute.labels), found.group(0)
+            return attribute.age_bin(years), found.group(0)
     return None, ""
 
 
-def _mentions(text: str, attribute: Attribute) -> list[tuple[int, str, bool, str]]:
-    """(position, label, negated, phrase) of every label mention."""
-    lowered = text.lower()
+def _masked(text: str, attribute: Attribute) -> str:
+    """``text`` lower-cased with the attribute's excluded phrases blanked (same length)."""
+    lowered = text.lower().replace("’", "'")
+    for pattern in attribute.exclude:
+        lowered = re.sub(pattern, lambda m: " " * len(m.group(0)), lowered)
+    return lowered
+
+
+def _find(lowered: str, table: dict[str, tuple[str, ...]],
+          labels: tuple[str, ...]) -> list[tuple[int, str, bool, str]]:
+    """(position, label, negated, phrase) of every mention of a phrase in ``table``."""
     found = []
     taken: list[tuple[int, int]] = []
-    phrases = sorted(((p, lab) for lab in attribute.labels for p in attribute.synonyms[lab]),
+    phrases = sorted(((p, lab) for lab in labels for p in table.get(lab, ())),
                      key=lambda item: -len(item[0]))
     for phrase, label in phrases:
         for match in re.finditer(r"(?<![\w'])" + re.escape(phrase) + r"(?![\w'])", lowered):
@@ -102,43 +171,99 @@ def _mentions(text: str, attribute: Attribute) -> list[tuple[int, str, bool, str
     return sorted(found)
 
 
-def parse_answer(text: str | None, attribute: Attribute) -> ParsedAnswer:
-    """The label a reply gives for ``attribute``, or why it gives none."""
-    verdict = detect_refusal(text)
+def _mentions(text: str, attribute: Attribute) -> list[tuple[int, str, bool, str]]:
+    return _find(_masked(text, attribute), attribute.synonyms, attribute.labels)
+
+
+def _decide(mentions: list[tuple[int, str, bool, str]], attribute: Attribute,
+            scope: str) -> tuple[str | None, str]:
+    """(label, evidence) from the mentions in ``scope``; label ``None`` with evidence
+    ``"several"`` when several labels stand with no conclusion, ``""`` when none does."""
+    positive = {lab for _, lab, neg, _ in mentions if not neg}
+    negative = {lab for _, lab, neg, _ in mentions if neg}
+    if len(positive) == 1:
+        label = positive.pop()
+        phrase = next(p for _, lab, neg, p in mentions if lab == label and not neg)
+        return label, phrase
+    if not positive and len(negative) == 1 and attribute.binary:
+        denied = negative.pop()
+        return attribute.other(denied), f"not {denied}"
+    if len(positive) > 1:
+        # several labels and no marked conclusion: the one the final sentence names, if any
+        last_sentence = re.split(r"(?<=[.!?;])\s+", scope.strip())[-1]
+        closing = {lab for _, lab, neg, _ in _mentions(last_sentence, attribute) if not neg}
+        if len(closing) == 1:
+            label = closing.pop()
+            return label, f"final sentence: {label}"
+        return None, "several"
+    return None, ""
+
+
+def _abbreviation(text: str, attribute: Attribute) -> str | None:
+    """The label of an abbreviation that is the whole answer ("F", "Gender: M")."""
+    if not attribute.abbreviations:
+        return None
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    value = re.sub(r"^[^:]*:", "", last).strip(" \t.!*\"'()[]").lower()
+    for label, forms in attribute.abbreviations.items():
+        if value in forms:
+            return label
+    return None
+
+
+def _resolve(attribute: str | Attribute, taxonomy: Taxonomy | None) -> Attribute:
+    if isinstance(attribute, Attribute):
+        return attribute
+    return (taxonomy or default_taxonomy())[attribute]
+
+
+def parse_answer(text: str | None, attribute: str | Attribute,
+                 taxonomy: Taxonomy | None = None) -> ParsedAnswer:
+    """The label a reply gives for ``attribute``, or why it gives none.
+
+    Parameters
+    ----------
+    text : the model's reply (``None`` or blank is a non-answer).
+    attribute : an attribute name, or an :class:`~telltale.attributes.taxonomy.Attribute`.
+    taxonomy : where a name is looked up; the default taxonomy when ``None``.
+
+    Returns
+    -------
+    ParsedAnswer
+        See the module doc for the rules.
+    """
+    spec = _resolve(attribute, taxonomy)
+    raw = text or ""
+    verdict = detect_refusal(raw)
     if verdict.kind != "answer":
         # "I can't identify individuals, but the voice is female": a label stated after
         # the contrast is an answer after all
-        turns = list(CONTRAST.finditer((text or "").lower()))
-        if turns and attribute.kind != "age":
-            tail = (text or "")[turns[-1].end():]
-            named = {lab for _, lab, neg, _ in _mentions(tail, attribute) if not neg}
+        turns = list(CONTRAST.finditer(raw.lower()))
+        if turns and spec.kind != "age":
+            tail = raw[turns[-1].end():]
+            named = {lab for _, lab, neg, _ in _mentions(tail, spec) if not neg}
             if len(named) == 1:
                 return ParsedAnswer(named.pop(), "answer", True, "label after the contrast")
         return ParsedAnswer(None, verdict.kind, False, verdict.reason)
-    focus = conclusion_of(text or "")
-    hedged = bool(HEDGES.search((text or "").lower()))
-    if attribute.kind == "age":
-        label, evidence = _age(focus, attribute)
-        if label is None and focus is not text:
-            label, evidence = _age(text or "", attribute)
-        return ParsedAnswer(label, "answer" if label else "unparsed", hedged, evidence)
-    for scope in (focus, text or ""):
-        mentions = _mentions(scope, attribute)
-        positive = {lab for _, lab, neg, _ in mentions if not neg}
-        negative = {lab for _, lab, neg, _ in mentions if neg}
-        if len(positive) == 1:
-            label = positive.pop()
-            return ParsedAnswer(label, "answer", hedged, label)
-        if not positive and len(negative) == 1 and len(attribute.labels) == 2:
-            label = next(lab for lab in attribute.labels if lab not in negative)
-            return ParsedAnswer(label, "answer", hedged, f"not {negative.pop()}")
-        if len(positive) > 1:
-            # several labels and no marked conclusion: the last stated one, if it closes
-            # the reply's final sentence
-            last_sentence = re.split(r"(?<=[.!?])\s+", scope.strip())[-1]
-            closing = {lab for _, lab, neg, _ in _mentions(last_sentence, attribute) if not neg}
-            if len(closing) == 1:
-                label = closing.pop()
-                return ParsedAnswer(label, "answer", hedged, f"final sentence: {label}")
+    focus = conclusion_of(raw)
+    hedged = bool(HEDGES.search(raw.lower()))
+    if spec.kind == "age":
+        label, evidence = _age(focus, spec)
+        if label is None and focus is not raw and evidence != "range too wide":
+            label, evidence = _age(raw, spec)
+        return ParsedAnswer(label, "answer" if label else "unparsed", hedged,
+                            evidence or "no age stated")
+    for scope in (focus, raw):
+        label, evidence = _decide(_mentions(scope, spec), spec, scope)
+        if label is not None:
+            return ParsedAnswer(label, "answer", hedged, evidence)
+        if evidence == "several":
             return ParsedAnswer(None, "unparsed", hedged, "several labels, no conclusion")
+    label = _abbreviation(raw, spec)
+    if label is not None:
+        return ParsedAnswer(label, "answer", hedged, f"abbreviation: {label}")
+    if spec.cues:
+        label, evidence = _decide(_find(_masked(raw, spec), spec.cues, spec.labels), spec, raw)
+        if label is not None:
+            return ParsedAnswer(label, "answer", hedged, f"weak cue: {evidence}")
     return ParsedAnswer(None, "unparsed", hedged, "no label mentioned")

@@ -1,2 +1,3 @@
-"""The membership audit (blind-baseline protocol): phase 1 blind baselines, phase 2 the
+"""The membership audit (blind-baseline protocol): phase 1 blind baselines
+(:mod:`~telltale.membership.blind`, :mod:`~telltale.membership.acoustic`), phase 2 the
 indicator-vector attack, phase 3 modality disentanglement."""

@@ -1,9 +1,10 @@
 """``telltale blind``: phase 1 of the membership audit (blind baselines, no model).
 
-Writes into ``--out``: ``results.json`` (per-family AUC with CI, TPR at 1% and 0.1% FPR,
-the inter-dataset matrix, the matched subset, errors), ``blind_scores.csv`` (out-of-fold
-score per sample and family), ``figures/blind_heatmap.png`` when the manifest holds several
-datasets, ``matched_manifest.csv`` with ``--matched``, and ``run.json``.
+Writes into ``--out``: ``results.json`` (``blind``: per-family AUC with CI, TPR at 1% and
+0.1% FPR, the inter-dataset matrix, errors; ``matched``; a verdict and headline summary),
+``blind_scores.csv`` (out-of-fold score per sample and family), ``figures/blind_heatmap.png``
+when the manifest holds several datasets, ``matched_manifest.csv`` with ``--matched``,
+``run.json`` and ``report.html``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from telltale.options import add_run_options, run_config
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")
 MATCHED_TOL = 0.05
+#: blind AUC from which distribution shift is reported (its CI must also exclude 0.5)
+SHIFT_AUC = 0.6
+FAMILIES = ("metadata", "text", "acoustic")
 
 
 def write_blind_scores(path: Path, samples, scores: dict[str, dict[str, float]]) -> None:
@@ -45,20 +49,75 @@ def _manifest_rows(samples) -> list[dict[str, Any]]:
     return rows
 
 
-def run_blind(args: argparse.Namespace) -> int:
-    """Run phase 1 from parsed arguments; returns the exit status."""
-    from telltale.manifest import ManifestError, load_manifest, write_manifest
+def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None) -> dict:
+    """Phase 1 into a run directory: ``blind_scores.csv``, ``figures/blind_heatmap.png``
+    (several datasets) and the figures as a dict.
+
+    Returns
+    -------
+    dict
+        One entry per scored family (``metadata``, ``text``, ``acoustic``, ``combined``:
+        see :func:`telltale.membership.blind.score_families`), ``pairwise`` (several
+        datasets), ``errors`` (samples left out, with the reason naming the file), and
+        ``features`` (the :class:`~telltale.membership.blind.BlindFeatures`, not JSON; the
+        caller pops it).
+    """
     from telltale.membership.blind import (
         extract_features,
         heatmap_figure,
-        matched_subset,
         pairwise_dataset_auc,
         score_families,
     )
+
+    features = extract_features(samples, families, n_jobs=jobs)
+    for row, reason in sorted(features.errors.items()):
+        log.warning("left out %s: %s", samples[row].id, reason)
+    results, scores = score_families(features, folds=folds, seed=seed)
+    write_blind_scores(run.path / "blind_scores.csv", samples, scores)
+    out: dict[str, Any] = dict(results)
+    if len({s.dataset for s in samples}) > 1:
+        pairwise = pairwise_dataset_auc(samples, features, seed=seed)
+        out["pairwise"] = pairwise.to_dict()
+        heatmap_figure(pairwise, run.figures / "blind_heatmap.png")
+    out["errors"] = [{"sample_id": samples[i].id, "error": e}
+                     for i, e in sorted(features.errors.items())]
+    out["features"] = features
+    return out
+
+
+def _row(metric: str, auc: dict[str, Any], control: str) -> dict[str, Any]:
+    return {"metric": metric, "value": auc["value"], "low": auc["low"], "high": auc["high"],
+            "n": auc["n"], "control": control}
+
+
+def _verdict(blind: dict[str, Any]) -> dict[str, str]:
+    """Shift when a family's AUC reaches :data:`SHIFT_AUC` with its CI above chance."""
+    aucs = {f: blind[f]["auc"] for f in ("metadata", "text", "acoustic", "combined")
+            if "auc" in blind.get(f, {})}
+    shifted = {f: a for f, a in aucs.items() if a["value"] >= SHIFT_AUC and a["low"] > 0.5}
+    if shifted:
+        worst = max(shifted, key=lambda f: shifted[f]["value"])
+        a = shifted[worst]
+        return {"level": "warning", "text": (
+            f"Distribution shift: the {worst} blind baseline tells members from non-members "
+            f"without any model (AUC {a['value']:.3f} [{a['low']:.3f}, {a['high']:.3f}]). "
+            "A membership attack on this corpus would be confounded; use a matched subset "
+            "(--matched) or another split.")}
+    return {"level": "ok", "text": (
+        "No distribution shift detected by the blind baselines (every AUC below "
+        f"{SHIFT_AUC} or its CI includes chance); a membership attack on this corpus can be "
+        "read as memorisation.")}
+
+
+def run_blind(args: argparse.Namespace) -> int:
+    """Run phase 1 from parsed arguments; returns the exit status."""
+    from telltale.manifest import ManifestError, load_manifest, write_manifest
+    from telltale.membership.blind import matched_subset
+    from telltale.report import write_report
     from telltale.run import RunDir
 
     try:
-        families = tuple(f for f in args.families.split(",") if f.strip())
+        families = tuple(f.strip() for f in args.families.split(",") if f.strip())
         samples, problems = load_manifest(
             args.data, require=("audio", "member"),
             on_error="skip" if args.skip_bad_rows else "raise")
@@ -78,46 +137,42 @@ def run_blind(args: argparse.Namespace) -> int:
     run = RunDir(args.out)
     run.start("blind", run_config(args), seed=args.seed, data=args.data)
     try:
-        features = extract_features(samples, families, n_jobs=args.jobs)
-    except ValueError as exc:
+        blind = write_blind(run, samples, families, args.folds, args.seed, args.jobs)
+    except ValueError as exc:  # unknown family, or too few usable samples after errors
         log.error("%s", exc)
         return 2
-    for row, reason in sorted(features.errors.items()):
-        log.warning("left out %s: %s", samples[row].id, reason)
-    try:
-        results, scores = score_families(features, folds=args.folds, seed=args.seed)
-    except ValueError as exc:  # too few usable samples after errors
-        log.error("%s", exc)
-        return 2
-    write_blind_scores(run.path / "blind_scores.csv", samples, scores)
-    out: dict[str, Any] = {
-        "audit": "blind", "data": str(args.data), "folds": args.folds, "seed": args.seed,
-        "families": results,
-        "errors": [{"sample_id": samples[i].id, "error": e}
-                   for i, e in sorted(features.errors.items())],
-        "skipped_rows": [str(p) for p in problems],
+    features = blind.pop("features")
+    summary = [_row(f"blind AUC ({f})", blind[f]["auc"], "chance 0.5")
+               for f in (*FAMILIES, "combined") if "auc" in blind.get(f, {})]
+    results: dict[str, Any] = {
+        "audit": "blind", "blind": blind, "folds": args.folds, "seed": args.seed,
+        "counts": {"samples": len(samples), "members": counts[0], "non-members": counts[1],
+                   "left out": len(blind["errors"]), "manifest rows skipped": len(problems)},
+        "verdicts": [_verdict(blind)], "errors": blind["errors"],
+        "manifest_problems": [str(p) for p in problems],
     }
-    for family, result in results.items():
-        if "auc" in result:
-            auc = result["auc"]
-            log.info("blind AUC %-9s %.3f [%.3f, %.3f]", family, auc["value"], auc["low"],
-                     auc["high"])
-
-    if len({s.dataset for s in samples}) > 1:
-        pairwise = pairwise_dataset_auc(samples, features, seed=args.seed)
-        out["pairwise"] = pairwise.to_dict()
-        heatmap_figure(pairwise, run.figures / "blind_heatmap.png")
     if args.matched:
         matched = matched_subset(samples, features, tol=MATCHED_TOL, seed=args.seed,
                                  folds=args.folds)
-        write_manifest(run.path / "matched_manifest.csv", _manifest_rows(matched.samples))
-        out["matched"] = matched.to_dict()
-        log.info("matched subset: %d samples, blind AUC %.3f -> %.3f%s", len(matched.samples),
-                 matched.auc_before, matched.auc_after,
-                 "" if matched.reached else " (target not reached)")
-    run.write_results(out)
-    run.finish(n_samples=len(samples), n_errors=len(features.errors))
-    log.info("blind baselines in %s", run.results_path)
+        path = write_manifest(run.path / "matched_manifest.csv",
+                              _manifest_rows(matched.samples))
+        results["matched"] = {"manifest": str(path), **matched.to_dict()}
+        summary.append({"metric": "blind AUC (combined) on the matched subset",
+                        "value": matched.auc_after, "low": None, "high": None,
+                        "n": len(matched.samples), "control": f"target 0.5 + {MATCHED_TOL}"})
+        if not matched.reached:
+            results["verdicts"].append({"level": "warning", "text": (
+                f"The matched subset did not reach blind AUC <= {0.5 + MATCHED_TOL} "
+                f"({matched.auc_after:.3f} on {len(matched.samples)} samples).")})
+    results["summary"] = summary
+    run.write_results(results)
+    run.finish()
+    write_report(run.path)
+    for row in summary:
+        ci = f" [{row['low']:.3f}, {row['high']:.3f}]" if row["low"] is not None else ""
+        print(f"{row['metric']}: {row['value']:.3f}{ci}")
+    print(results["verdicts"][0]["text"])
+    print(f"results: {run.results_path}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``telltale membership`` (phases 1-3) and ``telltale blind`` (phase 1 alone)."""
+"""``telltale membership`` (phases 1-3); ``telltale blind`` (phase 1 alone) is in
+:mod:`telltale.membership.blind_cli`."""
 
 from __future__ import annotations
 
@@ -13,23 +14,7 @@ def _run_membership(args: argparse.Namespace) -> int:
     return run_membership(args)
 
 
-def _run_blind(args: argparse.Namespace) -> int:
-    from telltale.membership.audit import run_blind
-
-    return run_blind(args)
-
-
 def register(subparsers) -> None:
-    blind = subparsers.add_parser(
-        "blind", help="membership phase 1: blind baselines (no model) for distribution shift")
-    add_run_options(blind)
-    blind.add_argument("--families", default="metadata,text,acoustic")
-    blind.add_argument("--folds", type=int, default=10)
-    blind.add_argument("--jobs", type=int, default=2, help="processes for acoustic features")
-    blind.add_argument("--matched", action="store_true",
-                       help="also select a distribution-matched subset (matched_manifest.csv)")
-    blind.set_defaults(func=_run_blind)
-
     membership = subparsers.add_parser(
         "membership", help="membership inference with the blind-baseline protocol")
     add_model_options(membership)

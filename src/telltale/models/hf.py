@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,13 +85,13 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 def checkpoint_digest(path: Path) -> str:
     """Identity of a checkpoint directory's files.
 
-    Small files (config, tokenizer, chat template, processor configs) are hashed whole.
-    Weight files (``*.safetensors``, ``*.bin``, ``*.pt``) are identified by name, size and
-    the sha256 of their first and last MiB: hashing whole multi-GB shards would add
-    minutes to every start, and size plus head (the safetensors header lists every
-    tensor's name, dtype and offsets) plus tail changes whenever a checkpoint is
-    re-trained, re-quantised or re-sharded. Modification times are not used, so a copied
-    checkpoint keeps its fingerprint.
+    Files up to 16 MiB (config, tokenizer, chat template, processor configs) are hashed
+    whole. Larger files (the weight shards) are identified by name, size and the sha256 of
+    their first and last MiB, not by a full hash: hashing multi-GB shards would add
+    minutes to every start, and size plus head (a safetensors header lists every tensor's
+    name, dtype and offsets) plus tail changes whenever a checkpoint is re-trained,
+    re-quantised or re-sharded. Modification times are not used, so a copied checkpoint
+    keeps its fingerprint.
 
     Parameters
     ----------
@@ -106,7 +108,7 @@ def checkpoint_digest(path: Path) -> str:
         size = file.stat().st_size
         digest.update(f"{file.name}:{size}\n".encode())
         with open(file, "rb") as fh:
-            if file.suffix in (".safetensors", ".bin", ".pt", ".pth"):
+            if size > 16 << 20:
                 digest.update(fh.read(1 << 20))
                 fh.seek(max(0, size - (1 << 20)))
                 digest.update(fh.read(1 << 20))
@@ -178,7 +180,6 @@ class _QwenParts:
 
     def __call__(self, text: list[str], images: list | None = None,
                  audio: list[np.ndarray] | None = None, padding_side: str = "left") -> dict:
-        import torch
         from transformers.models.qwen2_5_omni.processing_qwen2_5_omni import (
             _get_feat_extract_output_lengths,
         )
@@ -240,7 +241,10 @@ class HFModel(BaseModel):
             raise FileNotFoundError(f"{self.path}: no config.json; not a transformers checkpoint")
         if dtype not in DTYPES:
             raise ValueError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
-        config = json.loads((self.path / "config.json").read_text())
+        try:
+            config = json.loads((self.path / "config.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{self.path / 'config.json'}: not valid JSON ({err})") from err
         model_type = config.get("model_type")
         if model_type not in FAMILIES:
             raise ValueError(f"{self.path}: model_type {model_type!r} is not supported; "
@@ -253,7 +257,8 @@ class HFModel(BaseModel):
 
         torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
         cls = getattr(transformers, self.family.model_class)
-        options: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code,
+        options: dict[str, Any] = {"dtype": torch_dtype, "device_map": self.device,
+                                   "trust_remote_code": trust_remote_code,
                                    "output_loading_info": True}
         if self.family.thinker:
             full = transformers.AutoConfig.from_pretrained(self.path,
@@ -264,7 +269,7 @@ class HFModel(BaseModel):
             missing = sorted(info["missing_keys"])
             raise ValueError(f"{self.path}: {len(missing)} weights missing from the checkpoint "
                              f"(first: {', '.join(missing[:3])})")
-        self.lm = model.eval().to(self.device)
+        self.lm = model.eval()
 
         self.processor = self._load_processor(trust_remote_code)
         self.tokenizer = self.processor.tokenizer
@@ -290,7 +295,6 @@ class HFModel(BaseModel):
         self.lm.generation_config = transformers.GenerationConfig(
             eos_token_id=sorted(self.eos_ids), pad_token_id=self.pad_id,
             bos_token_id=self.lm.generation_config.bos_token_id)
-        self._keeps_logits = "logits_to_keep" in self.lm.forward.__code__.co_varnames
         log.info("loaded %s (%s) from %s on %s", self.family.model_class, model_type, self.path,
                  self.device)
 
@@ -395,22 +399,22 @@ class HFModel(BaseModel):
             inputs = self._encode([requests[i] for i in idx], "left")
             prompt_len = inputs["input_ids"].shape[1]
             options: dict[str, Any] = {
-                "max_new_tokens": decoding.max_new_tokens, "top_k": 0,
+                "max_new_tokens": decoding.max_new_tokens,
                 "suppress_tokens": self.placeholder_ids or None,
                 "return_dict_in_generate": True, "output_logits": with_stats}
             if decoding.deterministic:
-                options.update(do_sample=False, temperature=1.0, top_p=1.0)
+                options.update(do_sample=False)
             else:
                 options.update(do_sample=True, temperature=decoding.temperature,
-                               top_p=decoding.top_p)
-            devices = [self.device] if str(self.device).startswith("cuda") else []
-            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+                               top_p=decoding.top_p, top_k=0)
+            with torch.no_grad(), torch.random.fork_rng(devices=self._cuda_indices()):
                 torch.manual_seed(decoding.seed)
                 result = self.lm.generate(**inputs, **options)
             new = result.sequences[:, prompt_len:].cpu()
-            lengths = [self._kept_length(row.tolist()) for row in new]
-            values = self._step_stats(result.logits, new, lengths) if with_stats else None
+            step_logits = list(result.logits) if with_stats else []
             del result
+            lengths = [self._kept_length(row.tolist()) for row in new]
+            values = self._step_stats(step_logits, new, lengths) if with_stats else None
             for row, i in enumerate(idx):
                 kept = new[row, :lengths[row]].tolist()
                 stats = None
@@ -422,6 +426,15 @@ class HFModel(BaseModel):
                                     stats=stats)
         return out  # type: ignore[return-value]
 
+    def _cuda_indices(self) -> list[int]:
+        """The CUDA device whose RNG state sampling must restore (none on CPU)."""
+        import torch
+
+        device = torch.device(self.device)
+        if device.type != "cuda":
+            return []
+        return [device.index if device.index is not None else torch.cuda.current_device()]
+
     def _kept_length(self, ids: list[int]) -> int:
         """Generated tokens before the first end-of-sequence (or padding) token."""
         for t, tok in enumerate(ids):
@@ -430,26 +443,45 @@ class HFModel(BaseModel):
         return len(ids)
 
     @staticmethod
-    def _step_stats(step_logits: tuple, new_tokens: Any,
+    def _step_stats(steps: list, new_tokens: Any,
                     lengths: list[int]) -> dict[str, list[np.ndarray]]:
         """Per-row statistics of the generated tokens, one step at a time.
 
-        ``step_logits[t]`` is the (batch, vocab) tensor that chose ``new_tokens[:, t]``.
-        Each step's tensor is reduced to a few scalars per row and released at once, so
-        after this only the statistics remain."""
+        ``steps[t]`` is the unprocessed (batch, vocab) logits tensor that chose
+        ``new_tokens[:, t]``, as ``generate(output_logits=True)`` returns it; ``generate``
+        holds every step of one batch until it returns. Here each step is reduced to a few
+        scalars per row and dropped from ``steps`` at once, so the vocabulary-sized
+        tensors are freed as the loop goes and only the statistics remain."""
         from telltale.models.distribution import position_stats
 
-        steps = list(step_logits)
         per_step: list[dict[str, np.ndarray]] = []
         for t in range(max(lengths, default=0)):
-            logits = steps[t]
-            steps[t] = None
+            logits, steps[t] = steps[t], None
             per_step.append(position_stats(logits, new_tokens[:, t].to(logits.device)))
             del logits
         rows = len(lengths)
         return {name: [np.array([per_step[t][name][row] for t in range(lengths[row])],
                                 dtype=np.float64) for row in range(rows)]
                 for name in STAT_NAMES}
+
+    @contextmanager
+    def _head_from(self, first: int) -> Iterator[None]:
+        """Apply the output head to positions ``first:`` only.
+
+        A forward pre-hook slices the hidden states the head receives, so the
+        (batch, length, vocab) logits of the prompt are never computed; unlike the
+        ``logits_to_keep`` argument this works for every family (Qwen2-Audio and the
+        Omni thinker lack it)."""
+        head = self.lm.get_output_embeddings()
+
+        def keep_tail(module: Any, args: tuple) -> tuple:
+            return (args[0][:, first:], *args[1:])
+
+        handle = head.register_forward_pre_hook(keep_tail)
+        try:
+            yield
+        finally:
+            handle.remove()
 
     def score(self, requests: list[Request], continuations: list[str]) -> list[TokenStats]:
         """Teacher-forced statistics of ``continuations[i]`` as the answer to ``requests[i]``.
@@ -500,16 +532,14 @@ class HFModel(BaseModel):
                 token_inputs["input_ids"][row, plen:end] = torch.tensor(cont, dtype=torch.long)
                 token_inputs["attention_mask"][row, plen:end] = 1
             media = {k: v for k, v in inputs.items() if k not in TOKEN_KEYS}
-            # only positions from the earliest continuation start onwards are needed
-            first = min(p - 1 for p, c in zip(prompt_lens, conts, strict=True) if c) \
-                if any(conts) else width - 1
-            extra = {"logits_to_keep": width - first} if self._keeps_logits else {}
-            offset = first if self._keeps_logits else 0
-            with torch.no_grad():
+            # the LM head runs only from the earliest continuation start onwards
+            first = min((p - 1 for p, c in zip(prompt_lens, conts, strict=True) if c),
+                        default=width - 1)
+            with torch.no_grad(), self._head_from(first):
                 logits = self.lm(**{k: v.to(self.device) for k, v in token_inputs.items()},
-                                 **media, use_cache=False, **extra).logits
+                                 **media, use_cache=False).logits
             for row, (plen, cont) in enumerate(zip(prompt_lens, conts, strict=True)):
-                start = plen - 1 - offset
+                start = plen - 1 - first
                 rows = logits[row, start:start + len(cont)]
                 values = position_stats(rows, torch.tensor(cont, dtype=torch.long))
                 out[idx[row]] = TokenStats(tokens=self._token_strings(cont), values=values)

@@ -1,0 +1,1 @@
+"""Visual PII audits (MM-Privacy): synthetic identities, form images, framings and scoring."""

@@ -1,0 +1,477 @@
+"""Phase 2 of the membership audit on stored indicators: per-indicator AUCs, the aggregated
+logistic-regression attack, ROC figures, and the blind-baseline diagnosis.
+
+Protocol: Lee et al., 2026, "Membership Inference Attacks against Large Audio Language
+Models". The indicator vector (:mod:`telltale.membership.indicators`) is scored by a
+standardised logistic regression under stratified 10-fold cross-validation, so every sample
+gets an out-of-fold membership probability (Sec. 2.3, after Maini et al., 2024). The
+diagnosis (Sec. 2.2) correlates those scores with the out-of-fold scores of the blind
+baselines, which see the data but never the model: a high blind AUC together with a
+positive correlation means the attack reads dataset shift, not memorisation.
+
+Nothing here queries a model; everything is computed from arrays a caller builds from the
+records, so a run can be re-scored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from telltale import stats
+from telltale.stats import Estimate
+
+#: a blind family counts as shifted from this AUC on, with its CI lower bound above 0.5.
+#: Lee et al. (2026) use no fixed threshold; 0.6 is the lowest blind AUC their Table 1
+#: treats as a confound (VoxPopuli text, 60.3, is borderline), and the CI condition keeps
+#: small samples from crying wolf.
+SHIFT_AUC = 0.6
+#: smallest Pearson r counted as a "non-negligible positive correlation" (Lee et al., 2026,
+#: Sec. 2.2, who fix no value). 0.3, Cohen's medium effect, reproduces the paper's own reading
+#: of its Table 1 (AF3): GigaSpeech, LibriSpeech, TED-LIUM and CochlScene confounded, while
+#: VoxPopuli (text AUC 60.3, r .10) and NSynth (acoustic 62.7, r .21), which the paper treats
+#: as relatively clean, are not; 0.1 or 0.2 would call those two confounded as well.
+MIN_R = 0.3
+#: significance level of the correlation tests
+ALPHA = 0.05
+#: the verdicts :func:`diagnose` can return
+VERDICTS = ("credible", "confounded", "shift present", "unverified", "no signal")
+
+EMPTY_REASON = "empty continuation: the model produced no tokens, so no indicator is defined"
+
+
+def as_estimate(obj: Estimate | Mapping[str, Any]) -> Estimate:
+    """An :class:`Estimate` from itself, ``{"value", "low", "high", "n"}`` or ``{"auc": ...}``
+    (the shape of a blind family's result in ``results.json``)."""
+    if isinstance(obj, Estimate):
+        return obj
+    if "auc" in obj:
+        obj = obj["auc"]
+    try:
+        return Estimate(float(obj["value"]), float(obj["low"]), float(obj["high"]),
+                        int(obj.get("n", 0)))
+    except KeyError as exc:
+        raise ValueError(f"an AUC needs value, low and high; got keys {sorted(obj)}") from exc
+
+
+def per_indicator_aucs(X: np.ndarray, y: np.ndarray, names: Sequence[str], n_boot: int = 1000,
+                       seed: int = 0) -> dict[str, dict[str, Any]]:
+    """ROC-AUC of every indicator on its own, with a bootstrap interval.
+
+    Indicators are already oriented (larger = member), so the AUC is taken as is: a value
+    below 0.5 means the indicator points the other way on this data.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n, d)
+        Indicator matrix (NaN where undefined).
+    y : np.ndarray, shape (n,)
+        1 for members, 0 for non-members.
+    names : sequence of str, length d
+        Column names.
+    n_boot : int
+        Bootstrap replicates of each interval.
+    seed : int
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    dict name -> dict
+        ``value``, ``low``, ``high``, ``n`` (rows used) and ``n_missing`` (NaN rows left
+        out); an indicator without both classes among its finite rows gets NaN values and
+        a ``reason``.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y).astype(int)
+    if X.ndim != 2 or X.shape != (y.size, len(names)):
+        raise ValueError(f"X must be (n_samples={y.size}, n_indicators={len(names)}); "
+                         f"got {X.shape}")
+    out: dict[str, dict[str, Any]] = {}
+    for j, name in enumerate(names):
+        finite = np.isfinite(X[:, j])
+        counts = np.bincount(y[finite], minlength=2)
+        if counts.min() < 2:
+            out[name] = {"value": math.nan, "low": math.nan, "high": math.nan,
+                         "n": int(finite.sum()), "n_missing": int((~finite).sum()),
+                         "reason": "fewer than two members or non-members with a value"}
+            continue
+        est = stats.roc_auc(y[finite], X[finite, j], n_boot=n_boot, seed=seed)
+        out[name] = {**est.to_dict(), "n_missing": int((~finite).sum())}
+    return out
+
+
+@dataclass
+class AttackResult:
+    """The aggregated attack on one condition.
+
+    ``scores`` holds the out-of-fold membership probability per input row (NaN for dropped
+    rows); ``used`` marks the rows that were scored.
+    """
+
+    scores: np.ndarray
+    used: np.ndarray
+    auc: Estimate
+    tpr_at_1pct_fpr: float
+    tpr_at_01pct_fpr: float
+    per_indicator: dict[str, dict[str, Any]]
+    n_dropped: int
+    n_imputed_values: int
+    folds: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the per-sample scores)."""
+        return {"aggregated": {"auc": self.auc.to_dict(),
+                               "tpr_at_1pct_fpr": self.tpr_at_1pct_fpr,
+                               "tpr_at_0.1pct_fpr": self.tpr_at_01pct_fpr},
+                "indicators": self.per_indicator, "n_indicators": len(self.per_indicator),
+                "n": int(self.used.sum()), "n_dropped": self.n_dropped,
+                "dropped_reason": EMPTY_REASON if self.n_dropped else None,
+                "n_imputed_values": self.n_imputed_values, "folds": self.folds,
+                "notes": list(self.notes)}
+
+
+def aggregate_attack(X: np.ndarray, y: np.ndarray, names: Sequence[str], folds: int = 10,
+                     seed: int = 0, n_boot: int = 1000,
+                     indicator_boot: int = 200) -> AttackResult:
+    """The aggregated membership attack: out-of-fold logistic regression on all indicators.
+
+    Rows where every indicator is NaN (empty continuations) are dropped and counted; other
+    missing values are imputed with the training fold's median inside
+    :func:`telltale.stats.oof_logistic_scores`, so no held-out value informs its own score.
+
+    Parameters
+    ----------
+    X : np.ndarray, shape (n, d)
+        Indicator matrix from :func:`telltale.membership.indicators.indicator_matrix`.
+    y : np.ndarray, shape (n,)
+        1 for members, 0 for non-members.
+    names : sequence of str, length d
+        Column names.
+    folds : int
+        Stratified cross-validation folds (10 in Lee et al., 2026).
+    seed : int
+        Seed of the fold split and the bootstraps.
+    n_boot : int
+        Bootstrap replicates of the aggregated AUC's interval.
+    indicator_boot : int
+        Bootstrap replicates of each per-indicator interval (46 of them, so fewer: these
+        intervals rank indicators, the headline is the aggregated AUC).
+
+    Returns
+    -------
+    AttackResult
+
+    Raises
+    ------
+    ValueError
+        If fewer than two members or two non-members remain after dropping empty rows.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y).astype(int)
+    per_indicator = per_indicator_aucs(X, y, names, n_boot=indicator_boot, seed=seed)
+    used = ~np.all(~np.isfinite(X), axis=1)
+    counts = np.bincount(y[used], minlength=2)
+    if counts.min() < 2:
+        raise ValueError(f"the attack needs at least two members and two non-members with "
+                         f"indicators; have {counts[1]} members and {counts[0]} non-members "
+                         f"after dropping {int((~used).sum())} empty continuations")
+    k = int(min(folds, counts.min()))
+    notes = []
+    if k < folds:
+        notes.append(f"{k}-fold cross-validation: the smaller class has only {counts.min()} "
+                     "samples")
+    scores = np.full(y.size, np.nan)
+    scores[used] = stats.oof_logistic_scores(X[used], y[used], folds=folds, seed=seed)
+    ys, ss = y[used], scores[used]
+    n_neg = int(counts[0])
+    for fpr in (0.01, 0.001):
+        if n_neg * fpr < 1:
+            notes.append(f"TPR at {fpr:.1%} FPR is read at FPR 0: with {n_neg} non-members the "
+                         f"smallest non-zero FPR is {1 / n_neg:.2%}")
+    return AttackResult(
+        scores=scores, used=used, auc=stats.roc_auc(ys, ss, n_boot=n_boot, seed=seed),
+        tpr_at_1pct_fpr=stats.tpr_at_fpr(ys, ss, 0.01),
+        tpr_at_01pct_fpr=stats.tpr_at_fpr(ys, ss, 0.001), per_indicator=per_indicator,
+        n_dropped=int((~used).sum()), n_imputed_values=int((~np.isfinite(X[used])).sum()),
+        folds=k, notes=notes)
+
+
+def roc_figures(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], folder: str | Path,
+                stem: str = "roc", title: str = "Membership ROC") -> list[Path]:
+    """ROC curves on linear and log-log axes, as PNG files.
+
+    Parameters
+    ----------
+    curves : mapping label -> (y, scores)
+        One curve per label; labels 1 = member. Rows with a NaN score are left out.
+    folder : str or Path
+        Where the figures go (created if missing).
+    stem : str
+        File stem: ``{stem}_linear.png`` and ``{stem}_loglog.png`` are written.
+    title : str
+        Title prefix of both figures.
+
+    Returns
+    -------
+    list of Path
+        The two files written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    prepared = []
+    for label, (y, s) in curves.items():
+        y, s = np.asarray(y).astype(int), np.asarray(s, dtype=float)
+        ok = np.isfinite(s)
+        fpr, tpr = stats.roc_points(y[ok], s[ok])
+        auc = stats.roc_auc(y[ok], s[ok], n_boot=0).value
+        prepared.append((f"{label} (AUC {auc:.3f})", fpr, tpr, int((y[ok] == 0).sum())))
+    smallest = min((0.5 / n for *_, n in prepared if n), default=1e-3)
+    paths = []
+    for scale in ("linear", "loglog"):
+        fig, ax = plt.subplots(figsize=(4.8, 4.4))
+        for label, fpr, tpr, _ in prepared:
+            ax.plot(fpr, tpr, lw=1.4, label=label)
+        if scale == "loglog":
+            # Carlini et al. (2022) read attacks at low FPR; the log axes show that region
+            low = min(1e-3, smallest)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlim(low, 1)
+            ax.set_ylim(low, 1)
+            ax.plot([low, 1], [low, 1], "k:", lw=0.8)
+        else:
+            ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title(f"{title} ({'log-log' if scale == 'loglog' else 'linear'})")
+        ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        path = folder / f"{stem}_{scale}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def blind_correlations(blind_scores: Mapping[str, np.ndarray], mia_scores: np.ndarray,
+                       y: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """Pearson and Spearman correlation of each blind family's scores with the MIA scores.
+
+    Parameters
+    ----------
+    blind_scores : mapping family -> np.ndarray, shape (n,)
+        Out-of-fold blind-baseline scores per sample, aligned with ``mia_scores`` (NaN where
+        a sample has no blind score).
+    mia_scores : np.ndarray, shape (n,)
+        Out-of-fold aggregated MIA scores (NaN for dropped samples).
+    y : np.ndarray, shape (n,), optional
+        Membership labels. When given, ``within_class_r`` is added: Pearson r of the scores
+        centred on their class means. Two scores that both separate the classes correlate
+        through the label alone; a shared artefact also correlates them within each class,
+        so this separates the two readings (a diagnostic beside the paper's, not part of
+        the verdict).
+
+    Returns
+    -------
+    dict family -> dict
+        ``pearson_r``, ``pearson_p``, ``spearman_rho``, ``spearman_p`` (NaN when
+        undefined: fewer than three pairs or a constant score), ``n`` (finite pairs) and,
+        with ``y``, ``within_class_r`` and ``within_class_p``.
+    """
+    mia = np.asarray(mia_scores, dtype=float)
+    out = {}
+    for family, values in blind_scores.items():
+        b = np.asarray(values, dtype=float)
+        if b.shape != mia.shape:
+            raise ValueError(f"blind scores of {family!r} have {b.size} values for "
+                             f"{mia.size} MIA scores")
+        r, rp = stats.pearson(b, mia)
+        rho, sp = stats.spearman(b, mia)
+        out[family] = {"pearson_r": r, "pearson_p": rp, "spearman_rho": rho, "spearman_p": sp,
+                       "n": int((np.isfinite(b) & np.isfinite(mia)).sum())}
+        if y is not None:
+            out[family]["within_class_r"], out[family]["within_class_p"] = stats.pearson(
+                _centre_by_class(b, y), _centre_by_class(mia, y))
+    return out
+
+
+def _centre_by_class(values: np.ndarray, y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y).astype(int)
+    ok = np.isfinite(values)
+    out = values.copy()
+    for label in (0, 1):
+        rows = ok & (y == label)
+        if rows.any():
+            out[rows] -= values[rows].mean()
+    return out
+
+
+def diagnose(mia_auc: Estimate | Mapping[str, Any],
+             blind_aucs: Mapping[str, Estimate | Mapping[str, Any]],
+             correlations: Mapping[str, Mapping[str, float]], shift_auc: float = SHIFT_AUC,
+             min_r: float = MIN_R, alpha: float = ALPHA) -> dict[str, Any]:
+    """The verdict of the blind-baseline protocol (Lee et al., 2026, Sec. 2.2), with its
+    reasoning.
+
+    Rules, in order:
+
+    1. **no signal**: the MIA AUC's CI reaches down to 0.5 (nothing to explain);
+    2. **confounded**: some blind family is *shifted* (AUC >= ``shift_auc`` with its CI
+       lower bound above 0.5) and its scores correlate *positively and significantly* with
+       the MIA scores (Pearson r >= ``min_r``, p < ``alpha``);
+    3. **shift present**: a family is shifted but no shifted family's scores follow the MIA
+       scores (or the correlation could not be computed) — the signal may be real, but
+       only a matched subset settles it;
+    4. **unverified**: a signal and no blind baseline to check it against;
+    5. **credible**: a signal and every blind baseline at chance.
+
+    Spearman's rho is reported beside Pearson's r as the paper's robustness check; a
+    disagreement is stated in the text.
+
+    Parameters
+    ----------
+    mia_auc : Estimate or mapping
+        AUC of the aggregated attack with its CI.
+    blind_aucs : mapping family -> Estimate or mapping
+        Each blind family's AUC (``{"value", "low", "high"}`` or a blind result with an
+        ``auc`` entry).
+    correlations : mapping family -> mapping
+        Output of :func:`blind_correlations`.
+    shift_auc, min_r, alpha : float
+        Thresholds; see :data:`SHIFT_AUC`, :data:`MIN_R`, :data:`ALPHA`.
+
+    Returns
+    -------
+    dict
+        ``verdict`` (one of :data:`VERDICTS`), ``level`` ("ok", "warn" or "info", for the
+        report), ``text`` (the reasoning), ``criteria`` (the thresholds used) and
+        ``families`` (per family: AUC, CI, correlations, ``shifted``, ``correlated``).
+    """
+    mia = as_estimate(mia_auc)
+    families: dict[str, dict[str, Any]] = {}
+    for family, auc in blind_aucs.items():
+        est = as_estimate(auc)
+        corr = dict(correlations.get(family, {}))
+        r, p = corr.get("pearson_r", math.nan), corr.get("pearson_p", math.nan)
+        rho, sp = corr.get("spearman_rho", math.nan), corr.get("spearman_p", math.nan)
+        families[family] = {
+            "auc": est.value, "low": est.low, "high": est.high, "pearson_r": r,
+            "pearson_p": p, "spearman_rho": rho, "spearman_p": sp,
+            "shifted": bool(est.value >= shift_auc and est.low > 0.5),
+            "correlated": bool(r >= min_r and p < alpha),
+            "spearman_agrees": bool(rho >= min_r and sp < alpha) == bool(r >= min_r and p < alpha),
+            "within_class_r": corr.get("within_class_r", math.nan),
+        }
+    criteria = {"shift_auc": shift_auc, "shift_ci_low_above": 0.5, "min_r": min_r,
+                "alpha": alpha, "signal_ci_low_above": 0.5}
+    shifted = sorted((f for f in families if families[f]["shifted"]),
+                     key=lambda f: -families[f]["auc"])
+    confounding = [f for f in shifted if families[f]["correlated"]]
+
+    def describe(f: str) -> str:
+        v = families[f]
+        text = f"{f} AUC {v['auc']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+        if not math.isnan(v["pearson_r"]):
+            text += (f", Pearson r {v['pearson_r']:.2f} (p {v['pearson_p']:.2g}), Spearman rho "
+                     f"{v['spearman_rho']:.2f} (p {v['spearman_p']:.2g})")
+        if not math.isnan(v["within_class_r"]):
+            text += f", within-class r {v['within_class_r']:.2f}"
+        return text
+
+    shift_note = (" The blind baselines nevertheless show distribution shift ("
+                  + "; ".join(describe(f) for f in shifted) + ").") if shifted else ""
+    if not mia.low > 0.5:
+        where = "below" if mia.high < 0.5 else "includes"
+        verdict, level, text = "no signal", "info", (
+            f"No membership signal: the aggregated MIA AUC {mia} {where} chance (0.5)."
+            + shift_note)
+    elif confounding:
+        disagree = [f for f in confounding if not families[f]["spearman_agrees"]]
+        verdict, level, text = "confounded", "warn", (
+            f"Confounded by distribution shift: the MIA AUC {mia} is matched by blind "
+            "baselines that never see the model and whose scores follow the MIA scores ("
+            + "; ".join(describe(f) for f in confounding) + f"; shifted means AUC >= "
+            f"{shift_auc} with CI above 0.5, correlated means Pearson r >= {min_r} with "
+            f"p < {alpha}). The attack reads dataset artefacts, not memorisation; evaluate "
+            "on a distribution-matched subset.")
+        if disagree:
+            text += (" Spearman's rank correlation does not confirm this for "
+                     + ", ".join(disagree) + ".")
+    elif shifted:
+        verdict, level, text = "shift present", "warn", (
+            f"Membership signal (MIA AUC {mia}) on a shifted corpus: "
+            + "; ".join(describe(f) for f in shifted)
+            + f". The MIA scores do not follow the blind scores (no Pearson r >= {min_r} "
+            f"with p < {alpha}), so the signal may be memorisation, but only a "
+            "distribution-matched subset can confirm it.")
+    elif not families:
+        verdict, level, text = "unverified", "warn", (
+            f"Membership signal (MIA AUC {mia}) without blind baselines: distribution shift "
+            "between members and non-members is not ruled out; run phase 1.")
+    else:
+        verdict, level, text = "credible", "ok", (
+            f"Membership signal credible: MIA AUC {mia} while every blind baseline stays "
+            f"below AUC {shift_auc} or has a CI reaching chance ("
+            + "; ".join(describe(f) for f in families) + ").")
+    return {"verdict": verdict, "level": level, "text": text, "criteria": criteria,
+            "families": families}
+
+
+def analyse(X: np.ndarray, y: np.ndarray, names: Sequence[str],
+            blind_aucs: Mapping[str, Estimate | Mapping[str, Any]] | None = None,
+            blind_scores: Mapping[str, np.ndarray] | None = None, folds: int = 10,
+            seed: int = 0, n_boot: int = 1000, indicator_boot: int = 200,
+            figures: str | Path | None = None,
+            top_curves: int = 2) -> tuple[dict[str, Any], np.ndarray]:
+    """Phase 2 end to end from an indicator matrix: attack, correlations, verdict, figures.
+
+    Parameters
+    ----------
+    X, y, names
+        As for :func:`aggregate_attack`.
+    blind_aucs : mapping family -> AUC, optional
+        Phase 1 AUCs per family (see :func:`diagnose`).
+    blind_scores : mapping family -> np.ndarray, optional
+        Phase 1 out-of-fold scores aligned with the rows of ``X`` (NaN where missing).
+    folds, seed, n_boot, indicator_boot
+        As for :func:`aggregate_attack`.
+    figures : str or Path, optional
+        Folder for ``roc_linear.png`` and ``roc_loglog.png`` (the aggregated score and the
+        ``top_curves`` individual indicators furthest from chance).
+    top_curves : int
+        Individual indicators drawn beside the aggregated curve.
+
+    Returns
+    -------
+    results : dict
+        JSON-ready: ``attack`` (:meth:`AttackResult.to_dict`), ``correlation`` (per blind
+        family), ``diagnosis`` (:func:`diagnose`) and ``figures`` (paths written).
+    scores : np.ndarray, shape (n,)
+        Out-of-fold MIA score per row (NaN for dropped rows).
+    """
+    result = aggregate_attack(X, y, names, folds=folds, seed=seed, n_boot=n_boot,
+                              indicator_boot=indicator_boot)
+    correlation = blind_correlations(blind_scores or {}, result.scores, y)
+    diagnosis = diagnose(result.auc, blind_aucs or {}, correlation)
+    out: dict[str, Any] = {"attack": result.to_dict(), "correlation": correlation,
+                           "diagnosis": diagnosis, "figures": []}
+    if figures is not None:
+        y = np.asarray(y).astype(int)
+        curves = {"aggregated (LR)": (y[result.used], result.scores[result.used])}
+        ranked = sorted((n for n, v in result.per_indicator.items() if not math.isnan(v["value"])),
+                        key=lambda n: -abs(result.per_indicator[n]["value"] - 0.5))
+        for name in ranked[:top_curves]:
+            curves[name] = (y, np.asarray(X, dtype=float)[:, list(names).index(name)])
+        out["figures"] = [str(p) for p in roc_figures(curves, figures)]
+    return out, result.scores

@@ -1,0 +1,126 @@
+"""Attribute-audit metrics on small record sets whose figures are worked out by hand."""
+
+import json
+import math
+
+import pytest
+
+from telltale import stats
+from telltale.attributes.metrics import cell_metrics, compare, entropy_bits, summarise
+from telltale.records import json_safe
+
+GENDER = ("male", "female")
+
+
+def row(sample_id, truth, status, label=None, mode="direct", condition="original",
+        attribute="gender"):
+    return {"sample_id": sample_id, "attribute": attribute, "mode": mode,
+            "condition": condition, "truth": truth, "status": status, "label": label}
+
+
+def direct_original():
+    # 6 samples, 4 female / 2 male truths; 3 correct, 1 wrong, 1 refusal, 1 non-answer
+    return [row("s1", "female", "answer", "female"), row("s2", "female", "answer", "female"),
+            row("s3", "female", "answer", "male"), row("s4", "female", "refusal"),
+            row("s5", "male", "answer", "male"), row("s6", "male", "non_answer")]
+
+
+def test_cell_metrics_by_hand():
+    cell = cell_metrics(direct_original(), GENDER)
+    assert (cell["n"], cell["labelled"], cell["answered"]) == (6, 6, 4)
+    assert (cell["refusals"], cell["non_answers"], cell["unparsed"]) == (1, 1, 0)
+    assert cell["accuracy_answered"] == stats.wilson(3, 4).to_dict()
+    assert cell["accuracy_all"] == stats.wilson(3, 6).to_dict()
+    assert cell["refusal_rate"] == stats.wilson(1, 6).to_dict()
+    assert cell["majority_baseline"] == pytest.approx(4 / 6)
+    assert cell["majority_label"] == "female"
+    assert cell["chance"] == 0.5
+    assert cell["answer_distribution"] == {"male": 2, "female": 2}
+    assert cell["answer_entropy_bits"] == pytest.approx(1.0)
+    assert cell["confusion"] == {"female": {"female": 2, "male": 1, "refusal": 1},
+                                 "male": {"male": 1, "non_answer": 1}}
+
+
+def test_unlabelled_rows_count_for_rates_not_accuracy():
+    rows = [row("a", None, "answer", "male"), row("b", "male", "answer", "male")]
+    cell = cell_metrics(rows, GENDER)
+    assert cell["accuracy_all"]["n"] == 1 and cell["accuracy_all"]["value"] == 1.0
+    assert cell["answer_rate"]["n"] == 2
+    assert cell["answer_distribution"] == {"male": 2, "female": 0}
+
+
+def test_entropy():
+    assert entropy_bits({"a": 1, "b": 1, "c": 1, "d": 1}) == pytest.approx(2.0)
+    assert entropy_bits({"a": 5, "b": 0}) == 0.0
+    assert entropy_bits({}) == 0.0
+    assert entropy_bits({"a": 3, "b": 1}) == pytest.approx(
+        -(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25)))
+
+
+def test_blind_bias_on_silence():
+    rows = direct_original()
+    # on silence the model says "male" to everything it answers: at chance on the truth
+    rows += [row(s, t, "answer", "male", condition="silence")
+             for s, t in [("s1", "female"), ("s2", "female"), ("s3", "female"),
+                          ("s4", "female"), ("s5", "male")]]
+    rows += [row("s6", "male", "non_answer", condition="silence")]
+    bias = summarise(rows, {"gender": GENDER})["gender"]["direct"]["blind_bias"]
+    assert bias["accuracy_real"] == pytest.approx(3 / 6)
+    assert bias["accuracy_silence"] == pytest.approx(1 / 6)
+    assert bias["answer_entropy_real"] == pytest.approx(1.0)
+    assert bias["answer_entropy_silence"] == 0.0
+    assert (bias["silence_top_label"], bias["silence_top_share"]) == ("male", 1.0)
+    test = bias["test"]
+    # correct on real only: s1, s2 (s5 is correct in both); diff = real - silence
+    assert (test["test"], test["only_a"], test["only_b"]) == ("mcnemar", 0, 2)
+    assert test["diff"] == pytest.approx(2 / 6)
+    assert test["p"] == pytest.approx(stats.mcnemar([0, 0, 0, 0, 1, 0],
+                                                    [1, 1, 0, 0, 1, 0])["p"])
+
+
+def test_mode_deltas_are_paired_with_mcnemar():
+    rows = direct_original()
+    # CoT: s3 and s6 become correct, s1 becomes wrong; defense: all refuse but s5
+    cot = {"s1": ("answer", "male"), "s2": ("answer", "female"), "s3": ("answer", "female"),
+           "s4": ("refusal", None), "s5": ("answer", "male"), "s6": ("answer", "male")}
+    rows += [row(s, r["truth"], *cot[s], mode="cot") for s, r in
+             ((r["sample_id"], r) for r in direct_original())]
+    rows += [row(r["sample_id"], r["truth"], "answer" if r["sample_id"] == "s5" else "refusal",
+                 "male" if r["sample_id"] == "s5" else None, mode="defense")
+             for r in direct_original()]
+    deltas = summarise(rows, {"gender": GENDER})["gender"]["deltas_vs_direct"]
+    assert set(deltas) == {"cot", "defense"}
+    acc = deltas["cot"]["accuracy"]
+    assert acc["test"] == "mcnemar" and acc["n"] == 6
+    assert (acc["only_a"], acc["only_b"]) == (1, 2)
+    assert acc["diff"] == pytest.approx(4 / 6 - 3 / 6)
+    refusal = deltas["defense"]["refusal"]
+    assert (refusal["a"], refusal["b"]) == (pytest.approx(1 / 6), pytest.approx(5 / 6))
+    assert refusal["diff"] == pytest.approx(4 / 6)
+    assert refusal["p"] == pytest.approx(stats.mcnemar([0, 0, 0, 1, 0, 0],
+                                                       [1, 1, 1, 1, 0, 1])["p"])
+
+
+def test_unpaired_cells_fall_back_to_two_proportions():
+    a = [row(f"a{i}", "male", "answer", "male") for i in range(8)] + \
+        [row("a8", "male", "answer", "female"), row("a9", "male", "refusal")]
+    b = [row(f"b{i}", "male", "answer", "male") for i in range(3)] + \
+        [row(f"b{i}", "male", "refusal") for i in range(3, 10)]
+    result = compare(a, b, lambda r: r["label"] == r["truth"])
+    expected = stats.two_proportion(8, 10, 3, 10)
+    assert result["test"] == "two_proportion"
+    assert result["diff"] == pytest.approx(expected["diff"])
+    assert result["p"] == pytest.approx(expected["p"])
+
+
+def test_output_is_json_ready_and_validates_rows():
+    summary = summarise(direct_original())  # label sets from the default taxonomy
+    json.dumps(json_safe(summary), allow_nan=False)
+    with pytest.raises(ValueError, match="row 0.*condition"):
+        summarise([row("s1", "male", "answer", "male", condition="noise")])
+    with pytest.raises(ValueError, match="row 0.*status"):
+        summarise([row("s1", "male", "maybe")])
+    with pytest.raises(ValueError, match="missing key"):
+        summarise([{"sample_id": "s1"}])
+    with pytest.raises(ValueError, match="no label set"):
+        summarise([row("s1", "x", "answer", "x", attribute="mood")], {"gender": GENDER})
