@@ -175,7 +175,7 @@ def _folds(y: np.ndarray, folds: int, seed: int):
                            random_state=seed).split(np.zeros(y.size), y)
 
 
-def _model(with_text: bool, with_dense: bool):
+def _model(with_text: bool, with_dense: bool, C: float = 1.0):
     """Logistic regression on TF-IDF uni+bigrams and/or imputed, standardised dense
     features. Input: an object array, column 0 the transcript, the rest numbers. Every
     step is fitted on the training fold only."""
@@ -194,21 +194,23 @@ def _model(with_text: bool, with_dense: bool):
             SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
             slice(1, None)))
     return Pipeline([("features", ColumnTransformer(parts)),
-                     ("classifier", LogisticRegression(max_iter=2000))])
+                     ("classifier", LogisticRegression(C=C, max_iter=2000))])
 
 
 def oof_scores(features: BlindFeatures, family: str, rows: np.ndarray, y: np.ndarray,
-               folds: int = 10, seed: int = 0) -> np.ndarray:
-    """Out-of-fold membership probabilities of one family (or ``"combined"``) for
-    ``rows`` of ``features`` with labels ``y``.
+               folds: int = 10, seed: int = 0, C: float = 1.0) -> np.ndarray:
+    """Out-of-fold membership probabilities of one family (or ``"combined"``: every family
+    that can be scored on ``rows``) for ``rows`` of ``features`` with labels ``y``, from a
+    logistic regression with inverse regularisation strength ``C``.
 
     The TF-IDF vocabulary and weights, the imputer medians and the scaler are fitted on
     each training fold only, so nothing of a held-out sample reaches its own score.
     """
     if family == "combined":
-        with_text, dense_parts = "text" in features.families, [
+        families = _available(features, rows)
+        with_text, dense_parts = "text" in families, [
             m for f, m in (("metadata", features.metadata), ("acoustic", features.acoustic))
-            if f in features.families]
+            if f in families]
     else:
         with_text = family == "text"
         dense_parts = {"metadata": [features.metadata], "acoustic": [features.acoustic],
@@ -218,13 +220,13 @@ def oof_scores(features: BlindFeatures, family: str, rows: np.ndarray, y: np.nda
         dense = np.where(np.isfinite(dense), dense, np.nan)
         dense = dense[:, ~np.all(np.isnan(dense), axis=0)]  # never observed: no information
     if not with_text:
-        return stats.oof_logistic_scores(dense, y, folds, seed)
+        return stats.oof_logistic_scores(dense, y, folds, seed, C=C)
     table = np.empty((rows.size, 1 + dense.shape[1]), dtype=object)
     table[:, 0] = [features.texts[i] for i in rows]
     table[:, 1:] = dense
     out = np.empty(y.size)
     for train, test in _folds(y, folds, seed):
-        model = _model(True, dense.shape[1] > 0).fit(table[train], y[train])
+        model = _model(True, dense.shape[1] > 0, C).fit(table[train], y[train])
         out[test] = model.predict_proba(table[test])[:, 1]
     return out
 
@@ -243,13 +245,8 @@ def summarize_scores(y: np.ndarray, scores: np.ndarray, n_boot: int = 1000,
 
 def _available(features: BlindFeatures, rows: np.ndarray) -> list[str]:
     """Families that can be scored: text only when some transcript has a word in it."""
-    out = []
-    for family in features.families:
-        if family == "text" and not any(features.texts[i].split() for i in rows):
-            log.warning("text blind baseline skipped: no sample has a transcript")
-            continue
-        out.append(family)
-    return out
+    return [f for f in features.families
+            if f != "text" or any(features.texts[i].split() for i in rows)]
 
 
 def score_families(features: BlindFeatures, folds: int = 10, seed: int = 0,
@@ -259,8 +256,9 @@ def score_families(features: BlindFeatures, folds: int = 10, seed: int = 0,
     Returns
     -------
     results : dict family -> {"auc": {value, low, high, n}, "tpr_at_1pct_fpr",
-        "tpr_at_0.1pct_fpr", "n", "n_members", "n_nonmembers", "n_features"}; a family that
-        could not be scored (e.g. text without transcripts) gets {"skipped": reason}.
+        "tpr_at_0.1pct_fpr", "n", "n_members", "n_nonmembers", "n_features" (dense columns;
+        plus "text_features" where TF-IDF is used)}; a family that could not be scored
+        (e.g. text without transcripts) gets {"skipped": reason}.
     scores : dict family -> {sample id: out-of-fold probability of membership}.
     """
     rows = np.flatnonzero(features.usable())
@@ -268,15 +266,18 @@ def score_families(features: BlindFeatures, folds: int = 10, seed: int = 0,
     families = _available(features, rows)
     results: dict[str, Any] = {f: {"skipped": "no transcripts"}
                                for f in features.families if f not in families}
+    if "text" in results:
+        log.warning("text blind baseline skipped: no sample has a transcript")
     scores: dict[str, dict[str, float]] = {}
     sizes = {"metadata": features.metadata.shape[1], "acoustic": features.acoustic.shape[1]}
     for family in [*families, "combined"] if len(families) > 1 else families:
         values = oof_scores(features, family, rows, y, folds, seed)
         results[family] = summarize_scores(y, values, n_boot, seed)
-        results[family]["n_features"] = (sizes.get(family) if family != "combined" else
+        # the TF-IDF vocabulary is fitted per training fold, so only dense columns count
+        results[family]["n_features"] = (sizes.get(family, 0) if family != "combined" else
                                          sum(sizes.get(f, 0) for f in families))
         if family in ("text", "combined") and "text" in families:
-            results[family]["n_features_note"] = "plus the TF-IDF vocabulary of each fold"
+            results[family]["text_features"] = "TF-IDF word uni+bigrams, fitted per fold"
         scores[family] = {features.samples[i].id: float(v)
                           for i, v in zip(rows, values, strict=True)}
     return results, scores
@@ -385,7 +386,8 @@ def heatmap_figure(pairwise: PairwiseAUC, path: str | Path) -> Path:
 @dataclass
 class MatchedSubset:
     """A distribution-matched subset: ``samples`` (members and non-members in equal
-    numbers), its blind AUC before and after matching, and how it was reached."""
+    numbers), its blind AUC before and after matching, and how it was reached
+    (``history``: one entry per round with its size, AUC, caliper and propensity ``C``)."""
 
     samples: list[Sample]
     auc_before: float
@@ -402,6 +404,33 @@ class MatchedSubset:
                 "auc_after": self.auc_after, "rounds": self.rounds,
                 "caliper_sd": self.caliper, "reached_target": self.reached,
                 "history": self.history}
+
+
+#: regularisation strengths tried for the propensity model
+PROPENSITY_C = (1.0, 0.1, 0.01, 0.001)
+
+
+def propensity_scores(features: BlindFeatures, family: str, rows: np.ndarray, y: np.ndarray,
+                      folds: int = 10, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Out-of-fold propensity of membership given the blind features, from the logistic
+    regression whose ``C`` in :data:`PROPENSITY_C` gives the lowest out-of-fold log loss.
+
+    Matching wants a calibrated propensity that follows the systematic shift; the
+    lightly regularised classifier used for the AUC overfits small samples, which spreads
+    its probabilities within each source and lets the caliper pair across sources.
+
+    Returns
+    -------
+    (scores, C)
+    """
+    best: tuple[float, np.ndarray, float] | None = None
+    for C in PROPENSITY_C:
+        p = np.clip(oof_scores(features, family, rows, y, folds, seed, C=C), 1e-6, 1 - 1e-6)
+        loss = -float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+        if best is None or loss < best[0]:
+            best = (loss, p, C)
+    assert best is not None
+    return best[1], best[2]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -435,12 +464,18 @@ def matched_subset(samples: Sequence[Sample], features: BlindFeatures,
     """Select members and non-members the blind classifier cannot tell apart.
 
     Each round scores the current subset out-of-fold with the blind ``family`` classifier
-    (the propensity of membership given the blind features), stops when its AUC is within
-    ``tol`` of ``target_auc``, and otherwise keeps the member/non-member pairs matched on
-    that propensity (:func:`_match_pairs`, caliper ``caliper`` standard deviations of its
-    logit). The propensity is re-estimated on the matched subset each round, since a
-    classifier refitted there can find differences the first one averaged over; the
-    caliper halves when a round loses no pair but misses the target.
+    of :func:`score_families`, stops when its AUC is at most ``target_auc + tol``, and
+    otherwise keeps the member/non-member pairs matched on the propensity of membership
+    (:func:`propensity_scores`; :func:`_match_pairs` with a caliper of ``caliper``
+    standard deviations of its logit). The propensity is re-estimated on the matched
+    subset each round, since a classifier refitted there can find differences the first
+    one averaged over; the caliper halves when a round loses no pair but misses the
+    target.
+
+    The criterion is one-sided: an out-of-fold AUC below chance on a matched subset is the
+    known negative bias of stratified cross-validation when there is no signal (Parker,
+    Günter & Bedo, 2007, "Stratification bias in low signal microarray studies", BMC
+    Bioinformatics 8:326), not a shift to be matched away.
 
     Returns
     -------
@@ -464,9 +499,11 @@ def matched_subset(samples: Sequence[Sample], features: BlindFeatures,
             auc_before = auc
         history.append({"round": round_, "n": int(rows.size), "auc": auc, "caliper_sd": width_sd})
         log.info("matching round %d: %d samples, blind AUC %.3f", round_, rows.size, auc)
-        if abs(auc - target_auc) <= tol or round_ == max_rounds:
+        if auc <= target_auc + tol or round_ == max_rounds:
             break
-        logit = _logit(scores)
+        propensity, C = propensity_scores(features, family, rows, y, folds, seed)
+        history[-1]["propensity_C"] = C
+        logit = _logit(propensity)
         keep = _match_pairs(logit, y, width_sd * float(np.std(logit) or 1.0), rng)
         if keep.size < 2 * min_pairs:
             log.warning("matching stopped: fewer than %d pairs within the caliper", min_pairs)
@@ -476,4 +513,4 @@ def matched_subset(samples: Sequence[Sample], features: BlindFeatures,
         rows = rows[keep]
     chosen = [samples[i] for i in rows]
     return MatchedSubset(chosen, auc_before, auc, len(history) - 1, width_sd,
-                         abs(auc - target_auc) <= tol, history)
+                         auc <= target_auc + tol, history)
