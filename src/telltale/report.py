@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,9 @@ def _markdown_table(text: str) -> str:
     rows = [line.strip() for line in text.splitlines() if line.strip().startswith("|")]
     if len(rows) < 2:
         return f"<pre>{html.escape(text)}</pre>"
-    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    # tables.markdown_table escapes a pipe inside a cell as \|: split on the others only
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row.strip()[1:-1])]
+             for row in rows]
     header, body = cells[0], [r for r in cells[2:]]
     out = [
         "<table><thead><tr>",

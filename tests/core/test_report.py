@@ -9,6 +9,7 @@ import pytest
 
 from telltale.report import write_report
 from telltale.run import RunDir
+from telltale.tables import write_table
 
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
@@ -25,7 +26,8 @@ def make_run(tmp_path):
         "counts": {"records": 200, "errors": 1},
         "errors": [{"sample_id": "s9", "error": "s9.wav: file is empty"}],
     })
-    (run.tables / "mia_vs_blind.md").write_text("| method | AUC |\n|---|---|\n| loss | 0.700 |\n")
+    write_table(run.tables, "mia_vs_blind", [{"method": "loss", "AUC": 0.7},
+                                             {"method": "a|b", "AUC": 0.6}], ["method", "AUC"])
     (run.figures / "roc_linear.png").write_bytes(PNG_1PX)
     return run
 
@@ -35,6 +37,7 @@ def test_report_contains_results_tables_figures_and_escapes_html(tmp_path):
     page = write_report(run.path).read_text()
     assert "MIA AUC (aggregated)" in page and "[0.750, 0.860]" in page
     assert "<td>loss</td><td>0.700</td>" in page
+    assert "<td>a|b</td><td>0.600</td>" in page  # an escaped pipe stays inside its cell
     assert "data:image/png;base64," in page
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
     assert "s9.wav: file is empty" in page
