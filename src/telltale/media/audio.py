@@ -64,7 +64,8 @@ def load_audio(path: str | Path, rate: int = TARGET_RATE) -> np.ndarray:
     data, orig_rate = _decode(path)
     if data.size == 0:
         raise MediaError(path, "audio has no samples")
-    mono = data.mean(axis=1)
+    # one channel needs no averaging pass (a measurable share of blind-feature time)
+    mono = data[:, 0] if data.shape[1] == 1 else data.mean(axis=1)
     if not np.all(np.isfinite(mono)):
         raise MediaError(path, "audio contains NaN or infinite samples")
     return resample(mono, orig_rate, rate)
