@@ -99,7 +99,8 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> Estimate:
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    # at 0 or n successes the bound equals p analytically; keep rounding from crossing it
+    return Estimate(p, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)), n)
 
 
 def paired_ttest(a: Any, b: Any) -> dict[str, float]:

@@ -43,6 +43,9 @@ def test_wilson_known_value():
     assert est.low == pytest.approx(0.4902, abs=1e-4)
     assert est.high == pytest.approx(0.9433, abs=1e-4)
     assert stats.wilson(0, 0).n == 0
+    for k, n in ((0, 24), (24, 24), (0, 7), (3, 3)):  # the estimate never leaves its interval
+        est = stats.wilson(k, n)
+        assert est.low <= est.value <= est.high
 
 
 def test_paired_ttest_matches_scipy():
