@@ -32,7 +32,7 @@ SCORERS = {
     "attributes": "telltale.attributes.audit",
     "membership": "telltale.membership.audit",
     "disclosure": "telltale.disclosure.audit",
-    "retention": "telltale.disclosure.audit",
+    "retention": "telltale.disclosure.retention",
 }
 
 

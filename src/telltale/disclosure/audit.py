@@ -157,7 +157,7 @@ def run_disclosure(args) -> int:
 
     if args.data is None:
         args.data = build_forms_corpus(args.out / "forms", n_per_scenario=args.forms,
-                                       seed=args.seed, variants=not args.clean_only)
+                                       seed=args.seed, variants=not args.no_variants)
     framings = [f.strip() for f in args.framings.split(",") if f.strip()]
     pii_types = [t.strip() for t in args.pii_types.split(",") if t.strip()]
     samples, problems = load_manifest(args.data, require=("image", "pii"),
