@@ -36,7 +36,9 @@ SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,}|Bearer\s
 def scrub_secrets(value: Any) -> Any:
     """Remove anything that looks like a credential from a config before it is written."""
     if isinstance(value, dict):
-        return {k: ("<redacted>" if SECRET_KEY.search(str(k)) else scrub_secrets(v))
+        # secrets are strings: numeric settings such as max_new_tokens stay readable
+        return {k: ("<redacted>" if SECRET_KEY.search(str(k)) and isinstance(v, str)
+                    else scrub_secrets(v))
                 for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value]

@@ -17,7 +17,8 @@ PNG_1PX = base64.b64decode(
 
 def make_run(tmp_path):
     run = RunDir(tmp_path / "run")
-    run.start("membership", {"model": "organism:x", "api_key": "sk-secretsecret"}, seed=3)
+    run.start("membership", {"model": "organism:x", "api_key": "sk-secretsecret",
+                                   "max_new_tokens": 16}, seed=3)
     run.write_results({
         "audit": "membership",
         "summary": [{"metric": "MIA AUC (aggregated)", "value": 0.81, "low": 0.75, "high": 0.86,
@@ -43,7 +44,8 @@ def test_report_contains_results_tables_figures_and_escapes_html(tmp_path):
     assert "s9.wav: file is empty" in page
     assert "sk-secretsecret" not in page
     assert "sk-secretsecret" not in (run.path / "run.json").read_text()
-    assert json.loads((run.path / "run.json").read_text())["config"]["api_key"] == "<redacted>"
+    config = json.loads((run.path / "run.json").read_text())["config"]
+    assert config["api_key"] == "<redacted>" and config["max_new_tokens"] == 16
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
