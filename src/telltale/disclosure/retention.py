@@ -1196,6 +1196,11 @@ def _verdicts(retention: dict[str, Any], tests: list[dict], utility: list[dict],
     return out
 
 
+def _p(value: float | None) -> str | None:
+    """A p-value cell: three significant digits, so 1e-21 does not print as 0.0000."""
+    return None if value is None or value != value else f"{value:.3g}"
+
+
 def _write_tables(run: RunDir, retention: dict[str, Any], tests: list[dict],
                   utility: list[dict], answers: list[dict], variants: list[str]) -> None:
     overall, cells = [], []
@@ -1227,19 +1232,19 @@ def _write_tables(run: RunDir, retention: dict[str, Any], tests: list[dict],
                 ["variant", "framing", "PII", "leak", "low", "high", "trials"],
                 "Leak rate on memorised people per variant x framing x PII type")
     write_table(run.tables, "retention_tests",
-                [{"comparison": f"{t['a']} vs {t['b']}", **t} for t in tests],
+                [{"comparison": f"{t['a']} vs {t['b']}", **t, "p": _p(t["p"])} for t in tests],
                 ["comparison", "set", "only_a", "only_b", "diff", "p", "n"],
                 "Exact McNemar tests on the same probes (diff = leak rate b - a)", digits=4)
     write_table(run.tables, "retention_utility",
                 [{"variant": u["variant"], "text": u["kind"], "NLL": u["nll"]["value"],
                   "low": u["nll"]["low"], "high": u["nll"]["high"], "n": u["nll"]["n"],
-                  "p vs plain": u.get("vs_plain", {}).get("p")} for u in utility],
+                  "p vs plain": _p(u.get("vs_plain", {}).get("p"))} for u in utility],
                 ["variant", "text", "NLL", "low", "high", "n", "p vs plain"],
                 "Mean NLL per token of non-PII text (95% t interval)")
     write_table(run.tables, "retention_utility_answers",
                 [{"variant": a["variant"], "answered": a["accuracy"]["value"],
                   "low": a["accuracy"]["low"], "high": a["accuracy"]["high"],
-                  "n": a["accuracy"]["n"], "p vs plain": a.get("vs_plain", {}).get("p")}
+                  "n": a["accuracy"]["n"], "p vs plain": _p(a.get("vs_plain", {}).get("p"))}
                  for a in answers],
                 ["variant", "answered", "low", "high", "n", "p vs plain"],
                 "General questions answered correctly (Wilson 95% interval, McNemar vs plain)")
