@@ -86,6 +86,7 @@ class RunDir:
         """Write ``run.json``; on resume keep the original start time and check that the
         audit, model and data are the ones the directory was started with."""
         previous = self.read_run_json()
+        self._drop_torn_tail()
         data_hash = file_digest(data) if data and Path(data).is_file() else None
         if previous:
             for name, now in (("audit", audit), ("model_fingerprint", model_fingerprint),
@@ -109,6 +110,18 @@ class RunDir:
             "finished": None,
         }
         self._write_json(self.run_json_path, info)
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a last line that a killed run left half-written; otherwise the next record
+        would be appended to it and both would be lost as one line of invalid JSON."""
+        if not self.records_path.exists():
+            return
+        with open(self.records_path, "rb+") as fh:
+            data = fh.read()
+            if data and not data.endswith(b"\n"):
+                fh.truncate(data.rfind(b"\n") + 1)
+                log.warning("%s: dropped a half-written last line (the probe is redone)",
+                            self.records_path)
 
     def finish(self, **extra: Any) -> None:
         info = self.read_run_json()
