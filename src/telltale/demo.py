@@ -53,6 +53,10 @@ def _organism_prompts(out: Path, card: dict[str, Any]) -> tuple[Path, Path]:
     return out / "organism_taxonomy.json", out / "organism_templates.json"
 
 
+def _interval(estimate: dict[str, float]) -> str:
+    return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
+
+
 def _index(out: Path, card: dict[str, Any]) -> Path:
     membership = json.loads((out / "membership" / "results.json").read_text())
     attributes = json.loads((out / "attributes" / "results.json").read_text())
@@ -63,26 +67,28 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
         ("organism training time (s)", figures["train_seconds"], "≤ 180"),
         ("CER on training clips / held-out clips",
          f"{figures['cer_train']:.3f} / {figures['cer_heldout']:.3f}", "train ≪ held-out"),
-        ("MIA AUC (aggregated)", f"{membership['attack']['aggregated']['auc']['value']:.3f}",
+        ("MIA AUC (aggregated)", _interval(membership["attack"]["aggregated"]["auc"]),
          "signal expected: the organism memorised its members"),
-        ("blind AUC (combined)", f"{membership['blind']['combined']['auc']['value']:.3f}",
+        ("blind AUC (combined)", _interval(membership["blind"]["combined"]["auc"]),
          "≈ 0.5: random split"),
     ]
     for condition, values in membership["disentanglement"].items():
         if condition == "original":
             continue
-        rows.append((f"MIA AUC under {condition}", f"{values['auc']['value']:.3f}",
+        rows.append((f"MIA AUC under {condition}", _interval(values["auc"]),
                      "≈ 0.5: no voice, no memory"))
+    direct = gender["direct"]
     rows += [
-        ("gender accuracy, real audio (direct)",
-         f"{gender['direct']['original']['accuracy_all']['value']:.3f}",
-         f"majority {gender['direct']['original']['majority_baseline']:.3f}"),
-        ("gender accuracy, silence (direct)",
-         f"{gender['direct']['silence']['accuracy_all']['value']:.3f}", "chance 0.5"),
-        ("refusal rate, direct", f"{gender['direct']['original']['refusal_rate']['value']:.3f}",
+        # over answered replies: refusals are the same on audio and on silence, so they
+        # would only dilute both accuracies alike
+        ("gender accuracy (answered), real audio",
+         _interval(direct["original"]["accuracy_answered"]),
+         f"majority {direct['original']['majority_baseline']:.3f}"),
+        ("gender accuracy (answered), silence", _interval(direct["silence"]["accuracy_answered"]),
+         f"chance {direct['silence']['chance']:.3f}"),
+        ("refusal rate, direct", _interval(direct["original"]["refusal_rate"]),
          f"planted {planted['no_system']:.2f}"),
-        ("refusal rate, defense prompt",
-         f"{gender['defense']['original']['refusal_rate']['value']:.3f}",
+        ("refusal rate, defense prompt", _interval(gender["defense"]["original"]["refusal_rate"]),
          f"planted {planted['privacy_system']:.2f}"),
     ]
     body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(str(b))}</td>"
@@ -98,7 +104,7 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
         "<li><a href='attributes/report.html'>attribute report</a></li>"
         "<li><a href='organism/card.json'>organism card</a></li></ul></body></html>")
     (out / "index.html").write_text(page, encoding="utf-8")
-    print("\n".join(f"{a:<42} {b!s:<16} {c}" for a, b, c in rows))
+    print("\n".join(f"{a:<40} {b!s:<24} {c}" for a, b, c in rows))
     return out / "index.html"
 
 
