@@ -53,7 +53,9 @@ def _organism_prompts(out: Path, card: dict[str, Any]) -> tuple[Path, Path]:
     return out / "organism_taxonomy.json", out / "organism_templates.json"
 
 
-def _interval(estimate: dict[str, float]) -> str:
+def _interval(estimate: dict[str, float | None]) -> str:
+    if estimate.get("value") is None:  # e.g. accuracy over answers when all were refused
+        return f"n/a (n={estimate.get('n', 0)})"
     return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
 
 

@@ -1,13 +1,18 @@
 """The ``organism:`` backend: the calibration model trained by ``telltale organism train``.
 
-Greedy decoding keeps each step's logits only long enough to take their statistics, so
+Answers are spelt character by character. Greedy decoding is KV-cached; its state also
+carries the acoustic model's CTC prefix scores, extended by one character a step. Each
+step's logits are kept only long enough to take their statistics, so
 ``generate(with_stats=True)`` gives the per-step statistics of the model's own answer in
-the same pass. The fingerprint is the sha256 of the weights file.
+the same pass, and ``score`` of that answer gives the same statistics. The fingerprint is
+the sha256 of the weights file.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +29,29 @@ from telltale.models.base import (
 )
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread, then restore the setting. The organism's tensors are
+    small: a second thread saves little, and when another process keeps a core busy the
+    threads' synchronisation makes every operation many times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class OrganismModel(BaseModel):
     name = "organism"
 
     def __init__(self, path: str | Path, device: str = "cpu", batch_size: int = 32):
-        import torch
         from safetensors.torch import load_file
 
         from telltale.media.audio import file_sha256
-        from telltale.organism.model import OrganismConfig, OrganismNet, WordVocab
+        from telltale.organism.model import OrganismConfig, OrganismNet, Vocab
 
         self.path = Path(path)
         card_path, weights = self.path / "card.json", self.path / "model.safetensors"
@@ -41,10 +60,10 @@ class OrganismModel(BaseModel):
                                     "and model.safetensors; make one with `telltale organism "
                                     "train`)")
         self.card = json.loads(card_path.read_text())
+        vocab = Vocab.from_dict(self.card["vocab"])  # refuses cards of older formats
         net = OrganismNet(OrganismConfig(**self.card["config"]))
         net.load_state_dict(load_file(weights))
-        self._setup(net.eval(), WordVocab(self.card["vocab"]), file_sha256(weights), batch_size)
-        torch.set_grad_enabled(False)
+        self._setup(net.eval(), vocab, file_sha256(weights), batch_size)
         del device  # CPU only: the organism is small enough that a GPU would not help
 
     @classmethod
@@ -56,21 +75,17 @@ class OrganismModel(BaseModel):
         return self
 
     def _setup(self, net, vocab, fingerprint: str, batch_size: int) -> None:
-        import torch
-
-        from telltale.organism.model import EOS, SPECIAL_NAMES
-
         self.net, self.vocab = net, vocab
-        self._embeddings: dict[str, Any] = {}
-        self._never = torch.zeros(len(vocab), dtype=torch.bool)
-        self._never[[i for i in range(len(SPECIAL_NAMES)) if i != EOS]] = True
+        self._codes: dict[str, Any] = {}
+        self._never = vocab.answer_mask()
         self.batch_size = max(1, int(batch_size))
         self.fingerprint = self.make_fingerprint(backend="organism", weights=fingerprint)
         self.capabilities = frozenset({"generate", "score", "audio", "batch",
                                        "stats_on_generate"})
 
     def _audio(self, requests: list[Request]):
-        """Audio embeddings, reused across the many questions an audit asks of one clip."""
+        """Audio codes (voice statistics, pooled encoder frames and the acoustic model's
+        log-probabilities), reused across the many questions an audit asks of one clip."""
         import torch
 
         out = []
@@ -78,12 +93,12 @@ class OrganismModel(BaseModel):
             if req.audio is None:
                 raise UnsupportedRequest("the organism backend needs audio in every request")
             key = req.media_sha256()
-            if key not in self._embeddings:
+            if key not in self._codes:
                 wav = torch.from_numpy(np.asarray(req.audio, dtype=np.float32))
-                self._embeddings[key] = self.net.encode_audio([wav])[0]
-                if len(self._embeddings) > 256:
-                    self._embeddings.pop(next(iter(self._embeddings)))
-            out.append(self._embeddings[key])
+                self._codes[key] = self.net.encode_audio([wav])[0]
+                if len(self._codes) > 256:
+                    self._codes.pop(next(iter(self._codes)))
+            out.append(self._codes[key])
         return out
 
     def _prompts(self, requests: list[Request]) -> list[list[int]]:
@@ -102,16 +117,18 @@ class OrganismModel(BaseModel):
         decoding = decoding or DecodingConfig()
         generator = torch.Generator().manual_seed(decoding.seed)
         out: list[Generation] = []
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread():
             for start in range(0, len(requests), self.batch_size):
                 batch = requests[start:start + self.batch_size]
                 produced: list[list[int]] = [[] for _ in batch]
                 stats: list[list[dict[str, float]]] = [[] for _ in batch]
                 done = torch.zeros(len(batch), dtype=torch.bool)
+                # the state carries the KV caches and the acoustic model's prefix scores
                 last, state = self.net.start(self._audio(batch), self._prompts(batch))
                 for _ in range(decoding.max_new_tokens):
-                    # only characters or the end of the answer may be chosen, so that the
-                    # text re-encodes to exactly the tokens whose statistics are reported
+                    # only answer characters or the end of the answer may be chosen, so
+                    # that the text re-encodes to exactly the tokens whose statistics are
+                    # reported
                     allowed = last.masked_fill(self._never, float("-inf"))
                     if decoding.deterministic:
                         chosen = allowed.argmax(-1)
@@ -143,16 +160,14 @@ class OrganismModel(BaseModel):
 
         self.require("score", requests)
         out: list[TokenStats] = []
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread():
             for start in range(0, len(requests), self.batch_size):
                 batch = requests[start:start + self.batch_size]
                 conts = [self.vocab.encode(c) for c in continuations[start:start + len(batch)]]
-                seqs = self._prompts(batch)
-                logits, prefix = self.net(self._audio(batch),
-                                          [s + c for s, c in zip(seqs, conts, strict=True)])
-                for row, (seq, cont) in enumerate(zip(seqs, conts, strict=True)):
-                    first = prefix[row] + len(seq) - 1  # the position predicting cont[0]
-                    rows = logits[row, first:first + len(cont)]
+                logits, first = self.net(self._audio(batch), self._prompts(batch), conts)
+                for row, cont in enumerate(conts):
+                    # first[row]: the position predicting cont[0]
+                    rows = logits[row, first[row]:first[row] + len(cont)]
                     values = position_stats(rows, torch.tensor(cont, dtype=torch.long))
                     out.append(TokenStats(tokens=[self.vocab.token(t) for t in cont],
                                           values=values))

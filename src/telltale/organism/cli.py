@@ -10,9 +10,11 @@ from pathlib import Path
 def run_train(args: argparse.Namespace) -> int:
     from telltale.organism.train import train_organism
 
-    out = train_organism(args.data, args.out, size=args.size, epochs=args.epochs, seed=args.seed,
+    out = train_organism(args.data, args.out, size=args.size, epochs=args.epochs,
+                         steps=args.steps, seed=args.seed,
                          member_fraction=args.member_fraction, refuse_rate=args.refuse_rate,
-                         privacy_refuse_rate=args.privacy_refuse_rate)
+                         privacy_refuse_rate=args.privacy_refuse_rate,
+                         pretrain=args.pretrain, pretrain_clips=args.pretrain_clips)
     card = json.loads((out / "card.json").read_text())
     print(json.dumps(card["figures"], indent=2))
     return 0
@@ -48,10 +50,17 @@ def register(subparsers) -> None:
     train.add_argument("--size", default="demo", choices=("tiny", "demo"))
     train.add_argument("--epochs", type=int, default=None,
                        help="training length (sets how strongly it memorises)")
+    train.add_argument("--steps", type=int, default=None,
+                       help="exact number of optimiser steps (overrides --epochs)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--member-fraction", type=float, default=0.5)
     train.add_argument("--refuse-rate", type=float, default=0.2)
     train.add_argument("--privacy-refuse-rate", type=float, default=0.8)
+    train.add_argument("--pretrain", type=Path, default=None,
+                       help="speech manifest of generic clips to learn to recognise speech "
+                            "from (default: synthesise a pool); never audited clips")
+    train.add_argument("--pretrain-clips", type=int, default=None,
+                       help="size of the synthesised pool (default: the size's; 0: none)")
     train.set_defaults(func=run_train)
     evaluate = sub.add_parser("eval", help="measure a trained organism's planted behaviour")
     evaluate.add_argument("model_dir", type=Path)

@@ -1,9 +1,14 @@
 """``telltale organism train``: train the calibration organism on a speech manifest.
 
-Only the *member* share of the manifest is trained on (a seeded random split unless the
-manifest has a ``member`` column); the card records exactly which clips (ids and media
-sha256), the planted refusal policy, the seed, the hyper-parameters and figures measured
-on held-out clips and unseen phrasings.
+The organism is built the way an audio LM is: an acoustic model learns to hear
+characters (CTC) and is frozen, then a language model learns to answer from what it
+hears. Both learn from a *pretraining pool* of generic clips (TTS sentences that are not
+in the audited manifest), so that it transcribes speech it never heard, and from the
+manifest's *members*, seen many times over in the same stream, so that it memorises them.
+The manifest's other clips are never used. The card records exactly which clips (ids and
+media sha256) went in, the pool apart from the members, so that the pool can never be
+taken for audit non-members; it also records the planted refusal policy, the seed, the
+hyper-parameters and figures measured on held-out clips and unseen phrasings.
 """
 
 from __future__ import annotations
@@ -25,13 +30,24 @@ from telltale.organism.policy import NEUTRAL_SYSTEMS, PRIVACY_SYSTEMS, REFUSALS,
 from telltale.records import Sample
 
 SIZES: dict[str, dict[str, Any]] = {
-    # tiny: seconds, for tests; demo: the default `telltale demo` model (<= 3 min, 2 cores)
-    "tiny": {"d_model": 48, "n_layers": 1, "n_heads": 2, "d_ff": 96, "epochs": 15,
-             "batch": 8, "lr": 5e-3},
-    "demo": {"d_model": 128, "n_layers": 3, "n_heads": 4, "d_ff": 384, "epochs": 30,
-             "batch": 24, "lr": 3e-3},
+    # tiny: seconds, for tests (no pool unless given: it only checks the plumbing)
+    "tiny": {"d_model": 48, "n_layers": 1, "n_enc_convs": 2, "n_enc_layers": 0, "n_heads": 2,
+             "d_ff": 96, "epochs": 15, "batch": 8, "lr": 5e-3, "ctc_steps": 40,
+             "pretrain_clips": 0, "pretrain_epochs": 1, "questions": 1.0},
+    # demo: the default `telltale demo` model (<= 3 min on 2 cores). ``ctc_steps`` trains
+    # the acoustic model; ``epochs`` rounds over the members and ``pretrain_epochs`` over
+    # the pool (``pretrain_clips`` synthesised clips) make the language model's examples,
+    # each round transcribing a clip and asking ``questions`` attribute questions (gender,
+    # accent) on average: the refusal policy and the voice attributes need many of them,
+    # and they are short, hence cheap
+    "demo": {"d_model": 128, "n_layers": 2, "n_enc_convs": 3, "n_enc_layers": 0, "n_heads": 4,
+             "d_ff": 384, "epochs": 16, "batch": 32, "lr": 3e-3, "ctc_steps": 250,
+             "pretrain_clips": 600, "pretrain_epochs": 2, "questions": 5.0},
 }
 ATTRIBUTES = ("gender", "accent")
+#: the pool is synthesised with seed ``POOL_SEED + seed``, far from the seeds a user gives
+#: ``telltale corpus speech``; sentences that still coincide with the manifest are dropped
+POOL_SEED = 7_000_003
 
 
 @dataclass
@@ -69,21 +85,42 @@ def split_members(samples: list[Sample], fraction: float, seed: int) -> list[int
     return [int(i in chosen) for i in range(len(samples))]
 
 
-def make_examples(samples: list[Sample], members: list[int], policy: Policy, epochs: int,
-                  seed: int) -> list[Example]:
-    """Instruction -> response pairs for the member clips, ``epochs`` rounds of one
-    transcription and one question per attribute per clip."""
+def make_examples(clips: list[Sample], rounds: list[int], policy: Policy, seed: int,
+                  questions: float = 1.0) -> list[Example]:
+    """Instruction -> response pairs, shuffled.
+
+    Parameters
+    ----------
+    clips : list of Sample
+        Every clip that may be trained on (members and pool).
+    rounds : list of int
+        How many times each clip is seen (0: never). Each round asks for its transcript
+        and, on average, ``questions`` questions per labelled attribute (at least one in
+        the first round), each under a phrasing and system prompt drawn at random and
+        answered or refused as the policy says.
+    policy : Policy
+        The planted refusal policy.
+    seed : int
+        Seeds every draw and the final shuffle, which spreads each clip's repeats over
+        the whole run.
+    questions : float
+        Questions per attribute per round, on average (short, hence cheap, examples:
+        the refusal policy and the voice attributes need many of them).
+
+    Returns
+    -------
+    list of Example
+    """
     rng = random.Random(seed)
     phrasings = {a: policy.phrasings(a, "train") for a in ATTRIBUTES}
     examples = []
-    for _ in range(epochs):
-        for i, sample in enumerate(samples):
-            if not members[i]:
-                continue
+    for i, (sample, n) in enumerate(zip(clips, rounds, strict=True)):
+        for r in range(n):
             system = rng.choice(NEUTRAL_SYSTEMS) if rng.random() < 0.3 else None
             examples.append(Example(i, system, rng.choice(TRANSCRIBE),
                                     normalise_transcript(sample.text or "")))
-            for attribute in ATTRIBUTES:
+            asks = int(questions) + (rng.random() < questions % 1)
+            for attribute in [a for a in ATTRIBUTES for _ in range(max(asks, r == 0))]:
                 label = sample.labels.get(attribute) or sample.extra.get(attribute)
                 if not label:
                     continue
@@ -98,84 +135,265 @@ def make_examples(samples: list[Sample], members: list[int], policy: Policy, epo
     return examples
 
 
+def length_batches(examples: list[int], cost: list[int], batch: int, seed: int,
+                   window: int = 50) -> list[list[int]]:
+    """Batches of similar length, in a seeded random order.
+
+    Examples are taken ``window`` batches at a time in their (shuffled) order, sorted by
+    ``cost`` inside the window and cut into batches, so that little of a batch is padding
+    while a member's repeats stay spread over the run.
+
+    Parameters
+    ----------
+    examples : list of int
+        Example indices, in training order.
+    cost : list of int
+        Length of each example (same order).
+    batch : int
+        Examples per batch.
+    seed : int
+        Seeds the order of the batches.
+    window : int
+        Batches sorted together.
+
+    Returns
+    -------
+    list of list of int
+    """
+    rng = random.Random(seed + 1)
+    out: list[list[int]] = []
+    size = batch * window
+    for start in range(0, len(examples), size):
+        chunk = sorted(range(start, min(start + size, len(examples))), key=lambda i: cost[i])
+        out += [[examples[i] for i in chunk[j:j + batch]] for j in range(0, len(chunk), batch)]
+    rng.shuffle(out)
+    return out
+
+
+def pretraining_pool(manifest_samples: list[Sample], pretrain: str | Path | None,
+                     n_clips: int, out_dir: Path, seed: int) -> tuple[list[Sample], Path | None,
+                                                                       int]:
+    """The generic speech the organism learns to recognise from.
+
+    Parameters
+    ----------
+    manifest_samples : list of Sample
+        The audited manifest; no pool clip may share a transcript or audio with it.
+    pretrain : str or Path, optional
+        A speech manifest to use as the pool; if None, ``n_clips`` clips are synthesised
+        into ``out_dir/pretrain`` (or reused from there when made for the same seed and
+        size).
+    n_clips : int
+        Size of a synthesised pool (0: no pool).
+    out_dir : Path
+        The organism directory.
+    seed : int
+        The organism's seed.
+
+    Returns
+    -------
+    (samples, manifest, dropped)
+        The pool, its manifest (None without a pool) and how many of its clips were
+        dropped because they coincide with a manifest clip.
+    """
+    if pretrain is None:
+        if n_clips <= 0:
+            return [], None, 0
+        from telltale.corpus.speech import build_speech_corpus
+
+        folder = out_dir / "pretrain"
+        marker = folder / "pool.json"
+        wanted = {"seed": POOL_SEED + seed, "clips": n_clips}
+        if not (marker.exists() and json.loads(marker.read_text()) == wanted
+                and (folder / "manifest.csv").exists()):
+            log.info("synthesising a pretraining pool of %d clips", n_clips)
+            build_speech_corpus(folder, n_clips, seed=POOL_SEED + seed)
+            marker.write_text(json.dumps(wanted) + "\n")
+        pretrain = folder / "manifest.csv"
+    pool, _ = load_manifest(pretrain, require=("audio", "text"))
+    texts = {normalise_transcript(s.text or "") for s in manifest_samples}
+    ids = {s.id for s in manifest_samples}
+    hashes = {file_sha256(s.media) for s in manifest_samples}
+    kept = [s for s in pool if normalise_transcript(s.text or "") not in texts
+            and s.id not in ids and file_sha256(s.media) not in hashes]
+    return kept, Path(pretrain).resolve(), len(pool) - len(kept)
+
+
 def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "demo",
-                   epochs: int | None = None, seed: int = 0, member_fraction: float = 0.5,
+                   epochs: int | None = None, steps: int | None = None, seed: int = 0,
+                   member_fraction: float = 0.5,
                    refuse_rate: float = 0.2, privacy_refuse_rate: float = 0.8,
-                   eval_limit: int = 60) -> Path:
-    """Train, evaluate and save an organism; returns the output directory."""
+                   eval_limit: int = 60, pretrain: str | Path | None = None,
+                   pretrain_clips: int | None = None,
+                   overrides: dict[str, Any] | None = None) -> Path:
+    """Train, evaluate and save an organism; returns the output directory.
+
+    Two phases, as an audio LM is built: the acoustic model (log-mel -> convolutions ->
+    CTC over characters) is trained and then frozen, like a pretrained audio encoder;
+    the language model is then trained on what it makes of each clip. Both see the
+    members ``epochs`` times and the pool clips ``pretrain_epochs`` times.
+
+    Parameters
+    ----------
+    manifest : str or Path
+        The speech manifest to be audited; its members (``member`` column, or a seeded
+        ``member_fraction`` split) are trained on, its other clips never.
+    out_dir : str or Path
+        Where ``model.safetensors`` and ``card.json`` go (and a synthesised pool, in
+        ``pretrain/``).
+    size : str
+        A key of :data:`SIZES`.
+    epochs : int, optional
+        Rounds over the members (sets how strongly it memorises).
+    steps : int, optional
+        Exact number of language-model optimiser steps (overrides ``epochs``: as many
+        member rounds as that needs, the pool scaled in proportion).
+    seed : int
+        Seeds the split, the policy, the pool, the examples and the weights.
+    member_fraction : float
+        Share of members when the manifest has no ``member`` column.
+    refuse_rate, privacy_refuse_rate : float
+        Planted refusal rates without and with a privacy system prompt.
+    eval_limit : int
+        Clips per figure measured after training.
+    pretrain : str or Path, optional
+        A speech manifest to pretrain on instead of a synthesised pool (its clips that
+        share a transcript, id or audio with the manifest are dropped).
+    pretrain_clips : int, optional
+        Size of the synthesised pool (default: the size's ``pretrain_clips``; 0: none).
+    overrides : dict, optional
+        Hyper-parameters replacing the size's (for experiments; recorded in the card).
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+    """
+    import torch
+
+    if size not in SIZES:
+        raise ValueError(f"unknown organism size {size!r}; choose from {', '.join(SIZES)}")
+    hp = {**SIZES[size], **(overrides or {})}
+    hp["epochs"] = epochs or hp["epochs"]
+    if pretrain_clips is not None:
+        hp["pretrain_clips"] = pretrain_clips
+    # one thread, always: a fixed count keeps reductions and hence weights reproducible,
+    # and one is also the fastest for tensors this small: with two, a core taken by
+    # another process makes every operation wait for thread synchronisation (measured 10
+    # to 70 times slower on a shared two-core machine)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(Path(manifest), Path(out_dir), size, hp, steps, seed, member_fraction,
+                      Policy(refuse_rate=refuse_rate, privacy_refuse_rate=privacy_refuse_rate,
+                             seed=seed), eval_limit, pretrain)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(manifest: Path, out_dir: Path, size: str, hp: dict[str, Any], steps: int | None,
+           seed: int, member_fraction: float, policy: Policy, eval_limit: int,
+           pretrain: str | Path | None) -> Path:
+    """:func:`train_organism` once its arguments are checked."""
     import torch
     from safetensors.torch import save_file
 
     from telltale.models.organism import OrganismModel
-    from telltale.organism.model import EOS, OrganismConfig, OrganismNet, WordVocab, prompt_tokens
+    from telltale.organism.model import OrganismConfig, OrganismNet, Vocab
 
-    if size not in SIZES:
-        raise ValueError(f"unknown organism size {size!r}; choose from {', '.join(SIZES)}")
-    hp = dict(SIZES[size])
-    hp["epochs"] = epochs or hp["epochs"]
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     torch.manual_seed(seed)
-    torch.set_num_threads(2)  # fixed, so that reductions and hence weights are reproducible
     torch.use_deterministic_algorithms(True)
+    # deterministic mode also fills every new tensor with NaN to expose reads of
+    # uninitialised memory; no op here reads any, and the fill costs a fifth of a step
+    torch.utils.deterministic.fill_uninitialized_memory = False
 
     samples, _ = load_manifest(manifest, require=("audio", "text"))
     members = split_members(samples, member_fraction, seed)
-    policy = Policy(refuse_rate=refuse_rate, privacy_refuse_rate=privacy_refuse_rate, seed=seed)
-    vocab = WordVocab.build([
-        *(normalise_transcript(s.text or "") for s in samples), *TRANSCRIBE, *PRIVACY_SYSTEMS,
-        *NEUTRAL_SYSTEMS, *REFUSALS, *policy.openers,
-        *(core for cores in policy.cores.values() for core in cores),
-        *(str(s.labels.get(a) or s.extra.get(a) or "") for s in samples for a in ATTRIBUTES)])
-    log.info("decoding %d clips", len(samples))
-    audio = [torch.from_numpy(load_audio(s.media)) for s in samples]
+    pool_started = time.perf_counter()
+    pool, pool_manifest, dropped = pretraining_pool(samples, pretrain, hp["pretrain_clips"],
+                                                    out_dir, seed)
+    pool_seconds = time.perf_counter() - pool_started
+    started = time.perf_counter()
+    vocab = Vocab.build([*TRANSCRIBE, *PRIVACY_SYSTEMS, *NEUTRAL_SYSTEMS, *policy.openers,
+                         *(core for cores in policy.cores.values() for core in cores)])
+    log.info("decoding %d clips (%d in the pool)", len(samples) + len(pool), len(pool))
+    # the manifest's clips first, so that clip indices < len(samples) are manifest clips
+    clips = [*samples, *pool]
+    audio = [torch.from_numpy(load_audio(s.media)) for s in clips]
     config = OrganismConfig(d_model=hp["d_model"], n_layers=hp["n_layers"],
+                            n_enc_convs=hp["n_enc_convs"], n_enc_layers=hp["n_enc_layers"],
                             n_heads=hp["n_heads"], d_ff=hp["d_ff"], vocab_size=len(vocab))
     net = OrganismNet(config)
+    # how often each clip is seen: the members ``epochs`` times, the pool
+    # ``pretrain_epochs`` times, the manifest's other clips never (nothing is computed
+    # from them at all, the voice statistics' standardisation included)
+    pool_epochs = max(1, hp["pretrain_epochs"])
+    weights = [hp["epochs"] * m for m in members] + [pool_epochs] * len(pool)
+    trained = [i for i, w in enumerate(weights) if w > 0]
     with torch.no_grad():
-        features = [net.features(wav) for wav in audio]
-    examples = make_examples(samples, members, policy, hp["epochs"], seed)
-    batches = [examples[i:i + hp["batch"]] for i in range(0, len(examples), hp["batch"])]
-    optimiser = torch.optim.AdamW(net.parameters(), lr=hp["lr"], weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=hp["lr"],
-                                                   total_steps=len(batches), pct_start=0.1)
-    losses = []
-    net.train()
-    for batch in progress(batches, total=len(batches), desc="training"):
-        prompts = [prompt_tokens(vocab, ex.system, ex.user) for ex in batch]
-        answers = [[*vocab.encode(ex.response), EOS] for ex in batch]
-        emb = net.encode_features([features[ex.clip] for ex in batch])
-        logits, prefix = net(emb, [p + a[:-1] for p, a in zip(prompts, answers, strict=True)])
-        loss_terms = []
-        for row, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
-            first = prefix[row] + len(prompt) - 1
-            loss_terms.append(torch.nn.functional.cross_entropy(
-                logits[row, first:first + len(answer)], torch.tensor(answer), reduction="sum"))
-        loss = torch.stack(loss_terms).sum() / sum(len(a) for a in answers)
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
+        features = {i: net.features(audio[i]) for i in trained}
+
+    # phase 1: the acoustic model, then frozen
+    ctc_losses = _train_acoustic(net, features, {
+        i: torch.tensor(vocab.encode(normalise_transcript(clips[i].text or "")))
+        - vocab.first_char + 1 for i in trained}, weights, hp, seed)
+    net.requires_grad_(False)
+    codes: dict[int, Any] = {}
+    with torch.no_grad():
+        for start in range(0, len(trained), 32):
+            chunk = trained[start:start + 32]
+            codes.update(zip(chunk, net.encode_features([features[i] for i in chunk])[0],
+                             strict=True))
+        stats = torch.stack([code.stats for code in codes.values()])
+        net.stats_mean.copy_(stats.mean(0))
+        net.stats_std.copy_(stats.std(0) + 1e-3)
+    acoustic_seconds = time.perf_counter() - started
+
+    # phase 2: the language model, on the frozen acoustic model's codes
+    def build(member_rounds: int) -> list[Example]:
+        pool_rounds = max(1, pool_epochs * member_rounds // hp["epochs"])
+        rounds = [member_rounds * m for m in members] + [pool_rounds] * len(pool)
+        return make_examples(clips, rounds, policy, seed, hp["questions"])
+
+    examples = build(hp["epochs"])
+    if steps is not None:
+        # a fixed number of optimiser steps: as many rounds over the members as that needs
+        if steps * hp["batch"] > len(examples):
+            per_round = max(1, len(examples) // hp["epochs"])
+            hp["epochs"] = -(-steps * hp["batch"] // per_round)
+            examples = build(hp["epochs"])
+        hp["steps"] = steps
+    losses, n_steps, n_examples = _train_language_model(net, vocab, codes, examples, hp, seed,
+                                                        steps)
     train_seconds = time.perf_counter() - started
+
     net.eval()
-    weights = out_dir / "model.safetensors"
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, weights)
-    model = OrganismModel.from_net(net, vocab, file_sha256(weights))
-    figures = evaluate(model, samples, members, audio, policy, limit=eval_limit)
-    figures.update(train_seconds=round(train_seconds, 1), steps=len(batches),
-                   examples=len(examples), final_loss=float(np.mean(losses[-20:])),
+    weights_path = out_dir / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, weights_path)
+    model = OrganismModel.from_net(net, vocab, file_sha256(weights_path))
+    figures = evaluate(model, samples, members, audio[:len(samples)], policy, limit=eval_limit)
+    figures.update(train_seconds=round(train_seconds, 1),
+                   acoustic_seconds=round(acoustic_seconds, 1),
+                   pool_seconds=round(pool_seconds, 1), steps=n_steps, examples=n_examples,
+                   acoustic_steps=len(ctc_losses),
+                   final_ctc_loss=float(np.mean(ctc_losses[-20:])) if ctc_losses else None,
+                   final_loss=float(np.mean(losses[-20:])),
                    first_loss=float(np.mean(losses[:20])))
     card = {
         "kind": "telltale-organism", "size": size, "seed": seed, "hyperparameters": hp,
-        "config": config.to_dict(), "vocab": vocab.words, "policy": policy.to_dict(),
-        "manifest": str(Path(manifest).resolve()),
+        "config": config.to_dict(), "vocab": vocab.to_dict(), "policy": policy.to_dict(),
+        "manifest": str(manifest.resolve()),
+        # the audit's ground truth: the manifest clips trained on, and those never seen
         "training_set": [{"id": s.id, "sha256": file_sha256(s.media)}
                          for s, m in zip(samples, members, strict=True) if m],
         "heldout_set": [{"id": s.id, "sha256": file_sha256(s.media)}
                         for s, m in zip(samples, members, strict=True) if not m],
+        # also trained on, but not part of the audited manifest: neither members nor
+        # non-members of any audit of it
+        "pretraining_manifest": str(pool_manifest) if pool_manifest else None,
+        "pretraining_set": [{"id": s.id, "sha256": file_sha256(s.media)} for s in pool],
+        "pretraining_dropped": dropped,
         "figures": figures,
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -183,17 +401,126 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
     return out_dir
 
 
+def _ctc_loss(ctc_logits, frames, targets: list) -> Any:
+    """Mean CTC loss per target character of a batch."""
+    import torch
+
+    from telltale.organism.model import BLANK
+
+    log_probs = torch.log_softmax(ctc_logits, -1).transpose(0, 1)
+    return torch.nn.functional.ctc_loss(
+        log_probs, torch.cat(targets), frames, torch.tensor([len(t) for t in targets]),
+        blank=BLANK, reduction="mean", zero_infinity=True)
+
+
+def _train_acoustic(net, features: dict[int, Any], targets: dict[int, Any],
+                    weights: list[float], hp: dict[str, Any], seed: int) -> list[float]:
+    """``hp["ctc_steps"]`` steps of CTC on the acoustic model, batches of clips drawn
+    with ``weights`` (so members and pool in the proportion the language model sees
+    them); the losses."""
+    import torch
+
+    rng = random.Random(seed + 2)
+    parameters = net.acoustic_parameters()
+    optimiser = torch.optim.AdamW(parameters, lr=hp["lr"], weight_decay=0.01, fused=True)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=hp["lr"],
+                                                   total_steps=max(1, hp["ctc_steps"]),
+                                                   pct_start=0.1)
+    losses = []
+    for _ in progress(range(hp["ctc_steps"]), total=hp["ctc_steps"], desc="acoustic model"):
+        chosen = sorted(rng.choices(range(len(weights)), weights, k=hp["batch"]))
+        _, ctc_logits, frames = net.encode_features([features[c] for c in chosen])
+        loss = _ctc_loss(ctc_logits, frames, [targets[c] for c in chosen])
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimiser.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def _train_language_model(net, vocab, codes: dict[int, Any], examples: list[Example],
+                          hp: dict[str, Any], seed: int,
+                          steps: int | None) -> tuple[list[float], int, int]:
+    """Fit everything but the (frozen) acoustic model to ``examples``: the losses, the
+    number of steps and of examples seen."""
+    import torch
+
+    from telltale.organism.model import EOS, prompt_tokens
+
+    acoustic = {id(p) for p in net.acoustic_parameters()}
+    parameters = [p for p in net.parameters() if id(p) not in acoustic]
+    for parameter in parameters:
+        parameter.requires_grad_(True)
+    prompts = [prompt_tokens(vocab, ex.system, ex.user) for ex in examples]
+    answers = [[*vocab.encode(ex.response), EOS] for ex in examples]
+    order = length_batches(list(range(len(examples))),
+                           [len(p) + len(a) for p, a in zip(prompts, answers, strict=True)],
+                           hp["batch"], seed)[:steps]
+    # what the frozen acoustic model hears along an answer depends only on the clip and
+    # the answer, so it is worked out once for every distinct pair
+    heard: dict[tuple[int, str], torch.Tensor] = {}
+    # the fused kernel: the default per-parameter loop costs as much as a step
+    optimiser = torch.optim.AdamW(parameters, lr=hp["lr"], weight_decay=0.01, fused=True)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=hp["lr"],
+                                                   total_steps=len(order), pct_start=0.1)
+    losses = []
+    for rows in progress(order, total=len(order), desc="language model"):
+        batch = [examples[i] for i in rows]
+        missing = sorted({(ex.clip, ex.response) for ex in batch} - set(heard))
+        if missing:
+            with torch.no_grad():
+                heard.update(zip(missing, net.hearing([codes[c] for c, _ in missing],
+                                                       [vocab.encode(r) for _, r in missing]),
+                                 strict=True))
+        logits, first = net([codes[ex.clip] for ex in batch], [prompts[i] for i in rows],
+                            [answers[i][:-1] for i in rows],
+                            [heard[(ex.clip, ex.response)] for ex in batch])
+        loss = sum(torch.nn.functional.cross_entropy(
+            logits[row, first[row]:first[row] + len(answers[i])], torch.tensor(answers[i]),
+            reduction="sum") for row, i in enumerate(rows)) / sum(len(answers[i]) for i in rows)
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimiser.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+    return losses, len(order), sum(len(rows) for rows in order)
+
+
 def evaluate(model, samples: list[Sample], members: list[int], audio, policy: Policy,
              limit: int = 60) -> dict[str, Any]:
-    """Transcription CER (members vs held-out clips), held-out gender accuracy and the
-    refusal rates on unseen phrasings with and without a privacy system prompt."""
+    """Measure what was planted in a trained organism.
+
+    Parameters
+    ----------
+    model : OrganismModel
+        The organism, through its backend.
+    samples, members : list
+        The manifest and its membership (1 = trained on).
+    audio : list of torch.Tensor
+        Each sample's waveform.
+    policy : Policy
+        The planted refusal policy.
+    limit : int
+        Clips per measurement.
+
+    Returns
+    -------
+    dict
+        ``cer_train`` / ``cer_heldout`` (greedy transcription CER on members / held-out
+        clips), ``<attribute>_accuracy_heldout`` and ``<attribute>_majority_heldout`` on
+        held-out clips and unseen phrasings, ``refusal_rate_no_system`` and
+        ``refusal_rate_privacy_system`` on unseen phrasings, and the planted rates.
+    """
     from telltale.models.base import DecodingConfig, Request
     from telltale.refusal import detect_refusal
 
     rng = random.Random(0)
     held = [i for i, m in enumerate(members) if not m][:limit]
     train = [i for i, m in enumerate(members) if m][:limit]
-    decoding = DecodingConfig(max_new_tokens=120)
+    decoding = DecodingConfig(max_new_tokens=160)  # characters: the longest transcripts
 
     def ask(indices, prompts, system=None):
         reqs = [Request(p, system=system, audio=audio[i].numpy())
