@@ -75,3 +75,19 @@ def test_sentences_are_distinct_sized_and_stable():
     assert not any(re.search(r"\d", s) for s in sentences)
     assert make_sentences(20, seed=0) == sentences[:20]
     assert make_sentences(20, seed=1) != sentences[:20]
+
+
+def test_sentences_do_not_depend_on_the_clock(monkeypatch):
+    """Faker's day and month names come from a random date up to *now*: a corpus built
+    a day later would read differently. The builder must not ask Faker for them."""
+    from faker.providers.date_time import Provider
+
+    before = make_sentences(200, seed=3)
+    assert any(day in s for s in before for day in ("Monday", "Friday", "Sunday"))
+
+    def clock_bound(*args, **kwargs):
+        raise AssertionError("a clock-dependent Faker provider was used")
+
+    monkeypatch.setattr(Provider, "day_of_week", clock_bound)
+    monkeypatch.setattr(Provider, "month_name", clock_bound)
+    assert make_sentences(200, seed=3) == before

@@ -43,6 +43,16 @@ TEMPLATES = (
 )
 
 
+# Faker draws day and month names from a random date between 1970 and *now*, so the same
+# seed gives other names as the clock moves on; these are drawn from fixed lists instead.
+CALENDAR_FIELDS = {
+    "day_of_week": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+                    "Sunday"),
+    "month_name": ("January", "February", "March", "April", "May", "June", "July",
+                   "August", "September", "October", "November", "December"),
+}
+
+
 def make_sentences(n: int, seed: int, min_words: int = MIN_WORDS,
                    max_words: int = MAX_WORDS) -> list[str]:
     """Distinct English sentences for a speech corpus.
@@ -79,8 +89,9 @@ def make_sentences(n: int, seed: int, min_words: int = MIN_WORDS,
                                      variable_nb_words=False)
         else:
             template = rng.choice(TEMPLATES)
-            fields = {name: getattr(fake, name)() for name in
-                      re.findall(r"{(\w+)}", template)}
+            fields = {name: (fake.random_element(CALENDAR_FIELDS[name])
+                             if name in CALENDAR_FIELDS else getattr(fake, name)())
+                      for name in re.findall(r"{(\w+)}", template)}
             if "job" in fields:  # Faker jobs read like "Engineer, civil (contracting)"
                 job = re.sub(r"\s*\(.*?\)", "", fields["job"].split(",")[0]).lower()
                 fields["job"] = ("an " if job[:1] in "aeiou" else "a ") + job
