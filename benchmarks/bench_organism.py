@@ -30,7 +30,7 @@ import numpy as np
 
 from telltale import stats
 from telltale.manifest import load_manifest
-from telltale.media.audio import load_audio
+from telltale.media.audio import file_sha256, load_audio
 from telltale.models import load_model
 from telltale.models.base import DecodingConfig, Request
 from telltale.organism.train import train_organism
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="model directory (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--check-determinism", action="store_true",
+                        help="train a second time with the same seed and compare the weights")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="telltale-bench-organism-") as tmp:
@@ -108,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                                      "privacy_system": fig["refusal_rate_privacy_system"]}},
             "membership_auc": membership_aucs(out, Path(manifest)),
         }
+        if args.check_determinism:
+            again = train_organism(manifest, Path(tmp) / "again", size=args.size,
+                                   seed=args.seed)
+            result["same_weights_for_same_seed"] = (
+                file_sha256(again / "model.safetensors") == file_sha256(out / "model.safetensors"))
     print(f"training time        {result['train_seconds']:.1f} s, of which acoustic model "
           f"{result['acoustic_seconds']:.1f} s ({result['clips']} clips, {result['members']} "
           f"members, {result['pretraining_clips']} pool clips synthesised in "
@@ -121,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     for condition, aucs in result["membership_auc"].items():
         print(f"MIA AUC ({condition:<8}) " + ", ".join(f"{k} {v['auc']:.3f}"
                                                      for k, v in aucs.items()))
+    if "same_weights_for_same_seed" in result:
+        print(f"same seed, same weights: {result['same_weights_for_same_seed']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
