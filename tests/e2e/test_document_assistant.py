@@ -40,3 +40,17 @@ def test_disclosure_runs_every_framing_and_scenario_on_the_document_assistant(tm
     assert all(f in grid for f in FRAMINGS)
     assert (out / "figures" / "disclosure_heatmap.png").stat().st_size > 0
     assert "<table>" in (out / "report.html").read_text()
+
+
+def test_batch_size_reaches_the_document_assistant_and_does_not_change_answers():
+    from telltale.models import load_model
+    from telltale.models.base import DecodingConfig, Request
+
+    model = load_model("docassistant:rapidocr", batch_size=3)
+    assert model.batch_size == 3
+    questions = ["What is the capital of France?", "Name a colour.", "Say hello.",
+                 "What is two plus two?"]
+    decoding = DecodingConfig(max_new_tokens=8)
+    batched = [g.text for g in model.generate([Request(q) for q in questions], decoding)]
+    single = [model.generate([Request(q)], decoding)[0].text for q in questions]
+    assert batched == single

@@ -42,10 +42,10 @@ def parse_spec(spec: str) -> tuple[str, str]:
 def load_model(spec: str, batch_size: int | None = None, **options: Any) -> TargetModel:
     """Instantiate the backend a spec names; ``options`` go to the backend constructor.
 
-    ``batch_size`` goes to the backends that batch on the device (hf, organism); remote
-    backends use their own concurrency limit instead."""
+    ``batch_size`` goes to the backends that batch on the device (hf, organism,
+    docassistant); remote backends use their own concurrency limit instead."""
     scheme, rest = parse_spec(spec)
-    if batch_size is not None and scheme in ("hf", "organism"):
+    if batch_size is not None and scheme in ("hf", "organism", "docassistant"):
         options["batch_size"] = batch_size
     if scheme == "hf":
         from telltale.models.hf import HFModel
