@@ -98,6 +98,22 @@ def test_random_split_is_near_chance(features):
         assert abs(results[family]["auc"]["value"] - 0.5) < 0.2, family
 
 
+def test_label_shuffles_measure_the_spread_of_chance(features):
+    by_engine = [1 if s.dataset == "espeak" else 0 for s in features.samples]
+    shifted, _ = blind.score_families(_relabel(features, by_engine), folds=5, seed=0,
+                                      n_boot=0, permutations=12)
+    null = shifted["acoustic"]["null"]
+    assert null["n_permutations"] == 12
+    assert abs(null["mean"] - 0.5) < 0.1 and 0.0 < null["sd"] < 0.15
+    assert null["band"][1] < shifted["acoustic"]["auc"]["value"]
+    assert null["p_shift"] == 1 / 13  # no shuffle reaches the engine shift
+    members = np.random.default_rng(3).permutation([1, 0] * PER_ENGINE).tolist()
+    random_split, _ = blind.score_families(_relabel(features, members), folds=5, seed=0,
+                                           n_boot=0, permutations=12)
+    assert random_split["acoustic"]["null"]["p_shift"] > 0.05
+    assert "null" not in blind.score_families(features, folds=5, n_boot=0)[0]["acoustic"]
+
+
 def test_tfidf_is_fitted_on_training_folds_only(features, monkeypatch):
     from sklearn.feature_extraction.text import TfidfVectorizer
 

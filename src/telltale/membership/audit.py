@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from telltale.console import log
+from telltale.membership.blind_cli import chance_control
 from telltale.models.base import TokenStats
 from telltale.run import Probe, RunDir
 
@@ -60,11 +61,12 @@ def _tts_transform(seed: int, k: int):
     return transform
 
 
-def write_blind(run: RunDir, samples, families, folds: int, seed: int, jobs: int) -> dict:
+def write_blind(run: RunDir, samples, families, folds: int, seed: int, jobs: int,
+                permutations: int) -> dict:
     """Phase 1 into the membership run directory (see :mod:`telltale.membership.blind_cli`)."""
     from telltale.membership.blind_cli import write_blind as phase1
 
-    out = phase1(run, samples, families, folds, seed, jobs)
+    out = phase1(run, samples, families, folds, seed, jobs, permutations)
     out.pop("features", None)
     return out
 
@@ -161,7 +163,7 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
                 "n": int(y.size), "control": "0.01"}]
     for family, values in families.items():
         summary.append({"metric": f"blind AUC ({family})", **_ci(values["auc"]),
-                        "control": "chance 0.5"})
+                        "control": chance_control(values)})
     for condition, values in disentangled.items():
         if condition != "original":
             summary.append({"metric": f"MIA AUC under {condition}", **_ci(values["auc"]),
@@ -206,7 +208,8 @@ def run_membership(args) -> int:
         log.info("phase 1: blind baselines on %d samples", len(samples))
         families = ("metadata", "text", "acoustic") if all(s.text for s in samples) else (
             "metadata", "acoustic")
-        results["blind"] = write_blind(run, samples, families, args.folds, args.seed, args.jobs)
+        results["blind"] = write_blind(run, samples, families, args.folds, args.seed, args.jobs,
+                                       args.blind_permutations)
         results["manifest_problems"] = [str(p) for p in problems]
         run.write_results(results)
     log.info("phase 2/3: %d samples x conditions %s", len(samples), ",".join(conditions))

@@ -19,6 +19,9 @@ from telltale.options import add_run_options, run_config
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")
 MATCHED_TOL = 0.05
+#: label shuffles per blind family by default: about a second each for 240 clips, enough
+#: to tell an AUC of 0.40 or 0.60 from chance on a few hundred samples
+PERMUTATIONS = 20
 #: blind AUC from which distribution shift is reported (its CI must also exclude 0.5)
 SHIFT_AUC = 0.6
 FAMILIES = ("metadata", "text", "acoustic")
@@ -49,7 +52,8 @@ def _manifest_rows(samples) -> list[dict[str, Any]]:
     return rows
 
 
-def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None) -> dict:
+def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None,
+                permutations: int = 0) -> dict:
     """Phase 1 into a run directory: ``blind_scores.csv``, ``figures/blind_heatmap.png``
     (several datasets) and the figures as a dict.
 
@@ -72,7 +76,8 @@ def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None)
     features = extract_features(samples, families, n_jobs=jobs)
     for row, reason in sorted(features.errors.items()):
         log.warning("left out %s: %s", samples[row].id, reason)
-    results, scores = score_families(features, folds=folds, seed=seed)
+    results, scores = score_families(features, folds=folds, seed=seed,
+                                     permutations=permutations)
     write_blind_scores(run.path / "blind_scores.csv", samples, scores)
     out: dict[str, Any] = dict(results)
     if len({s.dataset for s in samples}) > 1:
@@ -88,6 +93,17 @@ def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None)
 def _row(metric: str, auc: dict[str, Any], control: str) -> dict[str, Any]:
     return {"metric": metric, "value": auc["value"], "low": auc["low"], "high": auc["high"],
             "n": auc["n"], "control": control}
+
+
+def chance_control(family_result: dict[str, Any]) -> str:
+    """What a blind AUC is compared with: 0.5, and where there is one, the spread that
+    shuffled labels give on the same samples."""
+    null = family_result.get("null")
+    if not null:
+        return "chance 0.5"
+    low, high = null["band"]
+    return (f"chance: [{low:.3f}, {high:.3f}] on {null['n_permutations']} label shuffles "
+            f"(p {null['p_shift']:.2g})")
 
 
 def _verdict(blind: dict[str, Any]) -> dict[str, str]:
@@ -137,12 +153,13 @@ def run_blind(args: argparse.Namespace) -> int:
     run = RunDir(args.out)
     run.start("blind", run_config(args), seed=args.seed, data=args.data)
     try:
-        blind = write_blind(run, samples, families, args.folds, args.seed, args.jobs)
+        blind = write_blind(run, samples, families, args.folds, args.seed, args.jobs,
+                            args.permutations)
     except ValueError as exc:  # unknown family, or too few usable samples after errors
         log.error("%s", exc)
         return 2
     features = blind.pop("features")
-    summary = [_row(f"blind AUC ({f})", blind[f]["auc"], "chance 0.5")
+    summary = [_row(f"blind AUC ({f})", blind[f]["auc"], chance_control(blind[f]))
                for f in (*FAMILIES, "combined") if "auc" in blind.get(f, {})]
     results: dict[str, Any] = {
         "audit": "blind", "blind": blind, "folds": args.folds, "seed": args.seed,
@@ -170,7 +187,7 @@ def run_blind(args: argparse.Namespace) -> int:
     write_report(run.path)
     for row in summary:
         ci = f" [{row['low']:.3f}, {row['high']:.3f}]" if row["low"] is not None else ""
-        print(f"{row['metric']}: {row['value']:.3f}{ci}")
+        print(f"{row['metric']}: {row['value']:.3f}{ci}  ({row['control']})")
     print(results["verdicts"][0]["text"])
     print(f"results: {run.results_path}")
     return 0
@@ -185,6 +202,9 @@ def register(subparsers) -> None:
     blind.add_argument("--families", default="metadata,text,acoustic",
                        help="comma-separated: metadata,text,acoustic (combined is added)")
     blind.add_argument("--folds", type=int, default=10, help="stratified CV folds")
+    blind.add_argument("--permutations", type=int, default=PERMUTATIONS,
+                       help="label shuffles that measure how far chance alone moves each "
+                            "blind AUC (0: none)")
     blind.add_argument("--jobs", type=int, default=0,
                        help="processes for acoustic features (0: every core)")
     blind.add_argument("--matched", action="store_true",

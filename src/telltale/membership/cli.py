@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from telltale.membership.blind_cli import PERMUTATIONS
 from telltale.options import add_model_options, add_run_options
 
 
@@ -30,4 +31,7 @@ def register(subparsers) -> None:
     membership.add_argument("--folds", type=int, default=10)
     membership.add_argument("--jobs", type=int, default=2)
     membership.add_argument("--no-blind", action="store_true", help="skip phase 1")
+    membership.add_argument("--blind-permutations", type=int, default=PERMUTATIONS,
+                            help="label shuffles that measure how far chance alone moves "
+                                 "each blind AUC (0: none)")
     membership.set_defaults(func=_run_membership)
