@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.console import log
+from telltale.membership.blind_cli import chance_control
 
 SIZES = {"demo": {"clips": 240, "organism": "demo"},
          "small": {"clips": 32, "organism": "tiny"}}
@@ -71,9 +72,11 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
          f"{figures['cer_train']:.3f} / {figures['cer_heldout']:.3f}", "train ≪ held-out"),
         ("MIA AUC (aggregated)", _interval(membership["attack"]["aggregated"]["auc"]),
          "signal expected: the organism memorised its members"),
-        ("blind AUC (combined)", _interval(membership["blind"]["combined"]["auc"]),
-         "≈ 0.5: random split"),
     ]
+    rows += [(f"blind AUC ({family})", _interval(membership["blind"][family]["auc"]),
+              "random split, " + chance_control(membership["blind"][family]))
+             for family in ("metadata", "text", "acoustic", "combined")
+             if "auc" in membership["blind"].get(family, {})]
     for condition, values in membership["disentanglement"].items():
         if condition == "original":
             continue
