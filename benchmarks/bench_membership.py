@@ -105,7 +105,9 @@ def run(work: Path, clips: int, seed: int, size: str, epochs: int | None,
         "members": results["counts"]["members"],
         "non_members": results["counts"]["non-members"],
         "pretraining_clips": len(card.get("pretraining_set", [])),
-        "blind_auc": {family: ci(results["blind"][family]["auc"])
+        "blind_auc": {family: {**ci(results["blind"][family]["auc"]),
+                               "null_band": [round(b, 3) for b in
+                                             results["blind"][family]["null"]["band"]]}
                       for family in ("metadata", "text", "acoustic", "combined")
                       if "auc" in results["blind"].get(family, {})},
         "mia_auc": ci(results["attack"]["aggregated"]["auc"]),
@@ -150,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus: {result['members']} members, {result['non_members']} non-members; "
           f"organism pretrained on {result['pretraining_clips']} other clips")
     for family, est in result["blind_auc"].items():
-        print(f"blind AUC {family:<10} {show(est)}   target 0.5 +- 0.07")
+        print(f"blind AUC {family:<10} {show(est)}   target 0.5 +- 0.07; label shuffles "
+              f"give [{est['null_band'][0]:.3f}, {est['null_band'][1]:.3f}]")
     print(f"MIA AUC (aggregated)  {show(result['mia_auc'])}   target >= 0.75 "
           f"(TPR at 1% FPR {result['tpr_at_1pct_fpr']:.3f})")
     for condition, est in result["control_auc"].items():
