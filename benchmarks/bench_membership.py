@@ -26,7 +26,6 @@ again (delete the folder to start afresh); the membership run is always redone.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -38,27 +37,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from telltale.demo import membership_manifest
+
 
 def telltale(*args: object) -> float:
     """Run ``python -m telltale ARGS``; its wall time in seconds (raises on failure)."""
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "telltale", "-q", *map(str, args)], check=True)
     return time.perf_counter() - started
-
-
-def membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
-    """The corpus manifest with a ``member`` column from the organism's card."""
-    trained = {row["id"] for row in card["training_set"]}
-    with open(corpus / "manifest.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        row["member"] = int(row["id"] in trained)
-    out = corpus / "membership.csv"
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
 
 
 def load_average() -> list[float] | None:

@@ -27,7 +27,9 @@ SIZES = {"demo": {"clips": 240, "organism": "demo"},
          "small": {"clips": 32, "organism": "tiny"}}
 
 
-def _membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
+def membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
+    """``corpus/membership.csv``: the corpus manifest with a ``member`` column from the
+    organism's card (its exact training set)."""
     trained = {row["id"] for row in card["training_set"]}
     with open(corpus / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -130,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("step 2/4: training the calibration organism (%s)", size["organism"])
         train_organism(corpus / "manifest.csv", organism, size=size["organism"], seed=args.seed)
     card = json.loads((organism / "card.json").read_text())
-    manifest = _membership_manifest(corpus, card)
+    manifest = membership_manifest(corpus, card)
     common = ["--model", f"organism:{organism}", "--data", str(manifest), "--seed",
               str(args.seed), "--cache", str(out / "cache.sqlite"), "--batch-size", "32"]
     log.info("step 3/4: membership audit")

@@ -17,6 +17,7 @@ import json
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -418,26 +419,37 @@ def _train_acoustic(net, features: dict[int, Any], targets: dict[int, Any],
     """``hp["ctc_steps"]`` steps of CTC on the acoustic model, batches of clips drawn
     with ``weights`` (so members and pool in the proportion the language model sees
     them); the losses."""
-    import torch
 
     rng = random.Random(seed + 2)
     parameters = net.acoustic_parameters()
-    optimiser = torch.optim.AdamW(parameters, lr=hp["lr"], weight_decay=0.01, fused=True)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=hp["lr"],
-                                                   total_steps=max(1, hp["ctc_steps"]),
-                                                   pct_start=0.1)
+    step = _optimiser(parameters, hp["lr"], hp["ctc_steps"])
     losses = []
     for _ in progress(range(hp["ctc_steps"]), total=hp["ctc_steps"], desc="acoustic model"):
         chosen = sorted(rng.choices(range(len(weights)), weights, k=hp["batch"]))
         _, ctc_logits, frames = net.encode_features([features[c] for c in chosen])
-        loss = _ctc_loss(ctc_logits, frames, [targets[c] for c in chosen])
+        losses.append(step(_ctc_loss(ctc_logits, frames, [targets[c] for c in chosen])))
+    return losses
+
+
+def _optimiser(parameters: list[Any], lr: float, steps: int) -> Callable[[Any], float]:
+    """AdamW with a one-cycle schedule over ``steps``; returns a function that takes one
+    step on a loss (gradients clipped to norm 1) and gives the loss back as a float."""
+    import torch
+
+    # the fused kernel: the default per-parameter loop costs as much as a step
+    optimiser = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.01, fused=True)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr,
+                                                   total_steps=max(1, steps), pct_start=0.1)
+
+    def step(loss) -> float:
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimiser.step()
         schedule.step()
-        losses.append(float(loss.detach()))
-    return losses
+        return float(loss.detach())
+
+    return step
 
 
 def _train_language_model(net, vocab, codes: dict[int, Any], examples: list[Example],
@@ -461,10 +473,7 @@ def _train_language_model(net, vocab, codes: dict[int, Any], examples: list[Exam
     # what the frozen acoustic model hears along an answer depends only on the clip and
     # the answer, so it is worked out once for every distinct pair
     heard: dict[tuple[int, str], torch.Tensor] = {}
-    # the fused kernel: the default per-parameter loop costs as much as a step
-    optimiser = torch.optim.AdamW(parameters, lr=hp["lr"], weight_decay=0.01, fused=True)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=hp["lr"],
-                                                   total_steps=len(order), pct_start=0.1)
+    step = _optimiser(parameters, hp["lr"], len(order))
     losses = []
     for rows in progress(order, total=len(order), desc="language model"):
         batch = [examples[i] for i in rows]
@@ -480,12 +489,7 @@ def _train_language_model(net, vocab, codes: dict[int, Any], examples: list[Exam
         loss = sum(torch.nn.functional.cross_entropy(
             logits[row, first[row]:first[row] + len(answers[i])], torch.tensor(answers[i]),
             reduction="sum") for row, i in enumerate(rows)) / sum(len(answers[i]) for i in rows)
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimiser.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
+        losses.append(step(loss))
     return losses, len(order), sum(len(rows) for rows in order)
 
 
