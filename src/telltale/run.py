@@ -86,7 +86,6 @@ class RunDir:
         """Write ``run.json``; on resume keep the original start time and check that the
         audit, model and data are the ones the directory was started with."""
         previous = self.read_run_json()
-        self._drop_torn_tail()
         data_hash = file_digest(data) if data and Path(data).is_file() else None
         if previous:
             for name, now in (("audit", audit), ("model_fingerprint", model_fingerprint),
@@ -95,6 +94,7 @@ class RunDir:
                     raise ValueError(
                         f"{self.path} holds a run of a different {name.replace('_', ' ')} "
                         f"({previous.get(name)} vs {now}); use a new --out directory")
+        self._drop_torn_tail()
         info = {
             "telltale_version": __version__,
             "git_revision": git_revision(),

@@ -17,13 +17,13 @@ from telltale.organism.policy import PRIVACY_SYSTEMS, Policy
 from telltale.organism.train import cer, normalise_transcript, split_members, train_organism
 from telltale.records import Sample
 
-pytestmark = pytest.mark.skipif(not available_voices(("espeak-ng",)),
-                                reason="espeak-ng is not installed")
-
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     from telltale.corpus.speech import build_speech_corpus
+
+    if not available_voices(("espeak-ng",)):
+        pytest.skip("espeak-ng is not installed")
 
     return build_speech_corpus(tmp_path_factory.mktemp("speech"), 12, seed=5,
                                engines=("espeak-ng",))
@@ -108,8 +108,10 @@ def test_vocab_spells_answers_and_refuses_old_cards():
                                                                               ].sum() == (
         vocab.first_char - 1)
     assert Vocab.from_dict(json.loads(json.dumps(vocab.to_dict()))).words == vocab.words
-    with pytest.raises(ValueError, match="retrain"):
+    with pytest.raises(ValueError, match="older telltale.*retrain"):
         Vocab.from_dict(["transcribe", "the"])
+    with pytest.raises(ValueError, match="newer telltale"):
+        Vocab.from_dict({**vocab.to_dict(), "format": 99})
 
 
 def test_policy_is_deterministic_learnable_and_recorded():
@@ -228,3 +230,38 @@ def test_training_is_deterministic(trained, corpus, pool, tmp_path):
     other = train_organism(corpus, tmp_path / "c", size="tiny", seed=2, epochs=40,
                            eval_limit=2, pretrain=pool)
     assert file_sha256(other / "model.safetensors") != file_sha256(trained / "model.safetensors")
+
+
+def test_steps_fixes_the_optimiser_steps_and_training_leaves_torch_as_it_was(
+        corpus, pool, tmp_path):
+    torch = pytest.importorskip("torch")
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    # far more steps than the default rounds give: the member rounds grow, the pool with them
+    out = train_organism(corpus, tmp_path / "s", size="tiny", seed=1, steps=60, eval_limit=1,
+                         pretrain=pool)
+    card = json.loads((out / "card.json").read_text())
+    assert card["figures"]["steps"] == card["hyperparameters"]["steps"] == 60
+    assert torch.are_deterministic_algorithms_enabled() == deterministic
+    assert torch.get_num_threads() == threads
+
+
+def test_too_few_clips_to_train_on_is_a_clear_error(corpus, tmp_path):
+    with open(corpus, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows = [{**r, "member": int(i == 0), "audio": str(corpus.parent / r["audio"])}
+            for i, r in enumerate(rows[:3])]
+    manifest = tmp_path / "one.csv"
+    with open(manifest, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ValueError, match="at least two clips"):
+        train_organism(manifest, tmp_path / "o", size="tiny", pretrain_clips=0)
+
+
+def test_a_clip_shorter_than_one_window_is_heard_as_silence(trained):
+    model = load_model("organism:" + str(trained))
+    gens = model.generate([Request("Transcribe the audio.", audio=np.zeros(50, np.float32))],
+                          DecodingConfig(max_new_tokens=5))
+    assert len(gens) == 1 and gens[0].text is not None

@@ -263,6 +263,8 @@ def permutation_null(features: BlindFeatures, family: str, rows: np.ndarray, y: 
     """
     from sklearn.metrics import roc_auc_score
 
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
     rng = np.random.default_rng(seed)
     null = np.array([roc_auc_score(shuffled, oof_scores(features, family, rows, shuffled,
                                                          folds, seed))

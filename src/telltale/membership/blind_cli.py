@@ -19,8 +19,9 @@ from telltale.options import add_run_options, run_config
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")
 MATCHED_TOL = 0.05
-#: label shuffles per blind family by default: about a second each for 240 clips, enough
-#: to tell an AUC of 0.40 or 0.60 from chance on a few hundred samples
+#: label shuffles per blind family by default: about a second each (all families) for
+#: 240 clips. Enough for a rough band of what chance gives (mean +- 1.96 sd) and a
+#: smallest one-sided p of 1/21; raise it for a finer p-value
 PERMUTATIONS = 20
 #: blind AUC from which distribution shift is reported (its CI must also exclude 0.5)
 SHIFT_AUC = 0.6

@@ -83,9 +83,13 @@ class Vocab:
 
     @classmethod
     def from_dict(cls, data: object) -> Vocab:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ValueError("this organism was saved by an older telltale (word-level "
-                             "answers); retrain it with `telltale organism train`")
+        found = data.get("format") if isinstance(data, dict) else None
+        if found != FORMAT:
+            made_by = ("a newer telltale" if isinstance(found, int) and found > FORMAT
+                       else "an older telltale")
+            raise ValueError(f"this organism's card has format {found}, made by {made_by}; "
+                             f"this telltale reads format {FORMAT}: retrain it with "
+                             "`telltale organism train` or use the matching telltale")
         return cls(data["prompt_words"], data["answer_chars"])
 
     def __len__(self) -> int:
@@ -151,7 +155,10 @@ class LogMel(nn.Module):
                              persistent=False)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio (samples,) -> features (frames, n_mels)."""
+        """audio (samples,) -> features (frames, n_mels). A clip shorter than one analysis
+        window (empty included) is padded with silence to one frame."""
+        if audio.numel() < self.n_fft:
+            audio = nn.functional.pad(audio, (0, self.n_fft - audio.numel()))
         spec = torch.stft(audio, self.n_fft, self.hop, window=self.window, return_complex=True)
         power = spec.abs() ** 2
         return torch.log(self.filters @ power + 1e-6).T
@@ -234,7 +241,9 @@ class CTCPrefix:
     sum to one (the prefix score of Watanabe et al., 2017, "Hybrid CTC/Attention
     Architecture for End-to-End Speech Recognition"). The forward variables of ``h`` are
     kept per frame, and extending ``h`` by one character is a linear recurrence over
-    frames, solved at once with cumulative log-sum-exps instead of a loop.
+    frames, solved at once with cumulative log-sum-exps instead of a loop. The
+    distributions handed out are floored at :attr:`LOG_P_MIN` (so they sum to one only up
+    to the mass the floor adds to characters the acoustic model rules out).
 
     Parameters
     ----------

@@ -275,7 +275,7 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
     if size not in SIZES:
         raise ValueError(f"unknown organism size {size!r}; choose from {', '.join(SIZES)}")
     hp = {**SIZES[size], **(overrides or {})}
-    hp["epochs"] = epochs or hp["epochs"]
+    hp["epochs"] = hp["epochs"] if epochs is None else epochs
     if pretrain_clips is not None:
         hp["pretrain_clips"] = pretrain_clips
     # one thread, always: a fixed count keeps reductions and hence weights reproducible,
@@ -283,13 +283,21 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
     # another process makes every operation wait for thread synchronisation (measured 10
     # to 70 times slower on a shared two-core machine)
     threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    # deterministic mode also fills every new tensor with NaN to expose reads of
+    # uninitialised memory; no op here reads any, and the fill costs a fifth of a step
+    torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         return _train(Path(manifest), Path(out_dir), size, hp, steps, seed, member_fraction,
                       Policy(refuse_rate=refuse_rate, privacy_refuse_rate=privacy_refuse_rate,
                              seed=seed), eval_limit, pretrain)
-    finally:
+    finally:  # the caller's process goes on with its own settings
         torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
 def _train(manifest: Path, out_dir: Path, size: str, hp: dict[str, Any], steps: int | None,
@@ -304,10 +312,6 @@ def _train(manifest: Path, out_dir: Path, size: str, hp: dict[str, Any], steps: 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
-    # deterministic mode also fills every new tensor with NaN to expose reads of
-    # uninitialised memory; no op here reads any, and the fill costs a fifth of a step
-    torch.utils.deterministic.fill_uninitialized_memory = False
 
     samples, _ = load_manifest(manifest, require=("audio", "text"))
     members = split_members(samples, member_fraction, seed)
@@ -332,13 +336,17 @@ def _train(manifest: Path, out_dir: Path, size: str, hp: dict[str, Any], steps: 
     pool_epochs = max(1, hp["pretrain_epochs"])
     weights = [hp["epochs"] * m for m in members] + [pool_epochs] * len(pool)
     trained = [i for i, w in enumerate(weights) if w > 0]
+    if len(trained) < 2:
+        raise ValueError(f"{manifest}: the organism needs at least two clips to train on "
+                         f"(members plus pretraining pool), found {len(trained)}")
     with torch.no_grad():
         features = {i: net.features(audio[i]) for i in trained}
 
     # phase 1: the acoustic model, then frozen
     ctc_losses = _train_acoustic(net, features, {
-        i: torch.tensor(vocab.encode(normalise_transcript(clips[i].text or "")))
-        - vocab.first_char + 1 for i in trained}, weights, hp, seed)
+        i: torch.tensor(vocab.encode(normalise_transcript(clips[i].text or "")),
+                        dtype=torch.long) - vocab.first_char + 1 for i in trained},
+        weights, hp, seed)
     net.requires_grad_(False)
     codes: dict[int, Any] = {}
     with torch.no_grad():
@@ -352,17 +360,20 @@ def _train(manifest: Path, out_dir: Path, size: str, hp: dict[str, Any], steps: 
     acoustic_seconds = time.perf_counter() - started
 
     # phase 2: the language model, on the frozen acoustic model's codes
+    base_epochs = hp["epochs"]
+
     def build(member_rounds: int) -> list[Example]:
-        pool_rounds = max(1, pool_epochs * member_rounds // hp["epochs"])
+        # the pool keeps its proportion to the members when the member rounds change
+        pool_rounds = max(1, pool_epochs * member_rounds // max(1, base_epochs))
         rounds = [member_rounds * m for m in members] + [pool_rounds] * len(pool)
         return make_examples(clips, rounds, policy, seed, hp["questions"])
 
-    examples = build(hp["epochs"])
+    examples = build(base_epochs)
     if steps is not None:
         # a fixed number of optimiser steps: as many rounds over the members as that needs
-        if steps * hp["batch"] > len(examples):
-            per_round = max(1, len(examples) // hp["epochs"])
-            hp["epochs"] = -(-steps * hp["batch"] // per_round)
+        # (each estimate grows the rounds, since it is short of what is needed)
+        while steps * hp["batch"] > len(examples):
+            hp["epochs"] = -(-steps * hp["batch"] * max(1, hp["epochs"]) // max(1, len(examples)))
             examples = build(hp["epochs"])
         hp["steps"] = steps
     losses, n_steps, n_examples = _train_language_model(net, vocab, codes, examples, hp, seed,
@@ -537,14 +548,13 @@ def evaluate(model, samples: list[Sample], members: list[int], audio, policy: Po
         figures[f"cer_{name}"] = float(np.mean([
             cer(o, normalise_transcript(samples[i].text or "")) for i, o in
             zip(indices, outs, strict=True)])) if indices else float("nan")
-    answering = [p for p in policy.phrasings("gender", "heldout")
-                 if p[0] not in policy.privacy_refusing_openers]
     for attribute in ATTRIBUTES:
+        answering = [opener + core for opener, core in policy.phrasings(attribute, "heldout")
+                     if opener not in policy.privacy_refusing_openers]
+        # with every phrasing refusing there is no accuracy to measure
         labelled = [i for i in held if samples[i].labels.get(attribute) or
-                    samples[i].extra.get(attribute)]
-        prompts = [o + c for o, c in (rng.choice(answering if attribute == "gender" else [
-            p for p in policy.phrasings(attribute, "heldout")
-            if p[0] not in policy.privacy_refusing_openers]) for _ in labelled)]
+                    samples[i].extra.get(attribute)] if answering else []
+        prompts = [rng.choice(answering) for _ in labelled]
         outs = ask(labelled, prompts)
         truth = [str(samples[i].labels.get(attribute) or samples[i].extra.get(attribute))
                  for i in labelled]
