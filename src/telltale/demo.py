@@ -79,11 +79,18 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
               "random split, " + chance_control(membership["blind"][family]))
              for family in ("metadata", "text", "acoustic", "combined")
              if "auc" in membership["blind"].get(family, {})]
+    expected = {"silence": "≈ 0.5: no voice, no memory", "noise": "≈ 0.5: no voice, no memory",
+                "tts": "≈ 0.5 if memory binds voice and words (Lee et al., 2026)"}
     for condition, values in membership["disentanglement"].items():
         if condition == "original":
             continue
-        rows.append((f"MIA AUC under {condition}", _interval(values["auc"]),
-                     "≈ 0.5: no voice, no memory"))
+        if values.get("realisations", 1) > 1:  # mean and SD over the resynthesised voices
+            rows.append((f"MIA AUC under {condition} ({values['realisations']} voices)",
+                         f"{values['auc_mean']:.3f} ± {values['auc_sd']:.3f}",
+                         expected.get(condition, "")))
+        else:
+            rows.append((f"MIA AUC under {condition}", _interval(values["auc"]),
+                         expected.get(condition, "")))
     direct = gender["direct"]
     rows += [
         # over answered replies: refusals are the same on audio and on silence, so they
@@ -137,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
               str(args.seed), "--cache", str(out / "cache.sqlite"), "--batch-size", "32"]
     log.info("step 3/4: membership audit")
     status = main(["membership", *common, "--out", str(out / "membership"),
-                   "--conditions", "original,silence,noise", "--max-new-tokens", "48"])
+                   "--conditions", "original,silence,noise,tts", "--max-new-tokens", "48"])
     if status:
         return status
     taxonomy, templates = _organism_prompts(out, card)

@@ -49,7 +49,8 @@ def test_demo_leaves_complete_run_directories(demo):
         assert list((run / "figures").glob("*.png")) and list((run / "tables").glob("*.tex"))
     membership = json.loads((demo / "membership" / "results.json").read_text())
     assert membership["attack"]["n_indicators"] >= 30
-    assert set(membership["disentanglement"]) == {"original", "silence", "noise"}
+    assert set(membership["disentanglement"]) == {"original", "silence", "noise", "tts"}
+    assert membership["disentanglement"]["tts"]["realisations"] == 3
     assert membership["diagnosis"]["verdict"] in ("credible", "confounded", "shift present",
                                                   "no signal")
     records = [json.loads(line) for line in
