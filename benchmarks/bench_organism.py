@@ -10,9 +10,8 @@ with the training), and the organism synthesises its pretraining pool (timed apa
 ``pool_seconds``). Reported: training wall time, transcription CER on training clips
 against held-out clips, held-out gender accuracy against the majority baseline, planted
 against measured refusal rates on held-out phrasings (with and without the privacy system
-prompt), and the AUC of simple loss-based membership scores on the model's own greedy
-transcription (two-stage protocol of Lee et al., 2026), on the real audio and on silence of
-the same length, where the model cannot tell whose clip it is.
+prompt); with ``--check-determinism`` whether a second training with the same seed gives the
+same weights. The membership audit on this organism is ``bench_membership.py``.
 """
 
 from __future__ import annotations
@@ -26,47 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from telltale import stats
-from telltale.manifest import load_manifest
-from telltale.media.audio import file_sha256, load_audio
-from telltale.models import load_model
-from telltale.models.base import DecodingConfig, Request
+from telltale.media.audio import file_sha256
 from telltale.organism.train import train_organism
-
-SCORES = {
-    # mean log-likelihood of the own transcription (the loss attack, Yeom et al., 2018)
-    "mean_logprob": lambda v: float(np.mean(v["logprob"])),
-    # Min-K% with K = 20% (Shi et al., 2024)
-    "min_20pct": lambda v: float(np.mean(np.sort(v["logprob"])[:max(1, len(v["logprob"]) // 5)])),
-    "neg_mean_entropy": lambda v: -float(np.mean(v["entropy"])),
-}
-
-
-def membership_aucs(model_dir: Path, manifest: Path, max_new_tokens: int = 48) -> dict:
-    """AUC (with bootstrap CI) of each loss-based score, members against non-members, on
-    the original clips and on silence."""
-    model = load_model(f"organism:{model_dir}")
-    card = json.loads((model_dir / "card.json").read_text())
-    trained = {row["id"] for row in card["training_set"]}
-    samples, _ = load_manifest(manifest, require=("audio",))
-    y = np.array([s.id in trained for s in samples], dtype=int)
-    audio = [load_audio(s.media) for s in samples]
-    out: dict[str, dict] = {}
-    for condition in ("original", "silence"):
-        requests = [Request("Transcribe the audio.",
-                            audio=a if condition == "original" else np.zeros_like(a))
-                    for a in audio]
-        gens = model.generate(requests, DecodingConfig(max_new_tokens=max_new_tokens),
-                              with_stats=True)
-        out[condition] = {}
-        for name, score in SCORES.items():
-            values = [score(g.stats.values) if len(g.stats) else -1e9 for g in gens]
-            est = stats.roc_auc(y, values, n_boot=500)
-            out[condition][name] = {"auc": round(est.value, 3), "low": round(est.low, 3),
-                                    "high": round(est.high, 3)}
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
             "refusal": {"planted": card["policy"]["planted_rates"],
                         "measured": {"no_system": fig["refusal_rate_no_system"],
                                      "privacy_system": fig["refusal_rate_privacy_system"]}},
-            "membership_auc": membership_aucs(out, Path(manifest)),
         }
         if args.check_determinism:
             again = train_organism(manifest, Path(tmp) / "again", size=args.size,
@@ -125,9 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     for key in ("no_system", "privacy_system"):
         print(f"refusal {key:<14} planted {result['refusal']['planted'][key]:.2f}, "
               f"measured {result['refusal']['measured'][key]:.3f}")
-    for condition, aucs in result["membership_auc"].items():
-        print(f"MIA AUC ({condition:<8}) " + ", ".join(f"{k} {v['auc']:.3f}"
-                                                     for k, v in aucs.items()))
     if "same_weights_for_same_seed" in result:
         print(f"same seed, same weights: {result['same_weights_for_same_seed']}")
     if args.json:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.console import log
-from telltale.membership.blind_cli import chance_control
+from telltale.membership.blind import chance_control
 
 SIZES = {"demo": {"clips": 240, "organism": "demo"},
          "small": {"clips": 32, "organism": "tiny"}}

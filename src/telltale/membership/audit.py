@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from telltale.console import log
-from telltale.membership.blind_cli import chance_control
+from telltale.membership.blind import chance_control
+from telltale.membership.blind_cli import write_blind
 from telltale.models.base import TokenStats
 from telltale.run import Probe, RunDir
 
@@ -59,16 +60,6 @@ def _tts_transform(seed: int, k: int):
         audio, _ = resynthesize(sample.text, sample.extra.get("voice"), seed=key)
         return audio
     return transform
-
-
-def write_blind(run: RunDir, samples, families, folds: int, seed: int, jobs: int,
-                permutations: int) -> dict:
-    """Phase 1 into the membership run directory (see :mod:`telltale.membership.blind_cli`)."""
-    from telltale.membership.blind_cli import write_blind as phase1
-
-    out = phase1(run, samples, families, folds, seed, jobs, permutations)
-    out.pop("features", None)
-    return out
 
 
 def read_blind_scores(run: RunDir) -> dict[str, dict[str, float]]:
@@ -210,6 +201,7 @@ def run_membership(args) -> int:
             "metadata", "acoustic")
         results["blind"] = write_blind(run, samples, families, args.folds, args.seed, args.jobs,
                                        args.blind_permutations)
+        results["blind"].pop("features")  # the feature matrices, not JSON
         results["manifest_problems"] = [str(p) for p in problems]
         run.write_results(results)
     log.info("phase 2/3: %d samples x conditions %s", len(samples), ",".join(conditions))

@@ -41,6 +41,10 @@ METADATA_NAMES = (
 )
 #: low false-positive rates at which the true-positive rate is reported
 LOW_FPR = {"tpr_at_1pct_fpr": 0.01, "tpr_at_0.1pct_fpr": 0.001}
+#: label shuffles per blind family by default: about a second each (all families) for
+#: 240 clips. Enough for a rough band of what chance gives (mean +- 1.96 sd) and a
+#: smallest one-sided p of 1/21; raise it for a finer p-value
+PERMUTATIONS = 20
 
 
 @dataclass
@@ -261,18 +265,26 @@ def permutation_null(features: BlindFeatures, family: str, rows: np.ndarray, y: 
     +- 1.96 sd) and ``p_shift``, the one-sided permutation p-value of an AUC at least as
     high as ``observed_auc``: (1 + #null >= observed) / (1 + n_permutations).
     """
-    from sklearn.metrics import roc_auc_score
-
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
     rng = np.random.default_rng(seed)
-    null = np.array([roc_auc_score(shuffled, oof_scores(features, family, rows, shuffled,
-                                                         folds, seed))
+    null = np.array([stats.roc_auc(shuffled, oof_scores(features, family, rows, shuffled,
+                                                        folds, seed), n_boot=0).value
                      for shuffled in (rng.permutation(y) for _ in range(n_permutations))])
     mean, sd = float(null.mean()), float(null.std(ddof=1)) if n_permutations > 1 else 0.0
     return {"n_permutations": int(n_permutations), "mean": mean, "sd": sd,
             "band": [mean - 1.96 * sd, mean + 1.96 * sd],
             "p_shift": float((1 + np.sum(null >= observed_auc)) / (1 + n_permutations))}
+
+def chance_control(family_result: dict[str, Any]) -> str:
+    """What a blind AUC is compared with: 0.5, and where there is one, the spread that
+    shuffled labels give on the same samples."""
+    null = family_result.get("null")
+    if not null:
+        return "chance 0.5"
+    low, high = null["band"]
+    return (f"chance: [{low:.3f}, {high:.3f}] on {null['n_permutations']} label shuffles "
+            f"(p {null['p_shift']:.2g})")
 
 
 def _available(features: BlindFeatures, rows: np.ndarray) -> list[str]:

@@ -14,15 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from telltale.console import log
+from telltale.membership.blind import PERMUTATIONS, chance_control
 from telltale.options import add_run_options, run_config
 
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")
 MATCHED_TOL = 0.05
-#: label shuffles per blind family by default: about a second each (all families) for
-#: 240 clips. Enough for a rough band of what chance gives (mean +- 1.96 sd) and a
-#: smallest one-sided p of 1/21; raise it for a finer p-value
-PERMUTATIONS = 20
 #: blind AUC from which distribution shift is reported (its CI must also exclude 0.5)
 SHIFT_AUC = 0.6
 FAMILIES = ("metadata", "text", "acoustic")
@@ -95,16 +92,6 @@ def _row(metric: str, auc: dict[str, Any], control: str) -> dict[str, Any]:
     return {"metric": metric, "value": auc["value"], "low": auc["low"], "high": auc["high"],
             "n": auc["n"], "control": control}
 
-
-def chance_control(family_result: dict[str, Any]) -> str:
-    """What a blind AUC is compared with: 0.5, and where there is one, the spread that
-    shuffled labels give on the same samples."""
-    null = family_result.get("null")
-    if not null:
-        return "chance 0.5"
-    low, high = null["band"]
-    return (f"chance: [{low:.3f}, {high:.3f}] on {null['n_permutations']} label shuffles "
-            f"(p {null['p_shift']:.2g})")
 
 
 def _verdict(blind: dict[str, Any]) -> dict[str, str]:

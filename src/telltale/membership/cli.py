@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from telltale.membership.blind_cli import PERMUTATIONS
+from telltale.membership.blind import PERMUTATIONS
 from telltale.options import add_model_options, add_run_options
 
 
