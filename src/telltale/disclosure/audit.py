@@ -91,32 +91,15 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
                 ["framing", "ASR", "ASR low", "ASR high", "partial", "refuse", "trials"],
                 "Attack success and refuse rate per framing")
     grid = []
-    for (framing, scenario), cell in _by_framing_scenario(summary_data).items():
-        grid.append({"framing": framing, "scenario": scenario, "ASR": cell["asr"]["value"],
-                     "refuse": cell["refuse_rate"]["value"]})
+    for cell in summary_data["by_framing_x_scenario"]:
+        grid.append({"framing": cell["framing"], "scenario": cell["scenario"],
+                     "ASR": cell["asr"]["value"], "refuse": cell["refuse_rate"]["value"]})
     write_table(run.tables, "disclosure_framing_x_scenario", grid,
                 ["framing", "scenario", "ASR", "refuse"], "Attack success per framing x scenario")
     _heatmap(run, grid)
     run.rewrite_records(records)
     run.write_results(results)
     return results
-
-
-def _by_framing_scenario(summary_data: dict[str, Any]) -> dict[tuple[str, str], dict]:
-    """Pool the per-type cells into framing x scenario cells."""
-    from telltale.stats import wilson
-
-    pooled: dict[tuple[str, str], dict[str, int]] = {}
-    for cell in summary_data["cells"]:
-        key = (cell["framing"], cell["scenario"])
-        acc = pooled.setdefault(key, {"n": 0, "leaked": 0, "refused": 0, "responses": 0})
-        acc["n"] += cell["n"]
-        acc["leaked"] += cell["leaked"]
-        acc["refused"] = max(acc["refused"], cell["refused"])
-        acc["responses"] = max(acc["responses"], cell["n_responses"])
-    return {key: {"asr": wilson(v["leaked"], v["n"]).to_dict(),
-                  "refuse_rate": wilson(v["refused"], v["responses"]).to_dict()}
-            for key, v in sorted(pooled.items())}
 
 
 def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:

@@ -1217,7 +1217,7 @@ def _write_tables(run: RunDir, retention: dict[str, Any], tests: list[dict],
             cells.append({"variant": variant, "framing": "all", "PII": pii_type,
                           "leak": by_type["asr"]["value"], "low": by_type["asr"]["low"],
                           "high": by_type["asr"]["high"], "trials": by_type["n"]})
-        for c in data["cells"]:
+        for c in data["by_framing_x_pii_type"]:  # pooled over the attached form's scenario
             cells.append({"variant": variant, "framing": c["framing"], "PII": c["pii_type"],
                           "leak": c["asr"]["value"], "low": c["asr"]["low"],
                           "high": c["asr"]["high"], "trials": c["n"]})
