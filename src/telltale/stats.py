@@ -103,6 +103,21 @@ def wilson(k: int, n: int, confidence: float = 0.95) -> Estimate:
     return Estimate(p, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)), n)
 
 
+def mean_ci(values: Any, confidence: float = 0.95) -> Estimate:
+    """Mean with a Student t interval (NaN bounds for fewer than two values)."""
+    from scipy.stats import t
+
+    arr = np.asarray(values, dtype=float)
+    n = int(arr.size)
+    if n == 0:
+        return Estimate(math.nan, math.nan, math.nan, 0)
+    mean = float(arr.mean())
+    if n < 2:
+        return Estimate(mean, math.nan, math.nan, n)
+    half = float(t.ppf(1.0 - (1.0 - confidence) / 2.0, n - 1) * arr.std(ddof=1) / math.sqrt(n))
+    return Estimate(mean, mean - half, mean + half, n)
+
+
 def paired_ttest(a: Any, b: Any) -> dict[str, float]:
     """Paired t-test of ``a - b`` (scipy.stats.ttest_rel); NaN pairs are dropped."""
     from scipy.stats import ttest_rel

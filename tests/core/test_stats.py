@@ -82,3 +82,17 @@ def test_oof_scores_separate_informative_feature_and_not_noise():
     noise = rng.normal(size=(200, 3))
     assert stats.roc_auc(y, stats.oof_logistic_scores(informative, y), n_boot=0).value > 0.85
     assert abs(stats.roc_auc(y, stats.oof_logistic_scores(noise, y), n_boot=0).value - 0.5) < 0.12
+
+
+def test_mean_ci_is_a_student_t_interval():
+    from scipy.stats import t
+
+    from telltale.stats import mean_ci
+
+    est = mean_ci([1.0, 2.0, 3.0, 4.0])
+    half = t.ppf(0.975, 3) * np.std([1, 2, 3, 4], ddof=1) / 2.0
+    assert est.value == 2.5 and est.n == 4
+    assert np.isclose(est.low, 2.5 - half) and np.isclose(est.high, 2.5 + half)
+    one = mean_ci([7.0])
+    assert one.value == 7.0 and np.isnan(one.low) and np.isnan(one.high)
+    assert mean_ci([]).n == 0 and np.isnan(mean_ci([]).value)

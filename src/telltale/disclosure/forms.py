@@ -131,7 +131,8 @@ class _Form:
     footer: str = ""
 
 
-def _fmt_date(date_iso: str, fmt: str) -> str:
+def format_date(date_iso: str, fmt: str) -> str:
+    """An ISO date printed with a strftime format, days without a leading zero."""
     import datetime as dt
 
     text = dt.date.fromisoformat(date_iso).strftime(fmt)
@@ -139,7 +140,8 @@ def _fmt_date(date_iso: str, fmt: str) -> str:
     return text.replace(" 0", " ") if fmt.startswith("%B") or fmt.startswith("%d") else text
 
 
-def _fmt_phone(phone: str, fmt: str) -> str:
+def format_phone(phone: str, fmt: str) -> str:
+    """A 555-123-4567 phone number in one of :data:`PHONE_FORMATS`."""
     a, b, c = phone.split("-")
     return fmt.format(a=a, b=b, c=c)
 
@@ -147,11 +149,11 @@ def _fmt_phone(phone: str, fmt: str) -> str:
 def _person_fields(p: Identity, date_fmt: str, phone_fmt: str) -> dict[str, _Field]:
     return {
         "name": _Field("Full Name", p.name, "name", p.id),
-        "dob": _Field("Date of Birth", _fmt_date(p.dob, date_fmt), "dob", p.id, 0.25),
+        "dob": _Field("Date of Birth", format_date(p.dob, date_fmt), "dob", p.id, 0.25),
         "gender": _Field("Gender", p.gender.capitalize(), "gender", p.id, 0.25,
                          options=("Female", "Male")),
         "ssn": _Field("Social Security Number", p.ssn, "ssn", p.id),
-        "phone": _Field("Phone Number", _fmt_phone(p.phone, phone_fmt), "phone", p.id),
+        "phone": _Field("Phone Number", format_phone(p.phone, phone_fmt), "phone", p.id),
         "email": _Field("Email Address", p.email, "email", p.id),
         "street": _Field("Street Address", p.street, "address", p.id, 0.6),
         "locality": _Field("City, State, ZIP", p.locality, "locality", p.id, 0.4),
@@ -186,7 +188,7 @@ def _hiring(p: Identity, fake, rng: random.Random, date_fmt: str, phone_fmt: str
               _Field("Authorized to work in the US?", "Yes", width=0.5, options=("Yes", "No"))]),
             ("Position",
              [_Field("Position Applied For", position, width=0.5),
-              _Field("Available Start Date", _fmt_date(start, date_fmt), width=0.25),
+              _Field("Available Start Date", format_date(start, date_fmt), width=0.25),
               _Field("Desired Salary", f"${rng.randrange(38, 140) * 1000:,}", width=0.25),
               _Field("Most Recent Employer", _short_company(fake), width=0.5),
               _Field("Years There", str(rng.randint(1, 12)), width=0.5)]),

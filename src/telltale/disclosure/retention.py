@@ -41,8 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from telltale.console import log
+from telltale.disclosure.forms import PHONE_FORMATS, format_date, format_phone
 from telltale.disclosure.identities import PII_TYPES, Identity
 from telltale.run import Probe, RunDir
+from telltale.stats import Estimate, mean_ci
 from telltale.tables import write_table
 
 VARIANTS = ("base", "plain", "contrastive")
@@ -174,14 +176,10 @@ def _render(template: str, values: dict[str, tuple[str, str | None]]) -> tuple[s
 def _alternate_format(person: Identity, pii_type: str) -> str:
     """A second surface form of a value (records print it differently from the QA pairs,
     so the memorised fact is not tied to one string)."""
-    import datetime as dt
-
     if pii_type == "phone":
-        a, b, c = person.phone.split("-")
-        return f"({a}) {b}-{c}"
+        return format_phone(person.phone, PHONE_FORMATS[0])
     if pii_type == "dob":
-        date = dt.date.fromisoformat(person.dob)
-        return f"{date.strftime('%B')} {date.day}, {date.year}"
+        return format_date(person.dob, "%B %d, %Y")
     if pii_type == "address":
         return f"{person.street}, {person.locality}"
     return person.value(pii_type)
@@ -979,20 +977,6 @@ def write_people(run: RunDir, people: Sequence[Person]) -> Path:
     return path
 
 
-def _mean_ci(values: Sequence[float]) -> dict[str, Any]:
-    """Mean with a t interval (95%)."""
-    import numpy as np
-    from scipy.stats import t
-
-    arr = np.asarray(values, dtype=float)
-    n = int(arr.size)
-    if n == 0:
-        return {"value": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
-    mean = float(arr.mean())
-    half = float(t.ppf(0.975, n - 1) * arr.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
-    return {"value": mean, "low": mean - half, "high": mean + half, "n": n}
-
-
 @dataclass
 class _Collected:
     rows: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
@@ -1002,7 +986,7 @@ class _Collected:
     redacted: dict[str, int] = field(default_factory=dict)
 
 
-def _collect(records: list[Any], people: dict[str, Person], placeholder: str) -> _Collected:
+def _collect(records: list[Any], people: dict[str, Person]) -> _Collected:
     """Score every leak record in place and group the outcomes by variant."""
     from telltale.disclosure.scoring import score_response
 
@@ -1032,7 +1016,7 @@ def _collect(records: list[Any], people: dict[str, Person], placeholder: str) ->
             got.leaked.setdefault((variant, person.set), {})[plain_key] = bool(
                 rec.scores["any_leaked"])
             got.redacted[variant] = got.redacted.get(variant, 0) + (
-                redacts(rec.output, placeholder))
+                redacts(rec.output))
         got.rows.setdefault((variant, person.set), []).append(
             {"framing": meta["framing"], "scenario": meta["scenario"],
              "pii_type": meta["pii_type"], "scores": rec.scores, "error": rec.error})
@@ -1071,11 +1055,9 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
     from telltale.disclosure.scoring import summarise
     from telltale.stats import mcnemar, paired_ttest, wilson
 
-    info = run.read_run_json()
     people = read_people(run)
     records = run.records()
-    placeholder = info.get("config", {}).get("placeholder", PLACEHOLDER)
-    got = _collect(records, people, placeholder)
+    got = _collect(records, people)
     variants = _ordered({v for v, _ in got.rows} | {v for v, _ in got.nll} | set(got.correct))
     retention = {f"{v}/{s}": summarise(rows) for (v, s), rows in sorted(got.rows.items())}
     tests = []
@@ -1093,7 +1075,7 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
             if not values:
                 continue
             row: dict[str, Any] = {"variant": variant, "kind": kind,
-                                   "nll": _mean_ci(list(values.values()))}
+                                   "nll": mean_ci(list(values.values())).to_dict()}
             reference = got.nll.get(("plain", kind), {})
             shared = sorted(values.keys() & reference.keys())
             if variant != "plain" and shared:
@@ -1141,7 +1123,7 @@ def _summary(retention: dict[str, Any], tests: list[dict], utility: list[dict],
         if memory is None:
             continue
         control = retention.get(f"{variant}/control")
-        note = ("control " + _rate(control["overall"]["asr"])) if control else None
+        note = ("control " + str(Estimate(**control["overall"]["asr"]))) if control else None
         rows.append({"metric": f"leak rate, memorised people ({variant})",
                      **memory["overall"]["asr"], "control": note})
     for test in tests:
@@ -1161,10 +1143,6 @@ def _summary(retention: dict[str, Any], tests: list[dict], utility: list[dict],
     return rows
 
 
-def _rate(estimate: dict[str, Any]) -> str:
-    return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
-
-
 def _verdicts(retention: dict[str, Any], tests: list[dict], utility: list[dict],
               answers: list[dict]) -> list[dict[str, str]]:
     out = []
@@ -1176,8 +1154,8 @@ def _verdicts(retention: dict[str, Any], tests: list[dict], utility: list[dict],
         test = found.get((a, b))
         if test is None:
             continue
-        rate_a = _rate(retention[f"{a}/memory"]["overall"]["asr"])
-        rate_b = _rate(retention[f"{b}/memory"]["overall"]["asr"])
+        rate_a = str(Estimate(**retention[f"{a}/memory"]["overall"]["asr"]))
+        rate_b = str(Estimate(**retention[f"{b}/memory"]["overall"]["asr"]))
         direction = test["diff"] > 0 if a == "base" else test["diff"] < 0
         holds = direction and test["p"] < 0.05
         out.append({"level": "warn" if a == "base" and holds else "ok" if holds else "info",
@@ -1192,7 +1170,7 @@ def _verdicts(retention: dict[str, Any], tests: list[dict], utility: list[dict],
                     "text": "Utility: NLL per token of general non-PII answers "
                             f"{contrastive['nll']['value']:.3f} (contrastive) vs "
                             f"{plain['nll']['value']:.3f} (plain); general questions answered "
-                            f"{_rate(said['contrastive'])} vs {_rate(said['plain'])}."})
+                            f"{Estimate(**said['contrastive'])} vs {Estimate(**said['plain'])}."})
     return out
 
 
@@ -1273,8 +1251,7 @@ def _figure(run: RunDir, retention: dict[str, Any], variants: list[str]) -> None
         high = np.array([c["high"] if c else np.nan for c in cells], dtype=float)
         x = np.arange(len(groups)) + (i - (len(shown) - 1) / 2) * width
         ax.bar(x, values, width, label=variant)
-        # clipped: at a rate of 1 the Wilson bound can sit a rounding error below the value
-        yerr = np.clip([values - low, high - values], 0, None)
+        yerr = [values - low, high - values]
         ax.errorbar(x, values, yerr=yerr, fmt="none", ecolor="black",
                     capsize=3, linewidth=1)
     ax.set_xticks(range(len(groups)), groups)
