@@ -41,6 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from machine import machine_info
 
 from telltale.membership.acoustic import (
     DEFAULT_CONFIG,
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "clips": n, "audio_seconds": float(sum(durations)),
         "clip_seconds": {"min": float(min(durations)), "median": float(np.median(durations)),
                          "max": float(max(durations))},
-        "rounds": args.repeat, "cores": os.cpu_count(), "load_average": list(os.getloadavg()),
+        "rounds": args.repeat, "machine": machine_info(),
         "librosa": librosa.__version__, "config": config.__dict__, "speed": speed,
         "telltale_all_jobs_vs_librosa_1_job": (speed[f"{job_counts[-1]}_jobs"]
                                                ["telltale_clips_per_s"]

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -36,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from machine import machine_info
 
 from telltale.demo import membership_manifest
 
@@ -45,14 +45,6 @@ def telltale(*args: object) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "telltale", "-q", *map(str, args)], check=True)
     return time.perf_counter() - started
-
-
-def load_average() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages (other jobs slow every timing down)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def run(work: Path, clips: int, seed: int, size: str, epochs: int | None,
@@ -71,7 +63,7 @@ def run(work: Path, clips: int, seed: int, size: str, epochs: int | None,
     card = json.loads((organism / "card.json").read_text())
     manifest = membership_manifest(corpus, card)
     shutil.rmtree(audit, ignore_errors=True)
-    load_before = load_average()
+    machine = machine_info()  # before the audit: its load is what slowed it
     seconds["membership"] = telltale("membership", "--model", f"organism:{organism}",
                                      "--data", manifest, "--conditions",
                                      "original,silence,noise", "--seed", seed, "--out", audit,
@@ -84,8 +76,7 @@ def run(work: Path, clips: int, seed: int, size: str, epochs: int | None,
         return {k: round(float(est[k]), 3) for k in ("value", "low", "high")}
 
     return {
-        "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "load_average": load_before},
+        "machine": machine,
         "clips": clips, "seed": seed, "size": size, "max_new_tokens": max_new_tokens,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "members": results["counts"]["members"],

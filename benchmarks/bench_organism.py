@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine_info
 
 from telltale.media.audio import file_sha256
 from telltale.organism.train import train_organism
@@ -54,14 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         card = json.loads((out / "card.json").read_text())
         fig = card["figures"]
         result = {
-            "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
-                        "cpus": os.cpu_count()},
+            "machine": machine_info(),
             "size": args.size, "seed": args.seed, "clips": len(card["training_set"]) +
             len(card["heldout_set"]), "members": len(card["training_set"]),
             "pretraining_clips": len(card["pretraining_set"]),
             "train_seconds": fig["train_seconds"], "acoustic_seconds": fig["acoustic_seconds"],
             "pool_seconds": fig["pool_seconds"], "train_and_eval_seconds": round(total, 1),
-            "load_average": [round(x, 2) for x in os.getloadavg()],
             "cer_train": fig["cer_train"], "cer_heldout": fig["cer_heldout"],
             "gender_accuracy_heldout": fig["gender_accuracy_heldout"],
             "gender_majority_heldout": fig["gender_majority_heldout"],
@@ -77,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training time        {result['train_seconds']:.1f} s, of which acoustic model "
           f"{result['acoustic_seconds']:.1f} s ({result['clips']} clips, {result['members']} "
           f"members, {result['pretraining_clips']} pool clips synthesised in "
-          f"{result['pool_seconds']:.1f} s); load average {result['load_average']}")
+          f"{result['pool_seconds']:.1f} s); load average {result['machine']['load_average']}")
     print(f"CER train / held-out {result['cer_train']:.3f} / {result['cer_heldout']:.3f}")
     print(f"gender accuracy      {result['gender_accuracy_heldout']:.3f} held-out "
           f"(majority {result['gender_majority_heldout']:.3f})")

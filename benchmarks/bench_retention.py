@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine_info
 
 
 def _rate(cell: dict) -> str:
@@ -111,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return code
     results = json.loads((out / "results.json").read_text())
     figures = report(results, wall)
-    figures.update(run_dir=str(out), command=command, python=platform.python_version(),
-                   cpus=os.cpu_count(), load_average=os.getloadavg())
-    print(f"run directory: {out}  (load average now {os.getloadavg()[0]:.1f})")
+    figures.update(run_dir=str(out), command=command, machine=machine_info())
+    print(f"run directory: {out}  (load average now {figures['machine']['load_average']})")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2, default=str) + "\n")
     return 0

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import machine_info
 
 from telltale.corpus.speech import build_speech_corpus
 from telltale.corpus.tts import ENGINES, available_voices
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         print(f"{'+'.join(engines):28} {result['clips']:4d} clips  {result['seconds']:7.2f} s  "
               f"{result['clips_per_s']:7.2f} clips/s  {result['audio_s_per_s']:7.1f} audio s/s")
-    report = {"benchmark": "speech_corpus", "python": sys.version.split()[0],
-              "machine": platform.machine(), "cpus": os.cpu_count(),
+    report = {"benchmark": "speech_corpus", "machine": machine_info(),
               "voices": {e: len(available_voices((e,))) for e in installed},
               "results": results}
     if args.json:

@@ -53,6 +53,11 @@ def open_model(args: argparse.Namespace, **options: Any):
     return CachedModel(model, cache)
 
 
+def split_list(text: str) -> list[str]:
+    """The items of a comma-separated option value, stripped, empty ones dropped."""
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def run_config(args: argparse.Namespace) -> dict[str, Any]:
     """The parsed arguments as a JSON-able config for run.json (secrets are scrubbed later)."""
     skip = {"func"}

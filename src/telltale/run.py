@@ -81,10 +81,35 @@ class RunDir:
     figures = property(lambda self: self.path / "figures")
     tables = property(lambda self: self.path / "tables")
 
+    def check_options(self, config: dict[str, Any], fixed: Iterable[str]) -> None:
+        """Refuse a resume that changes any of the ``fixed`` options of ``config``.
+
+        Those are the options that decide which probes a run asks and how (framings,
+        conditions, decoding length, ...): records made under other values would be
+        scored together with the new ones. A name the earlier run did not record is not
+        checked.
+
+        Raises
+        ------
+        ValueError
+            Naming every changed option as its command-line flag.
+        """
+        previous = self.read_run_json()
+        recorded = previous.get("config", {})
+        changed = [name for name in fixed if name in recorded
+                   and recorded[name] != scrub_secrets(json_safe(config.get(name)))]
+        if changed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+            raise ValueError(f"{self.run_json_path} holds a {previous.get('audit')} run with "
+                             f"other {flags}; resume with the same options or use a new "
+                             "--out directory")
+
     def start(self, audit: str, config: dict[str, Any], *, seed: int = 0,
-              model_fingerprint: str | None = None, data: str | Path | None = None) -> None:
+              model_fingerprint: str | None = None, data: str | Path | None = None,
+              fixed: Iterable[str] = ()) -> None:
         """Write ``run.json``; on resume keep the original start time and check that the
-        audit, model and data are the ones the directory was started with."""
+        audit, model and data are the ones the directory was started with, and that the
+        ``fixed`` options of ``config`` are unchanged (:meth:`check_options`)."""
         previous = self.read_run_json()
         data_hash = file_digest(data) if data and Path(data).is_file() else None
         if previous:
@@ -94,6 +119,7 @@ class RunDir:
                     raise ValueError(
                         f"{self.path} holds a run of a different {name.replace('_', ' ')} "
                         f"({previous.get(name)} vs {now}); use a new --out directory")
+            self.check_options(config, fixed)
         self._drop_torn_tail()
         info = {
             "telltale_version": __version__,

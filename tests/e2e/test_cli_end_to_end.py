@@ -118,6 +118,11 @@ def test_killed_run_resumes_to_the_same_results(demo, tmp_path):
     keys = [json.loads(line)["key"] for line in records.read_text().splitlines()]
     assert len(keys) == len(set(keys)) == 96
 
+    # a resume that asks other probes would score them together with the recorded ones
+    other = telltale("-q", *common[:-1], "original,silence", "--out", killed, check=False)
+    assert other.returncode == 2 and "--conditions" in other.stderr
+    assert json.loads((killed / "results.json").read_text()) == whole
+
 
 def test_bad_input_names_the_file_and_row_and_skip_mode_goes_on(demo, tmp_path):
     with open(demo / "corpus" / "membership.csv", newline="") as fh:

@@ -16,6 +16,11 @@ from telltale.console import log
 from telltale.run import Probe, RunDir
 from telltale.tables import write_table
 
+#: options that decide a run's probes: a resume must not change them (the templates
+#: by their content, as resolved)
+PROTOCOL_OPTIONS = ("attributes", "modes", "taxonomy", "templates_resolved", "no_blind",
+                    "max_new_tokens", "limit", "skip_bad_rows", "seed")
+
 
 def build_probes(samples, attributes: list[str], modes: list[str], taxonomy: Taxonomy,
                  templates: dict, blind: bool, seed: int) -> list[Probe]:
@@ -161,14 +166,14 @@ def run_attributes(args) -> int:
     from telltale.attributes.prompts import load_templates
     from telltale.manifest import load_manifest
     from telltale.models.base import DecodingConfig
-    from telltale.options import open_model, run_config
+    from telltale.options import open_model, run_config, split_list
     from telltale.report import write_report
     from telltale.run import run_probes
 
     taxonomy = load_taxonomy(args.taxonomy)
     templates = load_templates(args.templates)
-    attributes = [a.strip() for a in args.attributes.split(",") if a.strip()]
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    attributes = split_list(args.attributes)
+    modes = split_list(args.modes)
     for mode in modes:
         if mode not in templates:
             raise ValueError(f"unknown mode {mode!r}; known: {', '.join(templates)}")
@@ -179,7 +184,8 @@ def run_attributes(args) -> int:
     run = RunDir(args.out)
     model = open_model(args)
     run.start("attributes", {**run_config(args), "templates_resolved": templates},
-              seed=args.seed, model_fingerprint=model.fingerprint, data=args.data)
+              seed=args.seed, model_fingerprint=model.fingerprint, data=args.data,
+              fixed=PROTOCOL_OPTIONS)
     (run.path / "taxonomy.json").write_text(json.dumps(taxonomy.to_dict(), indent=2))
     probes = build_probes(samples, attributes, modes, taxonomy, templates, not args.no_blind,
                           args.seed)

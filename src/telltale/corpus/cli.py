@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def _split_list(text: str) -> list[str]:
-    return [s.strip() for s in text.split(",") if s.strip()]
+from telltale.options import split_list
 
 
 def run_speech(args: argparse.Namespace) -> int:
@@ -24,7 +22,7 @@ def run_speech(args: argparse.Namespace) -> int:
 
     try:
         print(build_speech_corpus(args.out, args.n, seed=args.seed,
-                                  engines=tuple(_split_list(args.engines)), jobs=args.jobs))
+                                  engines=tuple(split_list(args.engines)), jobs=args.jobs))
     except TTSError as exc:
         log.error("%s", exc)
         return 2
@@ -37,7 +35,7 @@ def run_voices(args: argparse.Namespace) -> int:
     from telltale.corpus.tts import TTSError, available_voices
 
     try:
-        voices = available_voices(tuple(_split_list(args.engines)))
+        voices = available_voices(tuple(split_list(args.engines)))
     except TTSError as exc:
         log.error("%s", exc)
         return 2
@@ -51,7 +49,7 @@ def run_loader(args: argparse.Namespace) -> int:
     """Write a manifest for a real corpus layout or a table; prints its path."""
     from telltale.corpus import loaders
 
-    members, nonmembers = _split_list(args.members), _split_list(args.nonmembers)
+    members, nonmembers = split_list(args.members), split_list(args.nonmembers)
     if args.corpus == "librispeech":
         out = loaders.load_librispeech(args.root, args.out, members, nonmembers,
                                        lowercase=not args.keep_case)
@@ -59,10 +57,10 @@ def run_loader(args: argparse.Namespace) -> int:
         out = loaders.load_vctk(args.root, args.out, mic=args.mic, member_speakers=members,
                                 nonmember_speakers=nonmembers)
     elif args.corpus == "commonvoice":
-        out = loaders.load_commonvoice(args.root, args.out, _split_list(args.splits),
+        out = loaders.load_commonvoice(args.root, args.out, split_list(args.splits),
                                        members, nonmembers)
     else:
-        pairs = _split_list(args.map)
+        pairs = split_list(args.map)
         bad = [p for p in pairs if "=" not in p]
         if bad or not pairs:
             raise SystemExit(f"--map takes manifest=table column pairs, e.g. "

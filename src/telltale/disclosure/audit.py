@@ -13,11 +13,15 @@ import json
 from typing import Any
 
 from telltale.console import log
+from telltale.options import split_list
 from telltale.run import Probe, RunDir
 from telltale.tables import write_table
 
 INDIRECT = ("captioning", "rephrasing")
 DEFAULT_TYPES = ("email", "phone", "ssn", "dob", "address")
+#: options that decide a run's forms and probes: a resume must not change them
+PROTOCOL_OPTIONS = ("forms", "no_variants", "framings", "pii_types", "templates",
+                    "max_new_tokens", "limit", "skip_bad_rows", "seed")
 
 
 def _targets(sample) -> dict[str, str]:
@@ -54,7 +58,7 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
     from telltale.manifest import load_manifest
 
     info = run.read_run_json()
-    types = info["config"]["pii_types"].split(",")
+    types = split_list(info["config"]["pii_types"])
     samples, _ = load_manifest(info["data"], require=("image",), check_media=False,
                                on_error="skip")
     targets = {s.id: _targets(s) for s in samples}
@@ -141,15 +145,15 @@ def run_disclosure(args) -> int:
     if args.data is None:
         args.data = build_forms_corpus(args.out / "forms", n_per_scenario=args.forms,
                                        seed=args.seed, variants=not args.no_variants)
-    framings = [f.strip() for f in args.framings.split(",") if f.strip()]
-    pii_types = [t.strip() for t in args.pii_types.split(",") if t.strip()]
+    framings = split_list(args.framings)
+    pii_types = split_list(args.pii_types)
     samples, problems = load_manifest(args.data, require=("image", "pii"),
                                       on_error="skip" if args.skip_bad_rows else "raise")
     samples = samples[:args.limit] if args.limit else samples
     run = RunDir(args.out)
     model = open_model(args)
     run.start("disclosure", run_config(args), seed=args.seed,
-              model_fingerprint=model.fingerprint, data=args.data)
+              model_fingerprint=model.fingerprint, data=args.data, fixed=PROTOCOL_OPTIONS)
     probes = build_probes(samples, framings, pii_types, load_templates(args.templates))
     log.info("%d forms x framings %s = %d probes", len(samples), ",".join(framings),
              len(probes))

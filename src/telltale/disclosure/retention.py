@@ -1267,10 +1267,6 @@ def _figure(run: RunDir, retention: dict[str, Any], variants: list[str]) -> None
 # ---------------------------------------------------------------- the command
 
 
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def run_retention(args: Any) -> int:
     """``telltale retention``: inject, probe, score, report (resumable)."""
     from telltale.disclosure.forms import build_forms_corpus
@@ -1278,17 +1274,17 @@ def run_retention(args: Any) -> int:
     from telltale.disclosure.identities import split_memory_probe
     from telltale.manifest import load_manifest
     from telltale.models.base import DecodingConfig
-    from telltale.options import open_model, run_config
+    from telltale.options import open_model, run_config, split_list
     from telltale.report import write_report
     from telltale.run import run_probes
 
-    variants = _split(args.variants)
+    variants = split_list(args.variants)
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ValueError(f"unknown variant(s) {', '.join(unknown) or 'none'}; choose from "
                          f"{', '.join(VARIANTS)}")
-    pii_types = _check_types(_split(args.pii_types))
-    framings = _split(args.framings)
+    pii_types = _check_types(split_list(args.pii_types))
+    framings = split_list(args.framings)
     templates = load_templates(args.templates)
     for framing in framings:
         if framing not in templates["retention"]:
@@ -1298,13 +1294,8 @@ def run_retention(args: Any) -> int:
         raise ValueError("--memory and --forms must be >= 1, --control >= 0")
     target = tune_target(args.model)
     run = RunDir(args.out)
-    previous = run.read_run_json().get("config", {})
-    changed = [name for name in PROTOCOL_OPTIONS
-               if name in previous and previous[name] != run_config(args).get(name)]
-    if changed:
-        raise ValueError(f"{run.run_json_path} holds a retention run with other "
-                         f"{', '.join('--' + n.replace('_', '-') for n in changed)}; "
-                         "use a new --out directory")
+    # before the forms are built: they live in the run directory
+    run.check_options(run_config(args), PROTOCOL_OPTIONS)
     memory, pool = split_memory_probe(args.memory, POOL_PER_FORM * args.forms + args.control,
                                       seed=args.seed)
     manifest = run.path / "forms" / "manifest.csv"

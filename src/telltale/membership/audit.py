@@ -25,6 +25,10 @@ from telltale.run import Probe, RunDir
 
 DEFAULT_PROMPT = "Transcribe the audio."
 CONDITIONS = ("original", "silence", "noise", "tts")
+#: options that decide the probes and the blind results a run keeps: a resume must not
+#: change them (RunDir.check_options)
+PROTOCOL_OPTIONS = ("conditions", "tts_k", "prompt", "target", "max_new_tokens", "limit",
+                    "skip_bad_rows", "seed", "no_blind", "folds", "blind_permutations")
 
 
 def build_probes(samples, conditions: list[str], prompt: str, tts_k: int, seed: int,
@@ -178,11 +182,11 @@ def _ci(est: dict[str, Any]) -> dict[str, Any]:
 def run_membership(args) -> int:
     from telltale.manifest import load_manifest
     from telltale.models.base import DecodingConfig
-    from telltale.options import open_model, run_config
+    from telltale.options import open_model, run_config, split_list
     from telltale.report import write_report
     from telltale.run import run_probes
 
-    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    conditions = split_list(args.conditions)
     unknown = set(conditions) - set(CONDITIONS)
     if unknown or "original" not in conditions:
         raise ValueError(f"--conditions must include original and be among {CONDITIONS}; "
@@ -193,7 +197,7 @@ def run_membership(args) -> int:
     run = RunDir(args.out)
     model = open_model(args)
     run.start("membership", run_config(args), seed=args.seed,
-              model_fingerprint=model.fingerprint, data=args.data)
+              model_fingerprint=model.fingerprint, data=args.data, fixed=PROTOCOL_OPTIONS)
     results: dict[str, Any] = run.read_results() if run.results_path.exists() else {}
     if "blind" not in results and not args.no_blind:
         log.info("phase 1: blind baselines on %d samples", len(samples))

@@ -15,7 +15,7 @@ from typing import Any
 
 from telltale.console import log
 from telltale.membership.blind import PERMUTATIONS, chance_control
-from telltale.options import add_run_options, run_config
+from telltale.options import add_run_options, run_config, split_list
 
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")
@@ -121,7 +121,7 @@ def run_blind(args: argparse.Namespace) -> int:
     from telltale.run import RunDir
 
     try:
-        families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+        families = tuple(split_list(args.families))
         samples, problems = load_manifest(
             args.data, require=("audio", "member"),
             on_error="skip" if args.skip_bad_rows else "raise")
