@@ -16,6 +16,23 @@ def test_roc_auc_matches_mann_whitney_and_ci_brackets_value():
     assert est.n == 140
 
 
+def test_roc_auc_bootstrap_is_the_auc_of_each_stratified_resample():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(4)
+    y = np.r_[np.ones(25), np.zeros(40)].astype(int)
+    s = np.round(rng.normal(size=65) + 0.8 * y, 1)  # rounded: ties count one half
+    # the replicates drawn one by one, as the interval's definition says
+    draws = np.random.default_rng(7)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    boots = []
+    for _ in range(200):
+        idx = np.r_[pos[draws.choice(pos.size, pos.size)], neg[draws.choice(neg.size, neg.size)]]
+        boots.append(roc_auc_score(y[idx], s[idx]))
+    est = stats.roc_auc(y, s, n_boot=200, seed=7, confidence=0.9)
+    assert [est.low, est.high] == pytest.approx(np.quantile(boots, [0.05, 0.95]), abs=1e-12)
+
+
 def test_roc_auc_known_values():
     assert stats.roc_auc([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], n_boot=0).value == 1.0
     assert stats.roc_auc([0, 0, 1, 1], [0.4, 0.3, 0.2, 0.1], n_boot=0).value == 0.0
