@@ -129,6 +129,21 @@ def test_verdict_shift_without_correlation_and_negative_correlation():
     assert small["verdict"] == "shift present"
 
 
+def test_a_blind_auc_inside_its_label_shuffle_band_is_not_a_shift():
+    # 0.62 with a bootstrap CI above 0.5, but shuffled labels reach 0.64 on these samples:
+    # the cross-validated classifier's own variance, which the bootstrap does not see
+    wide = {**blind(0.62, 0.54), "null": {"band": [0.38, 0.64], "n_permutations": 20}}
+    out = diagnose(SIGNAL, {"acoustic": wide}, {"acoustic": corr(0.5, 1e-6)})
+    assert out["verdict"] == "credible" and not out["families"]["acoustic"]["shifted"]
+    assert "label shuffles: [0.380, 0.640]" in out["text"]
+    narrow = {**blind(0.62, 0.54), "null": {"band": [0.42, 0.58], "n_permutations": 20}}
+    out = diagnose(SIGNAL, {"acoustic": narrow}, {"acoustic": corr(0.5, 1e-6)})
+    assert out["verdict"] == "confounded" and out["families"]["acoustic"]["shifted"]
+    # without shuffles the bootstrap CI alone decides, as before
+    assert diagnose(SIGNAL, {"acoustic": blind(0.62, 0.54)},
+                    {"acoustic": corr(0.5, 1e-6)})["verdict"] == "confounded"
+
+
 # Lee et al., 2026, Table 1 (AF3): MIA AUC, then per blind family (AUC, Pearson r)
 TABLE_1 = {
     "GigaSpeech": (0.876, {"metadata": (0.719, 0.59), "text": (0.756, 0.41),

@@ -24,13 +24,9 @@ from typing import Any
 import numpy as np
 
 from telltale import stats
+from telltale.membership.blind import SHIFT_AUC, is_shifted
 from telltale.stats import Estimate
 
-#: a blind family counts as shifted from this AUC on, with its CI lower bound above 0.5.
-#: Lee et al. (2026) use no fixed threshold; 0.6 is the lowest blind AUC their Table 1
-#: treats as a confound (VoxPopuli text, 60.3, is borderline), and the CI condition keeps
-#: small samples from crying wolf.
-SHIFT_AUC = 0.6
 #: smallest Pearson r counted as a "non-negligible positive correlation" (Lee et al., 2026,
 #: Sec. 2.2, who fix no value). 0.3, Cohen's medium effect, reproduces the paper's own reading
 #: of its Table 1 (AF3): GigaSpeech, LibriSpeech, TED-LIUM and CochlScene confounded, while
@@ -328,8 +324,10 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
 
     1. **no signal**: the MIA AUC's CI reaches down to 0.5 (nothing to explain);
     2. **confounded**: some blind family is *shifted* (AUC >= ``shift_auc`` with its CI
-       lower bound above 0.5) and its scores correlate *positively and significantly* with
-       the MIA scores (Pearson r >= ``min_r``, p < ``alpha``);
+       lower bound above 0.5 and, where its labels were shuffled, above the shuffle band:
+       :func:`~telltale.membership.blind.is_shifted`) and its scores correlate
+       *positively and significantly* with the MIA scores (Pearson r >= ``min_r``,
+       p < ``alpha``);
     3. **shift present**: a family is shifted but no shifted family's scores follow the MIA
        scores (or the correlation could not be computed) — the signal may be real, but
        only a matched subset settles it;
@@ -345,7 +343,7 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
         AUC of the aggregated attack with its CI.
     blind_aucs : mapping family -> Estimate or mapping
         Each blind family's AUC (``{"value", "low", "high"}`` or a blind result with an
-        ``auc`` entry).
+        ``auc`` entry and, where labels were shuffled, a ``null`` one).
     correlations : mapping family -> mapping
         Output of :func:`blind_correlations`.
     shift_auc, min_r, alpha : float
@@ -362,18 +360,21 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
     families: dict[str, dict[str, Any]] = {}
     for family, auc in blind_aucs.items():
         est = as_estimate(auc)
+        null = auc.get("null") if isinstance(auc, Mapping) else None
         corr = dict(correlations.get(family, {}))
         r, p = corr.get("pearson_r", math.nan), corr.get("pearson_p", math.nan)
         rho, sp = corr.get("spearman_rho", math.nan), corr.get("spearman_p", math.nan)
         families[family] = {
             "auc": est.value, "low": est.low, "high": est.high, "pearson_r": r,
             "pearson_p": p, "spearman_rho": rho, "spearman_p": sp,
-            "shifted": bool(est.value >= shift_auc and est.low > 0.5),
+            "shifted": is_shifted(est.value, est.low, null, shift_auc),
+            "shuffle_band": null["band"] if null else None,
             "correlated": bool(r >= min_r and p < alpha),
             "spearman_agrees": bool(rho >= min_r and sp < alpha) == bool(r >= min_r and p < alpha),
             "within_class_r": corr.get("within_class_r", math.nan),
         }
-    criteria = {"shift_auc": shift_auc, "shift_ci_low_above": 0.5, "min_r": min_r,
+    criteria = {"shift_auc": shift_auc, "shift_ci_low_above": 0.5,
+                "shift_above_shuffle_band": "where labels were shuffled", "min_r": min_r,
                 "alpha": alpha, "signal_ci_low_above": 0.5}
     shifted = sorted((f for f in families if families[f]["shifted"]),
                      key=lambda f: -families[f]["auc"])
@@ -382,6 +383,8 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
     def describe(f: str) -> str:
         v = families[f]
         text = f"{f} AUC {v['auc']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+        if v["shuffle_band"]:
+            text += " (label shuffles: [{:.3f}, {:.3f}])".format(*v["shuffle_band"])
         if not math.isnan(v["pearson_r"]):
             text += (f", Pearson r {v['pearson_r']:.2f} (p {v['pearson_p']:.2g}), Spearman rho "
                      f"{v['spearman_rho']:.2f} (p {v['spearman_p']:.2g})")
@@ -402,9 +405,9 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
             f"Confounded by distribution shift: the MIA AUC {mia} is matched by blind "
             "baselines that never see the model and whose scores follow the MIA scores ("
             + "; ".join(describe(f) for f in confounding) + f"; shifted means AUC >= "
-            f"{shift_auc} with CI above 0.5, correlated means Pearson r >= {min_r} with "
-            f"p < {alpha}). The attack reads dataset artefacts, not memorisation; evaluate "
-            "on a distribution-matched subset.")
+            f"{shift_auc} with CI above 0.5 and above any label-shuffle band, correlated "
+            f"means Pearson r >= {min_r} with p < {alpha}). The attack reads dataset "
+            "artefacts, not memorisation; evaluate on a distribution-matched subset.")
         if disagree:
             text += (" Spearman's rank correlation does not confirm this for "
                      + ", ".join(disagree) + ".")
@@ -422,7 +425,7 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
     else:
         verdict, level, text = "credible", "ok", (
             f"Membership signal credible: MIA AUC {mia} while every blind baseline stays "
-            f"below AUC {shift_auc} or has a CI reaching chance ("
+            f"below AUC {shift_auc} or has a CI or label-shuffle band reaching it ("
             + "; ".join(describe(f) for f in families) + ").")
     return {"verdict": verdict, "level": level, "text": text, "criteria": criteria,
             "families": families}

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from telltale.console import log
-from telltale.membership.blind import PERMUTATIONS, chance_control
+from telltale.membership.blind import PERMUTATIONS, SHIFT_AUC, chance_control, is_shifted
 from telltale.options import add_run_options, run_config, split_list
 
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")
 MATCHED_TOL = 0.05
-#: blind AUC from which distribution shift is reported (its CI must also exclude 0.5)
-SHIFT_AUC = 0.6
 FAMILIES = ("metadata", "text", "acoustic")
 
 
@@ -95,10 +93,12 @@ def _row(metric: str, auc: dict[str, Any], control: str) -> dict[str, Any]:
 
 
 def _verdict(blind: dict[str, Any]) -> dict[str, str]:
-    """Shift when a family's AUC reaches :data:`SHIFT_AUC` with its CI above chance."""
+    """Shift when a family's AUC reaches :data:`SHIFT_AUC` above chance
+    (:func:`~telltale.membership.blind.is_shifted`)."""
     aucs = {f: blind[f]["auc"] for f in ("metadata", "text", "acoustic", "combined")
             if "auc" in blind.get(f, {})}
-    shifted = {f: a for f, a in aucs.items() if a["value"] >= SHIFT_AUC and a["low"] > 0.5}
+    shifted = {f: a for f, a in aucs.items()
+               if is_shifted(a["value"], a["low"], blind[f].get("null"))}
     if shifted:
         worst = max(shifted, key=lambda f: shifted[f]["value"])
         a = shifted[worst]
@@ -109,8 +109,8 @@ def _verdict(blind: dict[str, Any]) -> dict[str, str]:
             "(--matched) or another split.")}
     return {"level": "ok", "text": (
         "No distribution shift detected by the blind baselines (every AUC below "
-        f"{SHIFT_AUC} or its CI includes chance); a membership attack on this corpus can be "
-        "read as memorisation.")}
+        f"{SHIFT_AUC}, or its CI or label-shuffle band includes it); a membership attack on "
+        "this corpus can be read as memorisation.")}
 
 
 def run_blind(args: argparse.Namespace) -> int:
