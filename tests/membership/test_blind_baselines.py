@@ -112,6 +112,12 @@ def test_label_shuffles_measure_the_spread_of_chance(features):
                                            n_boot=0, permutations=12)
     assert random_split["acoustic"]["null"]["p_shift"] > 0.05
     assert "null" not in blind.score_families(features, folds=5, n_boot=0)[0]["acoustic"]
+    # the shuffles run on a process pool; the band does not depend on how many processes
+    rows = np.arange(len(members))
+    serial, pooled = (blind.permutation_null(_relabel(features, members), "combined", rows,
+                                             np.array(members), 0.5, 6, folds=5, n_jobs=jobs)
+                      for jobs in (1, 2))
+    assert serial == pooled
 
 
 def test_tfidf_is_fitted_on_training_folds_only(features, monkeypatch):

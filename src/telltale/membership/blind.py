@@ -201,8 +201,13 @@ def _model(with_text: bool, with_dense: bool, C: float = 1.0):
         parts.append(("dense", make_pipeline(
             SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()),
             slice(1, None)))
+    # Newton-CG, not the default L-BFGS: same objective, but with thousands of TF-IDF
+    # columns beside the dense block L-BFGS needs ~150 iterations whose own bookkeeping
+    # grows with the vocabulary, Newton-CG about 6 (5x faster on 960 clips, probabilities
+    # within 0.003); this family is refitted K times per label shuffle
     return Pipeline([("features", ColumnTransformer(parts)),
-                     ("classifier", LogisticRegression(C=C, max_iter=2000))])
+                     ("classifier", LogisticRegression(C=C, solver="newton-cg",
+                                                       max_iter=2000))])
 
 
 def oof_scores(features: BlindFeatures, family: str, rows: np.ndarray, y: np.ndarray,
@@ -251,9 +256,16 @@ def summarize_scores(y: np.ndarray, scores: np.ndarray, n_boot: int = 1000,
     return out
 
 
+def _shuffled_auc(task: tuple[BlindFeatures, str, np.ndarray, np.ndarray, int, int]) -> float:
+    """The cross-validated AUC of one label shuffle (module level, for a process pool)."""
+    features, family, rows, shuffled, folds, seed = task
+    scores = oof_scores(features, family, rows, shuffled, folds, seed)
+    return stats.roc_auc(shuffled, scores, n_boot=0).value
+
+
 def permutation_null(features: BlindFeatures, family: str, rows: np.ndarray, y: np.ndarray,
                      observed_auc: float, n_permutations: int, folds: int = 10,
-                     seed: int = 0) -> dict[str, Any]:
+                     seed: int = 0, n_jobs: int | None = None) -> dict[str, Any]:
     """Blind AUCs of the same cross-validated classifier on shuffled membership labels.
 
     With a few hundred clips and a hundred features, cross-validated AUCs scatter far
@@ -261,7 +273,8 @@ def permutation_null(features: BlindFeatures, family: str, rows: np.ndarray, y: 
     template or one engine move together), and they fall *below* chance about as often as
     above it. Shuffling the labels and scoring again gives the spread that chance alone
     produces on these very samples (Ojala & Garriga, 2010, "Permutation tests for studying
-    classifier performance", test 1).
+    classifier performance", test 1). The shuffles run on ``n_jobs`` processes (``None``:
+    every core); the result does not depend on how many.
 
     Returns
     -------
@@ -271,10 +284,12 @@ def permutation_null(features: BlindFeatures, family: str, rows: np.ndarray, y: 
     """
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
+    from telltale.membership.acoustic import process_map
+
     rng = np.random.default_rng(seed)
-    null = np.array([stats.roc_auc(shuffled, oof_scores(features, family, rows, shuffled,
-                                                        folds, seed), n_boot=0).value
-                     for shuffled in (rng.permutation(y) for _ in range(n_permutations))])
+    tasks = [(features, family, rows, rng.permutation(y), folds, seed)
+             for _ in range(n_permutations)]
+    null = np.array(process_map(_shuffled_auc, tasks, n_jobs))
     mean, sd = float(null.mean()), float(null.std(ddof=1)) if n_permutations > 1 else 0.0
     return {"n_permutations": int(n_permutations), "mean": mean, "sd": sd,
             "band": [mean - 1.96 * sd, mean + 1.96 * sd],
@@ -313,10 +328,11 @@ def _available(features: BlindFeatures, rows: np.ndarray) -> list[str]:
 
 
 def score_families(features: BlindFeatures, folds: int = 10, seed: int = 0,
-                   n_boot: int = 1000, permutations: int = 0
+                   n_boot: int = 1000, permutations: int = 0, n_jobs: int | None = None
                    ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """Score every family of ``features`` and all of them combined; with ``permutations``
-    > 0, each family also gets the :func:`permutation_null` of its AUC under ``"null"``.
+    > 0, each family also gets the :func:`permutation_null` of its AUC under ``"null"``
+    (shuffles on ``n_jobs`` processes).
 
     Returns
     -------
@@ -346,7 +362,7 @@ def score_families(features: BlindFeatures, folds: int = 10, seed: int = 0,
         if permutations > 0:
             results[family]["null"] = permutation_null(
                 features, family, rows, y, results[family]["auc"]["value"], permutations,
-                folds, seed)
+                folds, seed, n_jobs)
         scores[family] = {features.samples[i].id: float(v)
                           for i, v in zip(rows, values, strict=True)}
     return results, scores

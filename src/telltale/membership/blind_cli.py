@@ -73,7 +73,7 @@ def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None,
     for row, reason in sorted(features.errors.items()):
         log.warning("left out %s: %s", samples[row].id, reason)
     results, scores = score_families(features, folds=folds, seed=seed,
-                                     permutations=permutations)
+                                     permutations=permutations, n_jobs=jobs)
     write_blind_scores(run.path / "blind_scores.csv", samples, scores)
     out: dict[str, Any] = dict(results)
     if len({s.dataset for s in samples}) > 1:
@@ -194,7 +194,8 @@ def register(subparsers) -> None:
                        help="label shuffles that measure how far chance alone moves each "
                             "blind AUC (0: none)")
     blind.add_argument("--jobs", type=int, default=0,
-                       help="processes for acoustic features (0: every core)")
+                       help="processes for the acoustic features and the label shuffles "
+                            "(0: every core)")
     blind.add_argument("--matched", action="store_true",
                        help="also select a distribution-matched subset (matched_manifest.csv)")
     blind.set_defaults(func=run_blind)

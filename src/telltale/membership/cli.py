@@ -29,7 +29,9 @@ def register(subparsers) -> None:
                             help="score the model's own transcription (two-stage protocol, "
                                  "default) or the manifest transcript (white-box)")
     membership.add_argument("--folds", type=int, default=10)
-    membership.add_argument("--jobs", type=int, default=2)
+    membership.add_argument("--jobs", type=int, default=2,
+                            help="processes for phase 1: acoustic features and label "
+                                 "shuffles (0: every core)")
     membership.add_argument("--no-blind", action="store_true", help="skip phase 1")
     membership.add_argument("--blind-permutations", type=int, default=PERMUTATIONS,
                             help="label shuffles that measure how far chance alone moves "
