@@ -164,6 +164,6 @@ def register(subparsers) -> None:
         "demo", help="train the calibration organism and run every audio audit on it")
     parser.add_argument("--out", type=Path, default=Path("demo-run"))
     parser.add_argument("--size", choices=tuple(SIZES), default="demo",
-                        help="demo (about 5 minutes) or small (seconds, for tests)")
+                        help="demo (about 4 minutes on 2 cores) or small (seconds, for tests)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=run)
