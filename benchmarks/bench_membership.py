@@ -38,6 +38,7 @@ from typing import Any
 from machine import machine_info
 
 from telltale.demo import membership_manifest
+from telltale.organism.train import SIZES
 
 
 def telltale(*args: object) -> float:
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=240, help="clips to synthesise")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", default="demo", choices=("tiny", "demo"))
+    parser.add_argument("--size", default="demo", choices=tuple(SIZES))
     parser.add_argument("--epochs", type=int, default=None,
                         help="rounds over the members (default: the size's)")
     parser.add_argument("--max-new-tokens", type=int, default=48,

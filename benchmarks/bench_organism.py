@@ -25,14 +25,14 @@ from pathlib import Path
 from machine import machine_info
 
 from telltale.media.audio import file_sha256
-from telltale.organism.train import train_organism
+from telltale.organism.train import SIZES, train_organism
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="speech manifest (default: synthesise one)")
     parser.add_argument("--clips", type=int, default=240, help="clips to synthesise")
-    parser.add_argument("--size", default="demo", choices=("tiny", "demo"))
+    parser.add_argument("--size", default="demo", choices=tuple(SIZES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="model directory (default: a temporary one)")
     parser.add_argument("--json", type=Path, help="write the figures here")

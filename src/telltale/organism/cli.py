@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from telltale.organism.train import SIZES
+
 
 def run_train(args: argparse.Namespace) -> int:
     from telltale.organism.train import train_organism
@@ -47,7 +49,9 @@ def register(subparsers) -> None:
     train = sub.add_parser("train", help="train an organism on a speech manifest")
     train.add_argument("--data", type=Path, required=True, help="speech manifest")
     train.add_argument("--out", type=Path, required=True, help="model directory to write")
-    train.add_argument("--size", default="demo", choices=("tiny", "demo"))
+    train.add_argument("--size", default="demo", choices=tuple(SIZES),
+                       help="tiny (tests), demo (telltale demo) or large (about a thousand "
+                            "clips)")
     train.add_argument("--epochs", type=int, default=None,
                        help="training length (sets how strongly it memorises)")
     train.add_argument("--steps", type=int, default=None,
