@@ -37,9 +37,10 @@ from machine import machine_info
 
 from telltale import stats
 from telltale.manifest import load_manifest
+from telltale.membership.blind import FAMILIES as FEATURE_FAMILIES
 from telltale.membership.blind import SHIFT_AUC, extract_features, oof_scores
 
-FAMILIES = ("metadata", "text", "acoustic", "combined")
+FAMILIES = (*FEATURE_FAMILIES, "combined")
 BAND = 0.07
 
 

@@ -11,8 +11,6 @@ the sha256 of the weights file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +25,6 @@ from telltale.models.base import (
     TokenStats,
     UnsupportedRequest,
 )
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """Run torch on one thread, then restore the setting. The organism's tensors are
-    small: a second thread saves little, and when another process keeps a core busy the
-    threads' synchronisation makes every operation many times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class OrganismModel(BaseModel):
@@ -111,13 +94,13 @@ class OrganismModel(BaseModel):
         import torch
 
         from telltale.models.distribution import position_stats
-        from telltale.organism.model import EOS
+        from telltale.organism.model import EOS, one_thread
 
         self.require("generate", requests)
         decoding = decoding or DecodingConfig()
         generator = torch.Generator().manual_seed(decoding.seed)
         out: list[Generation] = []
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), one_thread():
             for start in range(0, len(requests), self.batch_size):
                 batch = requests[start:start + self.batch_size]
                 produced: list[list[int]] = [[] for _ in batch]
@@ -157,10 +140,11 @@ class OrganismModel(BaseModel):
         import torch
 
         from telltale.models.distribution import position_stats
+        from telltale.organism.model import one_thread
 
         self.require("score", requests)
         out: list[TokenStats] = []
-        with torch.no_grad(), _one_thread():
+        with torch.no_grad(), one_thread():
             for start in range(0, len(requests), self.batch_size):
                 batch = requests[start:start + self.batch_size]
                 conts = [self.vocab.encode(c) for c in continuations[start:start + len(batch)]]

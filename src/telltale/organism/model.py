@@ -26,7 +26,8 @@ memorised sentence, and how much it memorises is set by how often it sees its me
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -43,6 +44,21 @@ ANSWER_CHARS = " abcdefghijklmnopqrstuvwxyz0123456789'.,?!-"
 WORD = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
 #: version of the card's ``vocab`` and ``config`` layout; older organisms must be retrained
 FORMAT = 2
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread, then restore the caller's setting. The organism's tensors
+    are small: a second thread saves little, and when another process keeps a core busy
+    the threads' synchronisation makes every operation 10 to 70 times slower (measured on
+    a shared two-core machine). A fixed count also keeps reductions, hence trained
+    weights, reproducible."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def words_of(text: str) -> list[str]:

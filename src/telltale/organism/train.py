@@ -280,30 +280,27 @@ def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "de
     """
     import torch
 
+    from telltale.organism.model import one_thread
+
     if size not in SIZES:
         raise ValueError(f"unknown organism size {size!r}; choose from {', '.join(SIZES)}")
     hp = {**SIZES[size], **(overrides or {})}
     hp["epochs"] = hp["epochs"] if epochs is None else epochs
     if pretrain_clips is not None:
         hp["pretrain_clips"] = pretrain_clips
-    # one thread, always: a fixed count keeps reductions and hence weights reproducible,
-    # and one is also the fastest for tensors this small: with two, a core taken by
-    # another process makes every operation wait for thread synchronisation (measured 10
-    # to 70 times slower on a shared two-core machine)
-    threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     fill = torch.utils.deterministic.fill_uninitialized_memory
-    torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     # deterministic mode also fills every new tensor with NaN to expose reads of
     # uninitialised memory; no op here reads any, and the fill costs a fifth of a step
     torch.utils.deterministic.fill_uninitialized_memory = False
     try:
-        return _train(Path(manifest), Path(out_dir), size, hp, steps, seed, member_fraction,
-                      Policy(refuse_rate=refuse_rate, privacy_refuse_rate=privacy_refuse_rate,
-                             seed=seed), eval_limit, pretrain)
+        with one_thread():  # one thread, always: see its reasons
+            return _train(Path(manifest), Path(out_dir), size, hp, steps, seed,
+                          member_fraction, Policy(refuse_rate=refuse_rate,
+                                                  privacy_refuse_rate=privacy_refuse_rate,
+                                                  seed=seed), eval_limit, pretrain)
     finally:  # the caller's process goes on with its own settings
-        torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
         torch.utils.deterministic.fill_uninitialized_memory = fill
 
