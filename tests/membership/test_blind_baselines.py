@@ -106,6 +106,7 @@ def test_label_shuffles_measure_the_spread_of_chance(features):
     assert null["n_permutations"] == 12
     assert abs(null["mean"] - 0.5) < 0.1 and 0.0 < null["sd"] < 0.15
     assert null["band"][1] < shifted["acoustic"]["auc"]["value"]
+    assert 0.0 <= null["band"][0] <= null["band"][1] <= 1.0
     assert null["p_shift"] == 1 / 13  # no shuffle reaches the engine shift
     members = np.random.default_rng(3).permutation([1, 0] * PER_ENGINE).tolist()
     random_split, _ = blind.score_families(_relabel(features, members), folds=5, seed=0,

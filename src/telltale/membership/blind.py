@@ -279,8 +279,8 @@ def permutation_null(features: BlindFeatures, family: str, rows: np.ndarray, y: 
     Returns
     -------
     dict with ``n_permutations``, ``mean`` and ``sd`` of the null AUCs, ``band`` (mean
-    +- 1.96 sd) and ``p_shift``, the one-sided permutation p-value of an AUC at least as
-    high as ``observed_auc``: (1 + #null >= observed) / (1 + n_permutations).
+    +- 1.96 sd, within [0, 1]) and ``p_shift``, the one-sided permutation p-value of an
+    AUC at least as high as ``observed_auc``: (1 + #null >= observed) / (1 + n_permutations).
     """
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
@@ -292,7 +292,8 @@ def permutation_null(features: BlindFeatures, family: str, rows: np.ndarray, y: 
     null = np.array(process_map(_shuffled_auc, tasks, n_jobs))
     mean, sd = float(null.mean()), float(null.std(ddof=1)) if n_permutations > 1 else 0.0
     return {"n_permutations": int(n_permutations), "mean": mean, "sd": sd,
-            "band": [mean - 1.96 * sd, mean + 1.96 * sd],
+            # clipped to the AUC's own range (a few clips make the normal band overflow it)
+            "band": [max(0.0, mean - 1.96 * sd), min(1.0, mean + 1.96 * sd)],
             "p_shift": float((1 + np.sum(null >= observed_auc)) / (1 + n_permutations))}
 
 def chance_control(family_result: dict[str, Any]) -> str:
