@@ -14,43 +14,30 @@ from pathlib import Path
 
 from telltale import __version__
 from telltale.console import configure, log
+from telltale.options import add_command
 
 #: modules whose ``register(subparsers)`` adds subcommands, in help order
 COMMAND_MODULES: tuple[str, ...] = (
     "telltale.attributes.cli",
     "telltale.membership.cli",
-    "telltale.membership.blind_cli",
     "telltale.disclosure.cli",
+    "telltale.retention.cli",
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",
     "telltale.demo",
 )
 
-#: audit name in run.json -> module with ``score_run(run) -> dict``
-SCORERS = {
-    "attributes": "telltale.attributes.audit",
-    "membership": "telltale.membership.audit",
-    "disclosure": "telltale.disclosure.audit",
-    "retention": "telltale.disclosure.retention",
-}
-
-
 def cmd_score(args: argparse.Namespace) -> int:
-    """Re-score a run from its stored records, without querying the model."""
+    """Re-score a run from its directory alone, without querying the model."""
     from telltale.report import write_report
     from telltale.run import RunDir
+    from telltale.runner import print_summary, score_run
 
     run = RunDir(args.run_dir)
-    audit = run.read_run_json().get("audit")
-    if audit not in SCORERS:
-        log.error("%s: no run.json with a known audit (found %r)", run.path, audit)
-        return 2
-    module = importlib.import_module(SCORERS[audit])
-    options = {"judge": args.judge} if args.judge else {}
-    module.score_run(run, **options)
+    results = score_run(run, scorer=f"judge:{args.judge}" if args.judge else "rules")
     write_report(run.path)
-    log.info("re-scored %s; results in %s", run.path, run.results_path)
+    print_summary(results, run)
     return 0
 
 
@@ -58,12 +45,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write report.html from a run's results, tables and figures."""
     from telltale.report import write_report
 
-    try:
-        out = write_report(args.run_dir)
-    except FileNotFoundError as exc:
-        log.error("%s", exc)
-        return 2
-    print(out)
+    print(write_report(args.run_dir))
     return 0
 
 
@@ -72,17 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="telltale",
         description="Privacy audits for audio and vision language models.")
     parser.add_argument("--version", action="version", version=f"telltale {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    for flag, long, text in (("-q", "--quiet", "only warnings and errors"),
+                             ("-v", "--verbose", "debug logging")):
+        parser.add_argument(flag, long, action="store_true", default=argparse.SUPPRESS, help=text)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    score = sub.add_parser("score", help="re-score a run from its records (no model queries)")
+    score = add_command(sub, "score", help="re-score a run from its records (no model queries)")
     score.add_argument("run_dir", type=Path)
     score.add_argument("--judge", metavar="MODEL_SPEC",
-                       help="attributes audit: parse answers with an LLM judge instead of rules")
+                       help="score with this LLM judge instead of the rules (audits whose "
+                            "replies need parsing)")
     score.set_defaults(func=cmd_score)
 
-    report = sub.add_parser("report", help="write report.html for a run directory")
+    report = add_command(sub, "report", help="write report.html for a run directory")
     report.add_argument("run_dir", type=Path)
     report.set_defaults(func=cmd_report)
 
@@ -94,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure(quiet=args.quiet, verbose=args.verbose)
+    configure(quiet=getattr(args, "quiet", False), verbose=getattr(args, "verbose", False))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

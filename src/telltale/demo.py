@@ -13,7 +13,6 @@ Finished steps are reused when the command is run again with the same ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import html
 import json
@@ -127,49 +126,62 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
     return out / "index.html"
 
 
-def run(args: argparse.Namespace) -> int:
-    from telltale.cli import main
+def run_demo(out: Path, size: str = "demo", seed: int = 0) -> int:
+    """Every step of the demo into ``out`` (finished steps are reused); the exit status."""
+    from telltale.attributes.audit import AttributesAudit, AttributesConfig
+    from telltale.audit import RunOptions
     from telltale.corpus.speech import build_speech_corpus
+    from telltale.membership.audit import MembershipAudit, MembershipConfig
     from telltale.organism.train import train_organism
+    from telltale.run import RunDir
+    from telltale.runner import print_summary, run_audit
 
-    size = SIZES[args.size]
-    out = Path(args.out)
+    plan = SIZES[size]
     out.mkdir(parents=True, exist_ok=True)
     corpus = out / "corpus"
     if not (corpus / "manifest.csv").exists():
-        log.info("step 1/4: synthesising %d clips", size["clips"])
-        build_speech_corpus(corpus, size["clips"], seed=args.seed)
+        log.info("step 1/4: synthesising %d clips", plan["clips"])
+        build_speech_corpus(corpus, plan["clips"], seed=seed)
     organism = out / "organism"
     if not (organism / "card.json").exists():
-        log.info("step 2/4: training the calibration organism (%s)", size["organism"])
-        train_organism(corpus / "manifest.csv", organism, size=size["organism"], seed=args.seed)
+        log.info("step 2/4: training the calibration organism (%s)", plan["organism"])
+        train_organism(corpus / "manifest.csv", organism, size=plan["organism"], seed=seed)
     card = json.loads((organism / "card.json").read_text())
     manifest = membership_manifest(corpus, card)
-    common = ["--model", f"organism:{organism}", "--data", str(manifest), "--seed",
-              str(args.seed), "--cache", str(out / "cache.sqlite"), "--batch-size", "32"]
+
+    def options(name: str) -> RunOptions:
+        return RunOptions(out=out / name, model=f"organism:{organism}", batch_size=32,
+                          cache=out / "cache.sqlite")
+
     log.info("step 3/4: membership audit")
-    status = main(["membership", *common, "--out", str(out / "membership"),
-                   "--conditions", "original,silence,noise,tts", "--max-new-tokens", "48"])
-    if status:
-        return status
+    audit = MembershipAudit(MembershipConfig(
+        data=manifest, seed=seed, conditions=("original", "silence", "noise", "tts"),
+        max_new_tokens=48))
+    outcome = run_audit(audit, options("membership"))
+    print_summary(outcome, RunDir(out / "membership"))
+    if outcome.status:
+        return outcome.status
     taxonomy, templates = _organism_prompts(out, card)
     log.info("step 4/4: attribute audit")
-    status = main(["attributes", *common, "--out", str(out / "attributes"),
-                   "--attributes", "gender,accent", "--modes", "direct,defense",
-                   "--taxonomy", str(taxonomy), "--templates", str(templates),
-                   "--max-new-tokens", "24"])
-    if status:
-        return status
+    audit = AttributesAudit(AttributesConfig(
+        data=manifest, seed=seed, attributes=("gender", "accent"), modes=("direct", "defense"),
+        taxonomy=taxonomy, prompts=templates, max_new_tokens=24))
+    outcome = run_audit(audit, options("attributes"))
+    print_summary(outcome, RunDir(out / "attributes"))
+    if outcome.status:
+        return outcome.status
     print(f"\ndemo index: {_index(out, card)}")
     return 0
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo", help="train the calibration organism and run every audio audit on it")
+    from telltale.options import add_command
+
+    parser = add_command(
+        subparsers, "demo", help="train the calibration organism and run every audio audit on it")
     parser.add_argument("--out", type=Path, default=Path("demo-run"))
     parser.add_argument("--size", choices=tuple(SIZES), default="demo",
                         help="demo (about 4 minutes on 2 cores), small (seconds, for tests) or "
                              "large (960 clips, about 15 minutes)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=lambda args: run_demo(args.out, args.size, args.seed))

@@ -1,13 +1,22 @@
-"""Command-line options every audit shares, and what they turn into (model, run, data)."""
+"""Command-line options every audit shares, and how parsed arguments become an audit's
+config and the run options (the CLI only builds these; :mod:`telltale.runner` runs them).
+
+One name per meaning across audits: ``--data``, ``--out``, ``--seed``, ``--limit``,
+``--skip-bad-rows`` for the data and run; ``--model``, ``--batch-size``,
+``--max-new-tokens``, ``--cache``, ``--no-cache`` for the target; ``--judge`` for a judge
+model that scores instead of the rules; ``--permutations`` for label shuffles;
+``--jobs`` for processes.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
-from telltale.console import log
+from telltale.audit import Audit, AuditConfig, RunOptions
 
 
 def default_cache_path() -> Path:
@@ -16,16 +25,37 @@ def default_cache_path() -> Path:
     return Path(root) / "responses.sqlite"
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
+def global_options() -> argparse.ArgumentParser:
+    """Options accepted after every subcommand as well as before it."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="only warnings and errors")
+    parent.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging")
+    return parent
+
+
+def add_command(subparsers, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand that shows every default in its ``--help`` and takes the global
+    options after its name."""
+    return subparsers.add_parser(name, parents=[global_options()],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                 **kwargs)
+
+
+def add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int = 96) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", required=True, metavar="SPEC",
                        help="hf:<dir> | openai:<model>@<base_url> | organism:<dir> | "
                             "docassistant:<ocr engine>")
     group.add_argument("--batch-size", type=int, default=8)
-    group.add_argument("--max-new-tokens", type=int, default=96)
+    group.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
     group.add_argument("--cache", type=Path, default=None,
                        help=f"response cache (default {default_cache_path()})")
     group.add_argument("--no-cache", action="store_true", help="always query the model")
+    group.add_argument("--judge", metavar="MODEL_SPEC", default=None,
+                       help="score the replies with this LLM judge instead of the rules "
+                            "(audits whose replies need parsing)")
 
 
 def add_run_options(parser: argparse.ArgumentParser, data_required: bool = True) -> None:
@@ -33,24 +63,11 @@ def add_run_options(parser: argparse.ArgumentParser, data_required: bool = True)
     group.add_argument("--data", type=Path, required=data_required, metavar="MANIFEST",
                        help="CSV, JSONL or Parquet manifest (see README)")
     group.add_argument("--out", type=Path, required=True, help="run directory (resumable)")
-    group.add_argument("--seed", type=int, default=0)
+    group.add_argument("--seed", type=int, default=0,
+                       help="seeds every random draw: splits, noise, voices, bootstrap, shuffles")
     group.add_argument("--limit", type=int, default=None, help="use only the first N samples")
     group.add_argument("--skip-bad-rows", action="store_true",
                        help="drop unusable manifest rows (recorded in results) instead of stopping")
-
-
-def open_model(args: argparse.Namespace, **options: Any):
-    """Load the model a spec names, wrapped in the response cache unless --no-cache."""
-    from telltale.cache import CachedModel, ResponseCache
-    from telltale.models import load_model
-
-    options.setdefault("batch_size", getattr(args, "batch_size", None))
-    log.info("loading model %s", args.model)
-    model = load_model(args.model, **options)
-    if args.no_cache:
-        return model
-    cache = ResponseCache(args.cache or default_cache_path())
-    return CachedModel(model, cache)
 
 
 def split_list(text: str) -> list[str]:
@@ -58,8 +75,31 @@ def split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def run_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The parsed arguments as a JSON-able config for run.json (secrets are scrubbed later)."""
-    skip = {"func"}
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-            if k not in skip}
+def config_from_args(config_class: type[AuditConfig], args: argparse.Namespace,
+                     **values: Any) -> AuditConfig:
+    """Build ``config_class`` from the parsed arguments whose names are its fields;
+    comma-list options become tuples. ``values`` override or add fields."""
+    fields = {f.name: f for f in dataclasses.fields(config_class)}
+    given = {name: getattr(args, name) for name in fields if hasattr(args, name)}
+    for name, value in given.items():
+        if isinstance(value, str) and "tuple" in str(fields[name].type):
+            given[name] = tuple(split_list(value))
+    return config_class(**{**given, **values})
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The run options from the parsed arguments (those an audit's parser has)."""
+    judge = getattr(args, "judge", None)
+    names = {f.name for f in dataclasses.fields(RunOptions)} - {"scorer"}
+    return RunOptions(**{n: getattr(args, n) for n in names if hasattr(args, n)},
+                      scorer=f"judge:{judge}" if judge else "rules")
+
+
+def run_from_args(audit: Audit, args: argparse.Namespace) -> int:
+    """Run an audit as the CLI does: run, print the summary, return the exit status."""
+    from telltale.run import RunDir
+    from telltale.runner import print_summary, run_audit
+
+    outcome = run_audit(audit, run_options(args))
+    print_summary(outcome, RunDir(args.out))
+    return outcome.status

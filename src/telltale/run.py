@@ -70,24 +70,34 @@ class RunDir:
     """One audit run on disk."""
 
     def __init__(self, path: str | Path):
+        # opening a run (to score or report it) creates nothing; create() does
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "figures").mkdir(exist_ok=True)
-        (self.path / "tables").mkdir(exist_ok=True)
 
     records_path = property(lambda self: self.path / "records.jsonl")
     results_path = property(lambda self: self.path / "results.json")
     run_json_path = property(lambda self: self.path / "run.json")
-    figures = property(lambda self: self.path / "figures")
-    tables = property(lambda self: self.path / "tables")
 
-    def check_options(self, config: dict[str, Any], fixed: Iterable[str]) -> None:
-        """Refuse a resume that changes any of the ``fixed`` options of ``config``.
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
 
-        Those are the options that decide which probes a run asks and how (framings,
-        conditions, decoding length, ...): records made under other values would be
-        scored together with the new ones. A name the earlier run did not record is not
-        checked.
+    @property
+    def figures(self) -> Path:
+        """The figures folder, created on first use (writers save into it)."""
+        (self.path / "figures").mkdir(parents=True, exist_ok=True)
+        return self.path / "figures"
+
+    @property
+    def tables(self) -> Path:
+        """The tables folder, created on first use."""
+        (self.path / "tables").mkdir(parents=True, exist_ok=True)
+        return self.path / "tables"
+
+    def check_config(self, audit: str, config: dict[str, Any]) -> None:
+        """Refuse to resume a run of another audit or with another protocol config.
+
+        The config's fields are the options that decide which probes a run asks and how
+        (framings, conditions, decoding length, ...): records made under other values would
+        be scored together with the new ones. Nothing is written.
 
         Raises
         ------
@@ -95,31 +105,36 @@ class RunDir:
             Naming every changed option as its command-line flag.
         """
         previous = self.read_run_json()
+        if not previous:
+            return
+        if previous.get("audit") != audit:
+            raise ValueError(f"{self.path} holds a {previous.get('audit')} run, not "
+                             f"{audit}; use a new --out directory")
         recorded = previous.get("config", {})
-        changed = [name for name in fixed if name in recorded
-                   and recorded[name] != scrub_secrets(json_safe(config.get(name)))]
+        now = scrub_secrets(json_safe(config))
+        changed = sorted(name for name in set(recorded) | set(now)
+                         if recorded.get(name) != now.get(name))
         if changed:
             flags = ", ".join("--" + name.replace("_", "-") for name in changed)
-            raise ValueError(f"{self.run_json_path} holds a {previous.get('audit')} run with "
-                             f"other {flags}; resume with the same options or use a new "
-                             "--out directory")
+            raise ValueError(f"{self.run_json_path} holds a {audit} run with other {flags}; "
+                             "resume with the same options or use a new --out directory")
 
     def start(self, audit: str, config: dict[str, Any], *, seed: int = 0,
               model_fingerprint: str | None = None, data: str | Path | None = None,
-              fixed: Iterable[str] = ()) -> None:
+              manifest_problems: Iterable[str] = ()) -> None:
         """Write ``run.json``; on resume keep the original start time and check that the
-        audit, model and data are the ones the directory was started with, and that the
-        ``fixed`` options of ``config`` are unchanged (:meth:`check_options`)."""
+        audit, config, model and data are the ones the directory was started with."""
+        self.check_config(audit, config)
         previous = self.read_run_json()
         data_hash = file_digest(data) if data and Path(data).is_file() else None
         if previous:
-            for name, now in (("audit", audit), ("model_fingerprint", model_fingerprint),
+            for name, now in (("model_fingerprint", model_fingerprint),
                               ("data_sha256", data_hash)):
                 if previous.get(name) not in (None, now):
                     raise ValueError(
                         f"{self.path} holds a run of a different {name.replace('_', ' ')} "
                         f"({previous.get(name)} vs {now}); use a new --out directory")
-            self.check_options(config, fixed)
+        self.create()
         self._drop_torn_tail()
         info = {
             "telltale_version": __version__,
@@ -128,8 +143,9 @@ class RunDir:
             "config": scrub_secrets(json_safe(config)),
             "seed": seed,
             "model_fingerprint": model_fingerprint,
-            "data": str(data) if data else None,
+            "data": str(Path(data).resolve()) if data else None,
             "data_sha256": data_hash,
+            "manifest_problems": list(manifest_problems),
             "python": platform.python_version(),
             "started": previous.get("started") if previous else _now(),
             "resumed": previous.get("resumed", 0) + 1 if previous else 0,
@@ -193,6 +209,21 @@ class RunDir:
         self._write_json(self.results_path, json_safe(results))
         return self.results_path
 
+    def write_json(self, name: str, data: Any) -> Path:
+        """Write a JSON file the audit keeps beside its records (e.g. its taxonomy, phase-1
+        results), atomically."""
+        self.create()
+        self._write_json(self.path / name, json_safe(data))
+        return self.path / name
+
+    def read_json(self, name: str) -> Any:
+        """A JSON file :meth:`write_json` wrote; a clear error when the run lacks it."""
+        path = self.path / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} not found: the run directory is incomplete "
+                                    "(was it made by another telltale version?)")
+        return json.loads(path.read_text(encoding="utf-8"))
+
     def read_results(self) -> dict[str, Any]:
         if not self.results_path.exists():
             raise FileNotFoundError(f"{self.results_path} not found: the run has no results yet")
@@ -214,10 +245,12 @@ class Probe:
     """What is asked of the model for one sample.
 
     ``meta`` holds the probe's coordinates (mode, attribute, condition, framing, ...) and
-    is stored in the record; ``condition`` names the media condition applied to the
-    sample's audio (original, silence, noise); ``transform`` may replace the loaded audio
-    (e.g. a TTS resynthesis). A probe with a ``continuation`` is scored (teacher-forced
-    statistics of that text) instead of generated.
+    is stored in the record; ``truth`` is ground truth beyond the sample's labels that
+    scoring needs (e.g. the PII printed on a form), stored in the record's labels;
+    ``condition`` names the media condition applied to the sample's audio (original,
+    silence, noise); ``transform`` may replace the loaded audio (e.g. a TTS resynthesis).
+    A probe with a ``continuation`` is scored (teacher-forced statistics of that text)
+    instead of generated.
     """
 
     key: str
@@ -225,6 +258,7 @@ class Probe:
     text: str
     system: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    truth: dict[str, Any] = field(default_factory=dict)
     condition: str = "original"
     transform: Callable[[Sample], Any] | None = None
     continuation: str | None = None
@@ -272,7 +306,7 @@ class MediaLoader:
 
 
 def _record_for(probe: Probe, request: Request | None) -> Record:
-    labels: dict[str, Any] = dict(probe.sample.labels)
+    labels: dict[str, Any] = {**probe.sample.labels, **probe.truth}
     if probe.sample.member is not None:
         labels["member"] = probe.sample.member
     if probe.sample.dataset is not None:

@@ -32,19 +32,25 @@ def test_start_leaves_complete_records_alone(tmp_path):
     assert run.records_path.read_bytes() == before
 
 
-def test_a_resume_may_not_change_the_options_that_define_the_probes(tmp_path):
-    config = {"model": "organism:x", "conditions": "original,silence", "max_new_tokens": 48,
-              "api_key": "sk-secretsecret", "batch_size": 8}
-    fixed = ("conditions", "max_new_tokens", "api_key")
-    RunDir(tmp_path / "run").start("membership", config, fixed=fixed)
-    # the same options, or other values of options outside ``fixed``, resume
-    RunDir(tmp_path / "run").start("membership", {**config, "batch_size": 1}, fixed=fixed)
+def test_a_resume_may_not_change_the_config_that_defines_the_probes(tmp_path):
+    config = {"conditions": ["original", "silence"], "max_new_tokens": 48,
+              "api_key": "sk-secretsecret"}
+    RunDir(tmp_path / "run").start("membership", config)
+    RunDir(tmp_path / "run").start("membership", config)
     # a redacted secret is compared as redacted: another key is not a protocol change
-    RunDir(tmp_path / "run").start("membership", {**config, "api_key": "sk-othersecret"},
-                                   fixed=fixed)
+    RunDir(tmp_path / "run").start("membership", {**config, "api_key": "sk-othersecret"})
     with pytest.raises(ValueError, match=r"other --conditions, --max-new-tokens; resume"):
-        RunDir(tmp_path / "run").start("membership", {**config, "conditions": "original",
-                                                      "max_new_tokens": 96}, fixed=fixed)
-    assert RunDir(tmp_path / "run").read_run_json()["config"]["conditions"] == "original,silence"
-    # an option the earlier run did not record (an older telltale) is not held against it
-    RunDir(tmp_path / "run").check_options({"tts_k": 3}, ("tts_k",))
+        RunDir(tmp_path / "run").start("membership", {**config, "conditions": ["original"],
+                                                      "max_new_tokens": 96})
+    with pytest.raises(ValueError, match="holds a membership run, not attributes"):
+        RunDir(tmp_path / "run").check_config("attributes", config)
+    assert RunDir(tmp_path / "run").read_run_json()["config"]["conditions"] == [
+        "original", "silence"]
+
+
+def test_opening_a_run_creates_nothing(tmp_path):
+    run = RunDir(tmp_path / "typo")
+    assert run.records() == [] and run.read_run_json() == {}
+    with pytest.raises(FileNotFoundError):
+        run.read_results()
+    assert not (tmp_path / "typo").exists()

@@ -77,7 +77,7 @@ def test_an_llm_judge_rescores_stored_replies(demo, tmp_path):
     (run / "records.jsonl").write_text("\n".join(lines) + "\n")
     telltale("-q", "score", run, "--judge", "docassistant:tesseract")
     results = json.loads((run / "results.json").read_text())
-    assert results["parser"] == "judge:docassistant:tesseract"
+    assert results["scorer"] == "judge:docassistant:tesseract"
     records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
     assert len(records) == 8 and all(r["parsed"]["parser"] == "judge" for r in records)
     assert all(r["parsed"]["status"] in ("answer", "refusal", "non_answer", "unparsed")

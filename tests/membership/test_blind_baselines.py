@@ -3,7 +3,6 @@ sentences, so the engine is a pure distribution shift the baselines must find.""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import random
@@ -14,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from telltale.cli import main
 from telltale.manifest import load_manifest, write_manifest
 from telltale.membership import blind
-from telltale.membership.blind_cli import register
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or shutil.which("flite") is None,
@@ -194,12 +193,9 @@ def test_cli_end_to_end(corpus, tmp_path):
     rows.append({"id": "broken", "audio": str(tmp_path / "nope.wav"), "text": "x", "member": 1,
                  "dataset": "espeak"})
     manifest = write_manifest(tmp_path / "m.csv", rows)
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
     out = tmp_path / "run"
-    args = parser.parse_args(["blind", "--data", str(manifest), "--out", str(out), "--folds", "5",
-                              "--matched", "--jobs", "2", "--skip-bad-rows"])
-    assert args.func(args) == 0
+    assert main(["blind", "--data", str(manifest), "--out", str(out), "--folds", "5",
+                 "--matched", "--jobs", "2", "--skip-bad-rows"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["blind"]["acoustic"]["auc"]["value"] > 0.62
     assert results["verdicts"][0]["level"] == "warning"  # the engine shift is reported
@@ -214,8 +210,8 @@ def test_cli_end_to_end(corpus, tmp_path):
     matched, _ = load_manifest(out / "matched_manifest.csv", require=("audio", "member"))
     assert len(matched) == results["matched"]["n"] and results["matched"]["n"] >= 20
     # without --skip-bad-rows the broken row stops the run with a clear status
-    args = parser.parse_args(["blind", "--data", str(manifest), "--out", str(out / "x")])
-    assert args.func(args) == 2
+    assert main(["blind", "--data", str(manifest), "--out", str(out / "x")]) == 2
+    assert not (out / "x").exists()  # refused before anything was written
 
 
 def test_without_transcripts_text_is_skipped_and_the_rest_scored(features):

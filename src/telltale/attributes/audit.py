@@ -8,18 +8,55 @@ be re-scored with another parser or an LLM judge without querying the model agai
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from telltale.attributes.taxonomy import Taxonomy, from_dict, load_taxonomy
+from telltale.audit import (
+    RULES,
+    Audit,
+    AuditConfig,
+    ConfigError,
+    Job,
+    Prepared,
+    RunOptions,
+    parse_scorer,
+    require,
+    require_choices,
+)
 from telltale.console import log
 from telltale.run import Probe, RunDir
 from telltale.tables import write_table
 
-#: options that decide a run's probes: a resume must not change them (the templates
-#: by their content, as resolved)
-PROTOCOL_OPTIONS = ("attributes", "modes", "taxonomy", "templates_resolved", "no_blind",
-                    "max_new_tokens", "limit", "skip_bad_rows", "seed")
+
+@dataclass(frozen=True)
+class AttributesConfig(AuditConfig):
+    """The attribute audit's protocol: which traits, asked how, on which data.
+
+    ``taxonomy`` and ``prompts`` are optional JSON/TOML files that extend the built-in
+    attribute taxonomy and prompt modes; the run keeps their resolved content
+    (``taxonomy.json``, ``prompts.json``) and a resume whose files changed is refused."""
+
+    data: Path | None = None
+    attributes: tuple[str, ...] = ("gender", "age")
+    modes: tuple[str, ...] = ("direct", "cot", "defense")
+    taxonomy: Path | None = None
+    prompts: Path | None = None
+    silence_control: bool = True
+    max_new_tokens: int = 96
+    skip_bad_rows: bool = False
+
+    def validate(self) -> None:
+        from telltale.attributes.prompts import load_templates
+
+        super().validate()
+        require(self.data is not None, "data", "the attribute audit needs a manifest")
+        require(self.max_new_tokens >= 1, "max_new_tokens",
+                f"must be at least 1, got {self.max_new_tokens}")
+        taxonomy = load_taxonomy(self.taxonomy)
+        require_choices(self.attributes, tuple(taxonomy), "attributes")
+        require_choices(self.modes, load_templates(self.prompts), "modes")
 
 
 def build_probes(samples, attributes: list[str], modes: list[str], taxonomy: Taxonomy,
@@ -57,12 +94,14 @@ def _judge(model_spec: str, records, taxonomy: Taxonomy) -> dict[str, Any]:
     return parsed
 
 
-def score_run(run: RunDir, judge: str | None = None) -> dict[str, Any]:
-    """Parse every stored reply, compute the metrics, write results, tables and figures."""
+def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
+    """Parse every stored reply (rules or an LLM judge), compute the metrics, write
+    records, tables and figures; returns the results."""
     from telltale.attributes.metrics import summarise
     from telltale.attributes.parse import parse_answer
 
-    taxonomy = from_dict(json.loads((run.path / "taxonomy.json").read_text()))
+    _, judge = parse_scorer(scorer)
+    taxonomy = from_dict(run.read_json("taxonomy.json"))
     records = run.records()
     ok = [r for r in records if r.error is None]
     parsed = _judge(judge, ok, taxonomy) if judge else {
@@ -80,8 +119,7 @@ def score_run(run: RunDir, judge: str | None = None) -> dict[str, Any]:
     attributes = sorted({r["attribute"] for r in rows})
     metrics = summarise(rows, taxonomy.label_sets(attributes))
     errors = [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error]
-    results: dict[str, Any] = {"audit": "attributes", "metrics": metrics, "errors": errors,
-                               "parser": "judge:" + judge if judge else "rules"}
+    results: dict[str, Any] = {"audit": "attributes", "metrics": metrics, "errors": errors}
     summary, table = [], []
     for attribute in attributes:
         for mode, conditions in metrics[attribute].items():
@@ -124,7 +162,6 @@ def score_run(run: RunDir, judge: str | None = None) -> dict[str, Any]:
                 "Attribute inference, refusal and the blind (silence) control")
     _figures(run, metrics, attributes)
     run.rewrite_records(records)
-    run.write_results(results)
     return results
 
 
@@ -162,46 +199,55 @@ def _figures(run: RunDir, metrics: dict, attributes: list[str]) -> None:
         plt.close(fig)
 
 
-def run_attributes(args) -> int:
-    from telltale.attributes.prompts import load_templates
-    from telltale.manifest import load_manifest
-    from telltale.models.base import DecodingConfig
-    from telltale.options import open_model, run_config, split_list
-    from telltale.report import write_report
-    from telltale.run import run_probes
+class AttributesAudit(Audit):
+    """HearSay: accuracy, refusal and the silence control per attribute and prompt mode."""
 
-    taxonomy = load_taxonomy(args.taxonomy)
-    templates = load_templates(args.templates)
-    attributes = split_list(args.attributes)
-    modes = split_list(args.modes)
-    for mode in modes:
-        if mode not in templates:
-            raise ValueError(f"unknown mode {mode!r}; known: {', '.join(templates)}")
-    samples, problems = load_manifest(args.data, require=("audio",),
-                                      labels=taxonomy.label_sets(attributes),
-                                      on_error="skip" if args.skip_bad_rows else "raise")
-    samples = samples[:args.limit] if args.limit else samples
-    run = RunDir(args.out)
-    model = open_model(args)
-    run.start("attributes", {**run_config(args), "templates_resolved": templates},
-              seed=args.seed, model_fingerprint=model.fingerprint, data=args.data,
-              fixed=PROTOCOL_OPTIONS)
-    (run.path / "taxonomy.json").write_text(json.dumps(taxonomy.to_dict(), indent=2))
-    probes = build_probes(samples, attributes, modes, taxonomy, templates, not args.no_blind,
-                          args.seed)
-    log.info("%d samples x %d attributes x %d modes%s = %d probes", len(samples),
-             len(attributes), len(modes), " x 2 (silence control)" if not args.no_blind else "",
-             len(probes))
-    counts = run_probes(run, probes, model,
-                        decoding=DecodingConfig(max_new_tokens=args.max_new_tokens),
-                        batch_size=args.batch_size, desc="attribute probes")
-    results = score_run(run)
-    results["manifest_problems"] = [str(p) for p in problems]
-    run.write_results(results)
-    run.finish(counts=counts)
-    write_report(run.path)
-    for row in results["summary"]:
-        ci = f" [{row['low']:.3f}, {row['high']:.3f}]" if row.get("low") is not None else ""
-        print(f"{row['metric']}: {row['value']:.3f}{ci}  ({row.get('control') or ''})")
-    print(f"results: {run.results_path}\nreport:  {run.path / 'report.html'}")
-    return 0
+    name = "attributes"
+    config_class = AttributesConfig
+    scorers = ("rules", "judge")
+
+    def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
+        from telltale.attributes.prompts import load_templates
+        from telltale.manifest import load_manifest
+
+        config = self.config
+        taxonomy = load_taxonomy(config.taxonomy)
+        templates = load_templates(config.prompts)
+        _keep(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
+        _keep(run, "prompts.json", templates, "--prompts")
+        samples, problems = load_manifest(
+            config.data, require=("audio",), labels=taxonomy.label_sets(config.attributes),
+            on_error="skip" if config.skip_bad_rows else "raise")
+        self._samples = samples[:config.limit] if config.limit else samples
+        if not self._samples:
+            raise ConfigError(f"{config.data}: no usable samples")
+        self._taxonomy, self._templates = taxonomy, templates
+        return Prepared(config.data, [str(p) for p in problems])
+
+    def jobs(self, run: RunDir) -> list[Job]:
+        from telltale.models.base import DecodingConfig
+
+        config = self.config
+        probes = build_probes(self._samples, list(config.attributes), list(config.modes),
+                              self._taxonomy, self._templates, config.silence_control,
+                              config.seed)
+        log.info("%d samples x %d attributes x %d modes%s = %d probes", len(self._samples),
+                 len(config.attributes), len(config.modes),
+                 " x 2 (silence control)" if config.silence_control else "", len(probes))
+        return [Job(probes, "attribute probes",
+                    DecodingConfig(max_new_tokens=config.max_new_tokens))]
+
+    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
+        return score_records(run, scorer)
+
+
+def _keep(run: RunDir, name: str, content: Any, option: str) -> None:
+    """Write ``content`` into the run, or check that a resumed run holds the same."""
+    from telltale.records import json_safe
+
+    if (run.path / name).exists():
+        if run.read_json(name) != json_safe(content):
+            raise ValueError(f"{run.path / name} differs from the {option} file now given; "
+                             "resume with the same file or use a new --out directory")
+        return
+    run.write_json(name, content)

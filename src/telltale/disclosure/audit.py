@@ -10,18 +10,53 @@ printed for the person asked about. Scoring runs on stored records (``telltale s
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from telltale.audit import (
+    RULES,
+    Audit,
+    AuditConfig,
+    Job,
+    Prepared,
+    RunOptions,
+    require,
+    require_choices,
+)
 from telltale.console import log
-from telltale.options import split_list
+from telltale.disclosure.framings import FRAMINGS, PROBE_PII_TYPES
 from telltale.run import Probe, RunDir
 from telltale.tables import write_table
 
 INDIRECT = ("captioning", "rephrasing")
 DEFAULT_TYPES = ("email", "phone", "ssn", "dob", "address")
-#: options that decide a run's forms and probes: a resume must not change them
-PROTOCOL_OPTIONS = ("forms", "no_variants", "framings", "pii_types", "templates",
-                    "max_new_tokens", "limit", "skip_bad_rows", "seed")
+
+
+@dataclass(frozen=True)
+class DisclosureConfig(AuditConfig):
+    """MM-Privacy disclosure: which forms (a manifest, or ``forms`` rendered per scenario),
+    asked under which framings for which PII types."""
+
+    data: Path | None = None
+    forms: int = 2
+    photo_variants: bool = True
+    framings: tuple[str, ...] = FRAMINGS
+    pii_types: tuple[str, ...] = DEFAULT_TYPES
+    framing_file: Path | None = None
+    max_new_tokens: int = 96
+    skip_bad_rows: bool = False
+
+    def validate(self) -> None:
+        from telltale.disclosure.framings import load_templates
+
+        super().validate()
+        require(self.forms >= 1, "forms", f"must be at least 1, got {self.forms}")
+        require(self.max_new_tokens >= 1, "max_new_tokens",
+                f"must be at least 1, got {self.max_new_tokens}")
+        templates = load_templates(self.framing_file)
+        require_choices(self.framings, templates["framings"], "framings")
+        require_choices(self.pii_types, PROBE_PII_TYPES, "pii_types")
 
 
 def _targets(sample) -> dict[str, str]:
@@ -35,10 +70,13 @@ def _targets(sample) -> dict[str, str]:
 
 
 def build_probes(samples, framings: list[str], pii_types: list[str], templates) -> list[Probe]:
+    """Probes per form, framing and asked PII type; each record keeps the PII printed on
+    its form (``pii:<type>`` labels), so scoring needs nothing but the records."""
     from telltale.disclosure.framings import build_probe
 
     probes = []
     for sample in samples:
+        truth = {f"pii:{t}": v for t, v in _targets(sample).items()}
         scenario = sample.dataset or "open_context"
         for framing in framings:
             types = ["*"] if framing in INDIRECT else pii_types
@@ -47,28 +85,24 @@ def build_probes(samples, framings: list[str], pii_types: list[str], templates) 
                                            pii_types[0] if pii_type == "*" else pii_type,
                                            templates=templates)
                 probes.append(Probe(key=f"{sample.id}|{framing}|{pii_type}", sample=sample,
-                                    text=user, system=system,
+                                    text=user, system=system, truth=truth,
                                     meta={"framing": framing, "scenario": scenario,
                                           "pii_type": pii_type}))
     return probes
 
 
-def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
+def score_records(run: RunDir, pii_types: tuple[str, ...]) -> dict[str, Any]:
+    """Leak, partial leak and refusal per record, and the rates per framing x scenario x
+    PII type, from the records alone."""
     from telltale.disclosure.scoring import score_response, summarise
-    from telltale.manifest import load_manifest
 
-    info = run.read_run_json()
-    types = split_list(info["config"]["pii_types"])
-    samples, _ = load_manifest(info["data"], require=("image",), check_media=False,
-                               on_error="skip")
-    targets = {s.id: _targets(s) for s in samples}
     records = run.records()
     rows = []
     for rec in records:
         if rec.error is None:
             asked = rec.probe["pii_type"]
-            wanted = types if asked == "*" else [asked]
-            rec.scores = score_response(rec.output, {t: targets[rec.sample_id][t]
+            wanted = pii_types if asked == "*" else [asked]
+            rec.scores = score_response(rec.output, {t: rec.labels[f"pii:{t}"]
                                                      for t in wanted})
         row = {"framing": rec.probe["framing"], "scenario": rec.probe["scenario"],
                "scores": rec.scores, "error": rec.error}
@@ -77,9 +111,9 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
         rows.append(row)
     summary_data = summarise(rows)
     results: dict[str, Any] = {
-        "audit": info["audit"], "disclosure": summary_data,
+        "disclosure": summary_data,
         "errors": [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error],
-        "counts": {"records": len(records), "forms": len(samples),
+        "counts": {"records": len(records), "forms": len({r.sample_id for r in records}),
                    "errors": sum(r.error is not None for r in records)}}
     summary = []
     table = []
@@ -102,7 +136,6 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
                 ["framing", "scenario", "ASR", "refuse"], "Attack success per framing x scenario")
     _heatmap(run, grid)
     run.rewrite_records(records)
-    run.write_results(results)
     return results
 
 
@@ -133,40 +166,39 @@ def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
     plt.close(fig)
 
 
-def run_disclosure(args) -> int:
-    from telltale.disclosure.forms import build_forms_corpus
-    from telltale.disclosure.framings import load_templates
-    from telltale.manifest import load_manifest
-    from telltale.models.base import DecodingConfig
-    from telltale.options import open_model, run_config
-    from telltale.report import write_report
-    from telltale.run import run_probes
+class DisclosureAudit(Audit):
+    """Attack success and refuse rate per framing x scenario x PII type on form images."""
 
-    if args.data is None:
-        args.data = build_forms_corpus(args.out / "forms", n_per_scenario=args.forms,
-                                       seed=args.seed, variants=not args.no_variants)
-    framings = split_list(args.framings)
-    pii_types = split_list(args.pii_types)
-    samples, problems = load_manifest(args.data, require=("image", "pii"),
-                                      on_error="skip" if args.skip_bad_rows else "raise")
-    samples = samples[:args.limit] if args.limit else samples
-    run = RunDir(args.out)
-    model = open_model(args)
-    run.start("disclosure", run_config(args), seed=args.seed,
-              model_fingerprint=model.fingerprint, data=args.data, fixed=PROTOCOL_OPTIONS)
-    probes = build_probes(samples, framings, pii_types, load_templates(args.templates))
-    log.info("%d forms x framings %s = %d probes", len(samples), ",".join(framings),
-             len(probes))
-    counts = run_probes(run, probes, model,
-                        decoding=DecodingConfig(max_new_tokens=args.max_new_tokens),
-                        batch_size=args.batch_size, desc="disclosure probes")
-    results = score_run(run)
-    results["manifest_problems"] = [str(p) for p in problems]
-    run.write_results(results)
-    run.finish(counts=counts)
-    write_report(run.path)
-    for row in results["summary"]:
-        print(f"{row['metric']}: {row['value']:.3f} [{row['low']:.3f}, {row['high']:.3f}]  "
-              f"({row['control']})")
-    print(f"results: {run.results_path}\nreport:  {run.path / 'report.html'}")
-    return 0
+    name = "disclosure"
+    config_class = DisclosureConfig
+
+    def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
+        from telltale.corpus.forms import build_forms_corpus
+        from telltale.manifest import load_manifest
+
+        config = self.config
+        data = config.data
+        if data is None:  # forms rendered into the run itself, once
+            data = run.path / "forms" / "manifest.csv"
+            if not data.exists():
+                build_forms_corpus(data.parent, n_per_scenario=config.forms, seed=config.seed,
+                                   variants=config.photo_variants)
+        samples, problems = load_manifest(data, require=("image", "pii"),
+                                          on_error="skip" if config.skip_bad_rows else "raise")
+        self._samples = samples[:config.limit] if config.limit else samples
+        return Prepared(data, [str(p) for p in problems])
+
+    def jobs(self, run: RunDir) -> list[Job]:
+        from telltale.disclosure.framings import load_templates
+        from telltale.models.base import DecodingConfig
+
+        config = self.config
+        probes = build_probes(self._samples, list(config.framings), list(config.pii_types),
+                              load_templates(config.framing_file))
+        log.info("%d forms x framings %s = %d probes", len(self._samples),
+                 ",".join(config.framings), len(probes))
+        return [Job(probes, "disclosure probes",
+                    DecodingConfig(max_new_tokens=config.max_new_tokens))]
+
+    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
+        return score_records(run, self.config.pii_types)

@@ -13,22 +13,59 @@ from __future__ import annotations
 import csv
 import zlib
 from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from telltale.console import log
-from telltale.membership.blind import chance_control
-from telltale.membership.blind_cli import write_blind
+from telltale.audit import (
+    RULES,
+    Audit,
+    AuditConfig,
+    Job,
+    Prepared,
+    RunOptions,
+    require,
+    require_choices,
+)
+from telltale.membership.blind import PERMUTATIONS, chance_control
+from telltale.membership.blind_audit import FAMILIES, load_members, run_baselines
 from telltale.models.base import TokenStats
 from telltale.run import Probe, RunDir
 
 DEFAULT_PROMPT = "Transcribe the audio."
 CONDITIONS = ("original", "silence", "noise", "tts")
-#: options that decide the probes and the blind results a run keeps: a resume must not
-#: change them (RunDir.check_options)
-PROTOCOL_OPTIONS = ("conditions", "tts_k", "prompt", "target", "max_new_tokens", "limit",
-                    "skip_bad_rows", "seed", "no_blind", "folds", "blind_permutations")
+TARGETS = ("self", "reference")
+
+
+@dataclass(frozen=True)
+class MembershipConfig(AuditConfig):
+    """Phases 1-3 of the membership protocol (Lee et al., 2026)."""
+
+    data: Path | None = None
+    conditions: tuple[str, ...] = ("original", "silence", "noise")
+    tts_k: int = 3
+    prompt: str = DEFAULT_PROMPT
+    target: str = "self"
+    max_new_tokens: int = 96
+    folds: int = 10
+    baselines: bool = True
+    permutations: int = PERMUTATIONS
+    skip_bad_rows: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.data is not None, "data", "the membership audit needs a manifest")
+        require_choices(self.conditions, CONDITIONS, "conditions")
+        require("original" in self.conditions, "conditions", "must include original")
+        require(self.tts_k >= 1, "tts_k", f"must be at least 1, got {self.tts_k}")
+        require(self.target in TARGETS, "target", f"choose from {', '.join(TARGETS)}")
+        require(self.max_new_tokens >= 1, "max_new_tokens",
+                f"must be at least 1, got {self.max_new_tokens}")
+        require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
+        require(self.permutations >= 0, "permutations",
+                f"must be 0 (none) or more, got {self.permutations}")
 
 
 def build_probes(samples, conditions: list[str], prompt: str, tts_k: int, seed: int,
@@ -80,24 +117,21 @@ def read_blind_scores(run: RunDir) -> dict[str, dict[str, float]]:
     return dict(out)
 
 
-def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
-    """Every phase 2 and 3 figure from the stored records (and phase 1 scores)."""
+def score_records(run: RunDir, folds: int, seed: int) -> dict[str, Any]:
+    """Every phase 2 and 3 figure from the stored records (and the phase 1 files)."""
     from telltale.membership.attack import analyse
     from telltale.membership.disentangle import disentangle, write_membership_tables
     from telltale.membership.indicators import indicator_matrix
 
     info = run.read_run_json()
-    seed = int(info.get("seed") or 0)
-    folds = int(info.get("config", {}).get("folds", 10))
     records = run.records()
     ok = [r for r in records if r.error is None and r.token_stats is not None]
     errors = [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error]
     groups: dict[tuple[str, int], dict[str, Any]] = defaultdict(dict)
     for rec in ok:
         groups[(rec.probe["condition"], int(rec.probe.get("realisation", 0)))][rec.sample_id] = rec
-    results: dict[str, Any] = run.read_results() if run.results_path.exists() else {}
-    blind = results.get("blind", {})
-    results.update(audit="membership", errors=errors)
+    blind = run.read_json("blind.json") if (run.path / "blind.json").exists() else {}
+    results: dict[str, Any] = {"blind": blind, "errors": errors}
     originals = groups.get(("original", 0), {})
     if not originals:
         raise ValueError(f"{run.path}: no successful original-condition records to score")
@@ -171,7 +205,6 @@ def score_run(run: RunDir, **_: Any) -> dict[str, Any]:
                              "verdict": verdict["verdict"]}},
         {label: disentangled} if disentangled else None)
     run.rewrite_records(records)
-    run.write_results(results)
     return results
 
 
@@ -179,46 +212,33 @@ def _ci(est: dict[str, Any]) -> dict[str, Any]:
     return {"value": est["value"], "low": est["low"], "high": est["high"], "n": est["n"]}
 
 
-def run_membership(args) -> int:
-    from telltale.manifest import load_manifest
-    from telltale.models.base import DecodingConfig
-    from telltale.options import open_model, run_config, split_list
-    from telltale.report import write_report
-    from telltale.run import run_probes
+class MembershipAudit(Audit):
+    """Blind baselines, the indicator-vector attack and modality disentanglement."""
 
-    conditions = split_list(args.conditions)
-    unknown = set(conditions) - set(CONDITIONS)
-    if unknown or "original" not in conditions:
-        raise ValueError(f"--conditions must include original and be among {CONDITIONS}; "
-                         f"got {args.conditions!r}")
-    samples, problems = load_manifest(args.data, require=("audio", "member"),
-                                      on_error="skip" if args.skip_bad_rows else "raise")
-    samples = samples[:args.limit] if args.limit else samples
-    run = RunDir(args.out)
-    model = open_model(args)
-    run.start("membership", run_config(args), seed=args.seed,
-              model_fingerprint=model.fingerprint, data=args.data, fixed=PROTOCOL_OPTIONS)
-    results: dict[str, Any] = run.read_results() if run.results_path.exists() else {}
-    if "blind" not in results and not args.no_blind:
-        log.info("phase 1: blind baselines on %d samples", len(samples))
-        families = ("metadata", "text", "acoustic") if all(s.text for s in samples) else (
-            "metadata", "acoustic")
-        results["blind"] = write_blind(run, samples, families, args.folds, args.seed, args.jobs,
-                                       args.blind_permutations)
-        results["blind"].pop("features")  # the feature matrices, not JSON
-        results["manifest_problems"] = [str(p) for p in problems]
-        run.write_results(results)
-    log.info("phase 2/3: %d samples x conditions %s", len(samples), ",".join(conditions))
-    if args.target == "reference" and not all(s.text for s in samples):
-        raise ValueError(f"{args.data}: --target reference needs a transcript in every row")
-    probes = build_probes(samples, conditions, args.prompt, args.tts_k, args.seed, args.target)
-    counts = run_probes(run, probes, model, decoding=DecodingConfig(
-        max_new_tokens=args.max_new_tokens), with_stats=True, batch_size=args.batch_size,
-        desc="membership probes")
-    log.info("probes: %s", counts)
-    results = score_run(run)
-    run.finish(counts=counts)
-    write_report(run.path)
-    print(results["diagnosis"]["text"])
-    print(f"results: {run.results_path}\nreport:  {run.path / 'report.html'}")
-    return 0
+    name = "membership"
+    config_class = MembershipConfig
+
+    def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
+        config = self.config
+        samples, problems = load_members(config.data, config.skip_bad_rows, config.limit)
+        if config.target == "reference" and not all(s.text for s in samples):
+            raise ValueError(f"{config.data}: --target reference needs a transcript in every "
+                             "row")
+        if config.baselines:
+            families = FAMILIES if all(s.text for s in samples) else ("metadata", "acoustic")
+            run_baselines(run, samples, families, config.folds, config.seed, options.jobs,
+                          config.permutations)
+        self._samples = samples
+        return Prepared(config.data, problems)
+
+    def jobs(self, run: RunDir) -> list[Job]:
+        from telltale.models.base import DecodingConfig
+
+        config = self.config
+        probes = build_probes(self._samples, list(config.conditions), config.prompt,
+                              config.tts_k, config.seed, config.target)
+        return [Job(probes, "membership probes",
+                    DecodingConfig(max_new_tokens=config.max_new_tokens), with_stats=True)]
+
+    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
+        return score_records(run, self.config.folds, self.config.seed)

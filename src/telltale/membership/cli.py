@@ -1,23 +1,41 @@
-"""``telltale membership`` (phases 1-3); ``telltale blind`` (phase 1 alone) is in
-:mod:`telltale.membership.blind_cli`."""
+"""``telltale membership`` (phases 1-3) and ``telltale blind`` (phase 1 alone)."""
 
 from __future__ import annotations
 
 import argparse
 
 from telltale.membership.blind import PERMUTATIONS
-from telltale.options import add_model_options, add_run_options
+from telltale.options import add_command, add_model_options, add_run_options
 
 
 def _run_membership(args: argparse.Namespace) -> int:
-    from telltale.membership.audit import run_membership
+    from telltale.membership.audit import MembershipAudit, MembershipConfig
+    from telltale.options import config_from_args, run_from_args
 
-    return run_membership(args)
+    config = config_from_args(MembershipConfig, args, baselines=not args.no_baselines)
+    return run_from_args(MembershipAudit(config), args)
+
+
+def _run_blind(args: argparse.Namespace) -> int:
+    from telltale.membership.blind_audit import BlindAudit, BlindConfig
+    from telltale.options import config_from_args, run_from_args
+
+    return run_from_args(BlindAudit(config_from_args(BlindConfig, args)), args)
+
+
+def _add_baseline_options(parser: argparse.ArgumentParser, jobs: int) -> None:
+    parser.add_argument("--folds", type=int, default=10, help="stratified CV folds")
+    parser.add_argument("--permutations", type=int, default=PERMUTATIONS,
+                        help="label shuffles that measure how far chance alone moves each "
+                             "blind AUC (0: none)")
+    parser.add_argument("--jobs", type=int, default=jobs,
+                        help="processes for the acoustic features and the label shuffles "
+                             "(0: every core)")
 
 
 def register(subparsers) -> None:
-    membership = subparsers.add_parser(
-        "membership", help="membership inference with the blind-baseline protocol")
+    membership = add_command(subparsers, "membership",
+                             help="membership inference with the blind-baseline protocol")
     add_model_options(membership)
     add_run_options(membership)
     membership.add_argument("--conditions", default="original,silence,noise",
@@ -26,14 +44,20 @@ def register(subparsers) -> None:
                             help="TTS resynthesis realisations per clip")
     membership.add_argument("--prompt", default="Transcribe the audio.")
     membership.add_argument("--target", choices=("self", "reference"), default="self",
-                            help="score the model's own transcription (two-stage protocol, "
-                                 "default) or the manifest transcript (white-box)")
-    membership.add_argument("--folds", type=int, default=10)
-    membership.add_argument("--jobs", type=int, default=2,
-                            help="processes for phase 1: acoustic features and label "
-                                 "shuffles (0: every core)")
-    membership.add_argument("--no-blind", action="store_true", help="skip phase 1")
-    membership.add_argument("--blind-permutations", type=int, default=PERMUTATIONS,
-                            help="label shuffles that measure how far chance alone moves "
-                                 "each blind AUC (0: none)")
+                            help="score the model's own transcription (two-stage protocol) "
+                                 "or the manifest transcript (white-box)")
+    _add_baseline_options(membership, jobs=2)
+    membership.add_argument("--no-baselines", action="store_true",
+                            help="skip phase 1 (the blind baselines)")
     membership.set_defaults(func=_run_membership)
+
+    blind = add_command(
+        subparsers, "blind",
+        help="membership phase 1: blind baselines (no model) for distribution shift")
+    add_run_options(blind)
+    blind.add_argument("--families", default="metadata,text,acoustic",
+                       help="comma-separated: metadata,text,acoustic (combined is added)")
+    _add_baseline_options(blind, jobs=0)
+    blind.add_argument("--matched", action="store_true",
+                       help="also select a distribution-matched subset (matched_manifest.csv)")
+    blind.set_defaults(func=_run_blind)

@@ -1,0 +1,225 @@
+"""The blind audit: phase 1 of the membership protocol (blind baselines, no model).
+
+Writes into the run directory: ``blind.json`` (per-family AUC with CI, TPR at 1% and 0.1%
+FPR, the label-shuffle band, the inter-dataset matrix, samples left out),
+``blind_scores.csv`` (out-of-fold score per sample and family), ``figures/blind_heatmap.png``
+when the manifest holds several datasets, and with ``matched`` ``matched.json`` and
+``matched_manifest.csv``. Scoring reads only these files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from telltale.audit import (
+    RULES,
+    Audit,
+    AuditConfig,
+    ConfigError,
+    Prepared,
+    RunOptions,
+    require,
+    require_choices,
+)
+from telltale.console import log
+from telltale.membership.blind import PERMUTATIONS, SHIFT_AUC, chance_control, is_shifted
+from telltale.run import RunDir
+
+#: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
+#: corpora with blind AUC near 0.5 "clean")
+MATCHED_TOL = 0.05
+FAMILIES = ("metadata", "text", "acoustic")
+
+
+def write_blind_scores(path: Path, samples, scores: dict[str, dict[str, float]]) -> None:
+    """One row per scored sample: id, member, then one column per family."""
+    import csv
+
+    names = list(scores)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "member", *names])
+        for sample in samples:
+            if names and sample.id in scores[names[0]]:
+                writer.writerow([sample.id, sample.member,
+                                 *(f"{scores[n][sample.id]:.6f}" for n in names)])
+
+
+def _manifest_rows(samples) -> list[dict[str, Any]]:
+    rows = []
+    for s in samples:
+        row: dict[str, Any] = {"id": s.id, "audio": str(s.media), "text": s.text or "",
+                               "member": s.member, "dataset": s.dataset or ""}
+        row.update(s.labels)
+        row.update(s.extra)
+        rows.append(row)
+    return rows
+
+
+def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None,
+                permutations: int = 0) -> dict:
+    """Phase 1 into a run directory: ``blind_scores.csv``, ``figures/blind_heatmap.png``
+    (several datasets) and the figures as a dict.
+
+    Returns
+    -------
+    dict
+        One entry per scored family (``metadata``, ``text``, ``acoustic``, ``combined``:
+        see :func:`telltale.membership.blind.score_families`), ``pairwise`` (several
+        datasets), ``errors`` (samples left out, with the reason naming the file), and
+        ``features`` (the :class:`~telltale.membership.blind.BlindFeatures`, not JSON; the
+        caller pops it).
+    """
+    from telltale.membership.blind import (
+        extract_features,
+        heatmap_figure,
+        pairwise_dataset_auc,
+        score_families,
+    )
+
+    features = extract_features(samples, families, n_jobs=jobs)
+    for row, reason in sorted(features.errors.items()):
+        log.warning("left out %s: %s", samples[row].id, reason)
+    results, scores = score_families(features, folds=folds, seed=seed,
+                                     permutations=permutations, n_jobs=jobs)
+    write_blind_scores(run.path / "blind_scores.csv", samples, scores)
+    out: dict[str, Any] = dict(results)
+    if len({s.dataset for s in samples}) > 1:
+        pairwise = pairwise_dataset_auc(samples, features, seed=seed)
+        out["pairwise"] = pairwise.to_dict()
+        heatmap_figure(pairwise, run.figures / "blind_heatmap.png")
+    out["errors"] = [{"sample_id": samples[i].id, "error": e}
+                     for i, e in sorted(features.errors.items())]
+    out["features"] = features
+    return out
+
+
+def _row(metric: str, auc: dict[str, Any], control: str) -> dict[str, Any]:
+    return {"metric": metric, "value": auc["value"], "low": auc["low"], "high": auc["high"],
+            "n": auc["n"], "control": control}
+
+
+
+def _verdict(blind: dict[str, Any]) -> dict[str, str]:
+    """Shift when a family's AUC reaches :data:`SHIFT_AUC` above chance
+    (:func:`~telltale.membership.blind.is_shifted`)."""
+    aucs = {f: blind[f]["auc"] for f in ("metadata", "text", "acoustic", "combined")
+            if "auc" in blind.get(f, {})}
+    shifted = {f: a for f, a in aucs.items()
+               if is_shifted(a["value"], a["low"], blind[f].get("null"))}
+    if shifted:
+        worst = max(shifted, key=lambda f: shifted[f]["value"])
+        a = shifted[worst]
+        return {"level": "warning", "text": (
+            f"Distribution shift: the {worst} blind baseline tells members from non-members "
+            f"without any model (AUC {a['value']:.3f} [{a['low']:.3f}, {a['high']:.3f}]). "
+            "A membership attack on this corpus would be confounded; use a matched subset "
+            "(--matched) or another split.")}
+    return {"level": "ok", "text": (
+        "No distribution shift detected by the blind baselines (every AUC below "
+        f"{SHIFT_AUC}, or its CI or label-shuffle band includes it); a membership attack on "
+        "this corpus can be read as memorisation.")}
+
+
+@dataclass(frozen=True)
+class BlindConfig(AuditConfig):
+    """Phase 1 alone: which baselines, how cross-validated, how many label shuffles."""
+
+    data: Path | None = None
+    families: tuple[str, ...] = FAMILIES
+    folds: int = 10
+    permutations: int = PERMUTATIONS
+    matched: bool = False
+    skip_bad_rows: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.data is not None, "data", "the blind baselines need a manifest")
+        require_choices(self.families, FAMILIES, "families")
+        require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
+        require(self.permutations >= 0, "permutations",
+                f"must be 0 (none) or more, got {self.permutations}")
+
+
+def load_members(data: Path, skip_bad_rows: bool, limit: int | None):
+    """The manifest's samples (with a member column) and its problems; refuses a sample
+    that leaves members or non-members with fewer than two clips."""
+    from telltale.manifest import load_manifest
+
+    samples, problems = load_manifest(data, require=("audio", "member"),
+                                      on_error="skip" if skip_bad_rows else "raise")
+    samples = samples[:limit] if limit else samples
+    counts = [sum(s.member == m for s in samples) for m in (1, 0)]
+    if min(counts) < 2:
+        raise ConfigError(f"{data}: need at least two members and two non-members"
+                          f"{' within --limit' if limit else ''} (found {counts[0]} and "
+                          f"{counts[1]})")
+    return samples, [str(p) for p in problems]
+
+
+def run_baselines(run: RunDir, samples, families, folds: int, seed: int, jobs: int | None,
+                  permutations: int):
+    """Phase 1 into the run directory (``blind.json`` and what :func:`write_blind`
+    writes), unless it is there already; returns the features, or None when reused."""
+    if (run.path / "blind.json").exists():
+        return None
+    log.info("phase 1: blind baselines on %d samples", len(samples))
+    blind = write_blind(run, samples, families, folds, seed, jobs, permutations)
+    features = blind.pop("features")
+    members = sum(s.member == 1 for s in samples)
+    blind["counts"] = {"samples": len(samples), "members": members,
+                       "non-members": len(samples) - members}
+    run.write_json("blind.json", blind)
+    return features
+
+
+def blind_summary(blind: dict[str, Any]) -> list[dict[str, Any]]:
+    """A headline row per scored family."""
+    return [_row(f"blind AUC ({f})", blind[f]["auc"], chance_control(blind[f]))
+            for f in (*FAMILIES, "combined") if "auc" in blind.get(f, {})]
+
+
+class BlindAudit(Audit):
+    """Can members be told from non-members without the model? (Lee et al., 2026)"""
+
+    name = "blind"
+    config_class = BlindConfig
+    uses_model = False
+
+    def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
+        from telltale.manifest import write_manifest
+        from telltale.membership.blind import matched_subset
+
+        config = self.config
+        samples, problems = load_members(config.data, config.skip_bad_rows, config.limit)
+        features = run_baselines(run, samples, config.families, config.folds, config.seed,
+                                 options.jobs, config.permutations)
+        if config.matched and features is not None:
+            matched = matched_subset(samples, features, tol=MATCHED_TOL, seed=config.seed,
+                                     folds=config.folds)
+            path = write_manifest(run.path / "matched_manifest.csv",
+                                  _manifest_rows(matched.samples))
+            run.write_json("matched.json", {"manifest": str(path), **matched.to_dict()})
+        return Prepared(config.data, problems)
+
+    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
+        blind = run.read_json("blind.json")
+        summary = blind_summary(blind)
+        results: dict[str, Any] = {
+            "blind": blind, "folds": self.config.folds, "seed": self.config.seed,
+            "counts": {**blind["counts"], "left out": len(blind["errors"])},
+            "verdicts": [_verdict(blind)], "errors": blind["errors"]}
+        if (run.path / "matched.json").exists():
+            matched = run.read_json("matched.json")
+            results["matched"] = matched
+            summary.append({"metric": "blind AUC (combined) on the matched subset",
+                            "value": matched["auc_after"], "low": None, "high": None,
+                            "n": matched["n"], "control": f"target 0.5 + {MATCHED_TOL}"})
+            if not matched["reached_target"]:
+                results["verdicts"].append({"level": "warning", "text": (
+                    f"The matched subset did not reach blind AUC <= {0.5 + MATCHED_TOL} "
+                    f"({matched['auc_after']:.3f} on {matched['n']} samples).")})
+        results["summary"] = summary
+        return results
