@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
@@ -24,11 +25,43 @@ def configure(quiet: bool = False, verbose: bool = False) -> None:
     log.propagate = False
 
 
-def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> Iterator[T]:
-    """A tqdm progress bar on stderr, silent in quiet mode or when stderr is not a terminal
-    (CI logs get one line per stage from the logger instead)."""
-    from tqdm import tqdm
+#: seconds between two progress lines when stderr is not a terminal
+PROGRESS_EVERY = 15.0
 
-    disable = _quiet or not sys.stderr.isatty()
-    yield from tqdm(items, total=total, desc=desc, disable=disable, leave=False,
-                    dynamic_ncols=True)
+
+def progress(items: Iterable[T], total: int | None = None, desc: str = "",
+             every: float = PROGRESS_EVERY) -> Iterator[T]:
+    """A tqdm progress bar on a terminal; elsewhere (CI, nohup, a pipe) a log line every
+    ``every`` seconds with the count, the rate and the time left, and one at the end, so a
+    long step never runs silent. Nothing in quiet mode."""
+    if not _quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(items, total=total, desc=desc, leave=False, dynamic_ncols=True)
+        return
+    start = last = time.monotonic()
+    for done, item in enumerate(items, start=1):
+        yield item
+        now = time.monotonic()
+        if not _quiet and (now - last >= every or done == total):
+            last = now
+            log.info("%s", progress_line(desc, done, total, now - start))
+
+
+def progress_line(desc: str, done: int, total: int | None, elapsed: float) -> str:
+    """``desc: done/total (pct), rate/s, ETA`` as the non-terminal progress shows it."""
+    rate = done / elapsed if elapsed > 0 else float("inf")
+    text = f"{desc}: {done}" + (f"/{total} ({100 * done / total:.0f}%)" if total else "")
+    text += f", {rate:.2f}/s" if rate != float("inf") else ""
+    if total and done < total and rate not in (0, float("inf")):
+        text += f", about {_duration((total - done) / rate)} left"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

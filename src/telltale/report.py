@@ -29,6 +29,7 @@ td:first-child,th:first-child{text-align:left}
 .verdict.ok{background:#e6f5ea;border:1px solid #8fcf9f}
 .verdict.warn{background:#fff4e0;border:1px solid #f0bd63}
 .verdict.info{background:#eaf1fb;border:1px solid #9db9e6}
+.verdict.fail{background:#fde8e8;border:1px solid #e08080}
 figure{display:inline-block;margin:.6em;vertical-align:top}
 figure img{max-width:480px;border:1px solid #e3e7ef}
 figcaption{font-size:.85em;color:#5b6478;text-align:center}
@@ -80,6 +81,42 @@ def _summary_table(summary: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def _error_kind(message: str) -> str:
+    """What an error message says with its particulars (paths, numbers, quoted values)
+    taken out, so that the same failure on many samples counts as one kind."""
+    text = re.sub(r"(/[^\s:'\"()]+)+", "<path>", message)
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "<value>", text)
+    text = re.sub(r"\d+(\.\d+)?", "<n>", text)
+    return text[:160]
+
+
+def group_errors(errors: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Error records grouped by kind (:func:`_error_kind`), largest group first."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for err in errors:
+        groups.setdefault(_error_kind(str(err.get("error"))), []).append(err)
+    return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
+
+
+def failure_banner(info: dict[str, Any], results: dict[str, Any]) -> str | None:
+    """One sentence when probes failed or manifest rows were dropped, else None."""
+    counts = info.get("counts") or {}
+    failed = counts.get("errors", 0) or len(results.get("errors", []))
+    dropped = len(results.get("manifest_problems", []))
+    if not failed and not dropped:
+        return None
+    text = []
+    if failed:
+        asked = sum(counts.get(k, 0) for k in ("done", "skipped", "errors")) or None
+        text.append(f"{failed} probes failed" + (f" of {asked}" if asked else "")
+                    + " (grouped under Errors below); the figures use the others only.")
+    if dropped:
+        text.append(f"{dropped} manifest rows were dropped (listed in results.json).")
+    if "FAILED" in str(info.get("outcome", "")):
+        text.insert(0, "This run FAILED.")
+    return " ".join(text)
+
+
 def render(run: RunDir) -> str:
     """The report page as an HTML string."""
     results = run.read_results()
@@ -98,6 +135,9 @@ def render(run: RunDir) -> str:
         f" ({html.escape(str(info.get('git_revision') or 'no git revision'))})"
         f" · started {html.escape(str(info.get('started')))}</p>",
     ]
+    banner = failure_banner(info, results)
+    if banner:
+        parts.append(f"<div class='verdict fail'>{html.escape(banner)}</div>")
     for verdict in results.get("verdicts", []):
         level = verdict.get("level", "info")
         parts.append(
@@ -130,15 +170,17 @@ def render(run: RunDir) -> str:
             )
     errors = results.get("errors", [])
     if errors:
+        groups = group_errors(errors)
         parts.append(
-            f"<h2>Errors ({len(errors)})</h2><table><thead><tr><th>sample</th><th>reason</th>"
-            "</tr></thead><tbody>"
-        )
-        for err in errors[:200]:
+            f"<h2>Errors ({len(errors)} records, {len(groups)} kinds)</h2><table><thead><tr>"
+            "<th>kind</th><th>records</th><th>samples (first five)</th><th>example</th>"
+            "</tr></thead><tbody>")
+        for kind, members in groups.items():
+            ids = ", ".join(sorted({str(e.get("sample_id")) for e in members})[:5])
             parts.append(
-                f"<tr><td>{html.escape(str(err.get('sample_id')))}</td>"
-                f"<td>{html.escape(str(err.get('error')))}</td></tr>"
-            )
+                f"<tr><td>{html.escape(kind)}</td><td>{len(members)}</td>"
+                f"<td>{html.escape(ids)}</td><td>{html.escape(str(members[0].get('error')))}"
+                "</td></tr>")
         parts.append("</tbody></table>")
     parts.append(
         "<details><summary>results.json</summary><pre>"

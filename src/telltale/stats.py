@@ -246,3 +246,15 @@ def oof_logistic_scores(X: Any, y: Any, folds: int = 10, seed: int = 0,
         model.fit(X[train], y[train])
         out[test] = model.predict_proba(X[test])[:, 1]
     return out
+
+
+def low_fpr_tpr(y: Any, scores: Any, fpr: float) -> float | None:
+    """:func:`tpr_at_fpr`, or None (not estimable) with fewer than ``1/fpr`` non-members.
+
+    With ``n`` non-members the smallest non-zero FPR is ``1/n``: TPR at 1% FPR needs at
+    least 100 of them and at 0.1% at least 1,000, otherwise the figure is read at FPR 0 and
+    says nothing about the operating point it names."""
+    negatives = int(np.sum(np.asarray(y).astype(int) == 0))
+    if negatives * fpr < 1 - 1e-9:
+        return None
+    return tpr_at_fpr(y, scores, fpr)

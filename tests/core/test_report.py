@@ -63,3 +63,23 @@ def test_report_renders_in_headless_chromium(tmp_path):
     subprocess.run(["chromium", *flags, f"--screenshot={shot}", "--window-size=1000,800",
                     page.as_uri()], capture_output=True, timeout=120, check=True)
     assert shot.stat().st_size > 5000  # a real rendered page, not an empty canvas
+
+
+def test_failures_open_the_report_with_a_banner_and_errors_are_grouped_by_kind(tmp_path):
+    run = RunDir(tmp_path / "run")
+    run.start("attributes", {}, manifest_problems=["row 3: file is empty"])
+    errors = [{"sample_id": f"s{i}", "error": f"APIStatusError: 404 Not Found for "
+                                              f"/v1/chat/completions (try {i})"}
+              for i in range(90)]
+    errors += [{"sample_id": "s7", "error": "cannot decode audio (/data/s7.wav: bad header)"}]
+    run.finish(counts={"done": 5, "skipped": 0, "errors": 91}, outcome="attributes: FAILED")
+    run.write_results({"audit": "attributes", "errors": errors,
+                       "manifest_problems": ["row 3: file is empty"]})
+    page = write_report(run.path).read_text()
+    banner = page.index("class='verdict fail'")
+    assert banner < page.index("<h2>")
+    assert "This run FAILED. 91 probes failed of 96" in page
+    assert "1 manifest rows were dropped" in page
+    assert "Errors (91 records, 2 kinds)" in page
+    assert page.count("APIStatusError: &lt;n&gt; Not Found") == 1  # one row for 90 records
+    assert "<td>90</td>" in page

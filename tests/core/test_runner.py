@@ -259,3 +259,17 @@ def _tiny_manifest(tmp_path: Path) -> Path:
     path = tmp_path / "m.csv"
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(caplog):
+    from telltale import console
+
+    console.configure()
+    console.log.propagate = True  # let caplog see the records
+    with caplog.at_level("INFO", logger="telltale"):
+        assert list(console.progress(range(5), total=5, desc="probes", every=0.0)) == [
+            0, 1, 2, 3, 4]
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("probes: 1/5 (20%)") and lines[-1].startswith("probes: 5/5")
+    assert "left" in lines[0] and "left" not in lines[-1]
+    assert console.progress_line("x", 10, 100, 5.0) == "x: 10/100 (10%), 2.00/s, about 45 s left"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.attributes.taxonomy import Taxonomy, from_dict, load_taxonomy
+from telltale.attributes.verdicts import cell_verdict, parse_health
 from telltale.audit import (
     RULES,
     Audit,
@@ -120,7 +121,7 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
     metrics = summarise(rows, taxonomy.label_sets(attributes))
     errors = [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error]
     results: dict[str, Any] = {"audit": "attributes", "metrics": metrics, "errors": errors}
-    summary, table = [], []
+    summary, table, verdicts = [], [], []
     for attribute in attributes:
         for mode, conditions in metrics[attribute].items():
             if mode == "deltas_vs_direct":
@@ -129,18 +130,23 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
             blind = conditions.get("silence")
             if real is None:
                 continue
+            verdicts.append(cell_verdict(attribute, mode, real, blind))
+            unparsed = real["unparsed"] / real["n"] if real["n"] else 0.0
             summary.append({"metric": f"{attribute} accuracy ({mode})",
                             **real["accuracy_all"],
-                            "control": f"majority {real['majority_baseline']:.3f}"
-                            if real["majority_baseline"] is not None else None})
+                            "control": (f"majority {real['majority_baseline']:.3f}"
+                                        if real["majority_baseline"] is not None else "")
+                            + f"; unparsed {unparsed:.0%}"})
             summary.append({"metric": f"{attribute} refusal rate ({mode})",
                             **real["refusal_rate"], "control": None})
             if blind:
+                quiet_unparsed = blind["unparsed"] / blind["n"] if blind["n"] else 0.0
                 summary.append({"metric": f"{attribute} accuracy on silence ({mode})",
                                 **blind["accuracy_all"],
-                                "control": f"chance {blind['chance']:.3f}"})
+                                "control": f"chance {blind['chance']:.3f}; unparsed "
+                                           f"{quiet_unparsed:.0%}"})
             table.append({"attribute": attribute, "mode": mode,
-                          "acc (all)": real["accuracy_all"]["value"],
+                          "acc (all)": real["accuracy_all"]["value"], "unparsed": unparsed,
                           "acc (answered)": real["accuracy_answered"]["value"],
                           "refusal": real["refusal_rate"]["value"],
                           "majority": real["majority_baseline"], "chance": real["chance"],
@@ -154,10 +160,12 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
                             "value": delta["refusal"]["diff"], "n": delta["refusal"]["n"],
                             "control": f"McNemar p {delta['refusal']['p']:.3g}"})
     results["summary"] = summary
+    results["verdicts"] = verdicts + parse_health(metrics, ok)
     results["counts"] = {"records": len(records), "errors": len(errors),
                          "samples": len({r.sample_id for r in records})}
     write_table(run.tables, "attribute_inference", table,
-                ["attribute", "mode", "acc (all)", "acc (answered)", "refusal", "majority",
+                ["attribute", "mode", "acc (all)", "unparsed", "acc (answered)", "refusal",
+                 "majority",
                  "chance", "acc silence", "entropy silence"],
                 "Attribute inference, refusal and the blind (silence) control")
     _figures(run, metrics, attributes)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from telltale import stats
-from telltale.membership.blind import SHIFT_AUC, is_shifted
+from telltale.membership.blind import SHIFT_AUC, below_band_note, is_shifted, too_few
 from telltale.stats import Estimate
 
 #: smallest Pearson r counted as a "non-negligible positive correlation" (Lee et al., 2026,
@@ -36,7 +36,8 @@ MIN_R = 0.3
 #: significance level of the correlation tests
 ALPHA = 0.05
 #: the verdicts :func:`diagnose` can return
-VERDICTS = ("credible", "confounded", "shift present", "unverified", "no signal")
+VERDICTS = ("credible", "confounded", "shift present", "unverified", "no signal",
+            "inconclusive")
 
 EMPTY_REASON = "empty continuation: the model produced no tokens, so no indicator is defined"
 
@@ -112,8 +113,8 @@ class AttackResult:
     scores: np.ndarray
     used: np.ndarray
     auc: Estimate
-    tpr_at_1pct_fpr: float
-    tpr_at_01pct_fpr: float
+    tpr_at_1pct_fpr: float | None  # None: too few non-members (stats.low_fpr_tpr)
+    tpr_at_01pct_fpr: float | None
     per_indicator: dict[str, dict[str, Any]]
     n_dropped: int
     n_imputed_values: int
@@ -188,12 +189,12 @@ def aggregate_attack(X: np.ndarray, y: np.ndarray, names: Sequence[str], folds: 
     n_neg = int(counts[0])
     for fpr in (0.01, 0.001):
         if n_neg * fpr < 1:
-            notes.append(f"TPR at {fpr:.1%} FPR is read at FPR 0: with {n_neg} non-members the "
-                         f"smallest non-zero FPR is {1 / n_neg:.2%}")
+            notes.append(f"TPR at {fpr:.1%} FPR is not estimable: with {n_neg} non-members "
+                         f"the smallest non-zero FPR is {1 / n_neg:.2%}")
     return AttackResult(
         scores=scores, used=used, auc=stats.roc_auc(ys, ss, n_boot=n_boot, seed=seed),
-        tpr_at_1pct_fpr=stats.tpr_at_fpr(ys, ss, 0.01),
-        tpr_at_01pct_fpr=stats.tpr_at_fpr(ys, ss, 0.001), per_indicator=per_indicator,
+        tpr_at_1pct_fpr=stats.low_fpr_tpr(ys, ss, 0.01),
+        tpr_at_01pct_fpr=stats.low_fpr_tpr(ys, ss, 0.001), per_indicator=per_indicator,
         n_dropped=int((~used).sum()), n_imputed_values=int((~np.isfinite(X[used])).sum()),
         folds=k, notes=notes)
 
@@ -316,11 +317,13 @@ def _centre_by_class(values: np.ndarray, y: np.ndarray) -> np.ndarray:
 def diagnose(mia_auc: Estimate | Mapping[str, Any],
              blind_aucs: Mapping[str, Estimate | Mapping[str, Any]],
              correlations: Mapping[str, Mapping[str, float]], shift_auc: float = SHIFT_AUC,
-             min_r: float = MIN_R, alpha: float = ALPHA) -> dict[str, Any]:
+             min_r: float = MIN_R, alpha: float = ALPHA,
+             class_counts: tuple[int, int] | None = None) -> dict[str, Any]:
     """The verdict of the blind-baseline protocol (Lee et al., 2026, Sec. 2.2), with its
     reasoning.
 
-    Rules, in order:
+    Rules, in order (after **inconclusive**, when ``class_counts`` (members, non-members)
+    has fewer than :data:`~telltale.membership.blind.MIN_PER_CLASS` of either):
 
     1. **no signal**: the MIA AUC's CI reaches down to 0.5 (nothing to explain);
     2. **confounded**: some blind family is *shifted* (AUC >= ``shift_auc`` with its CI
@@ -394,7 +397,11 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
 
     shift_note = (" The blind baselines nevertheless show distribution shift ("
                   + "; ".join(describe(f) for f in shifted) + ").") if shifted else ""
-    if not mia.low > 0.5:
+    small = too_few(*class_counts) if class_counts else None
+    if small:
+        verdict, level, text = "inconclusive", "info", (
+            f"{small} MIA AUC {mia}." + shift_note)
+    elif not mia.low > 0.5:
         where = "below" if mia.high < 0.5 else "includes"
         verdict, level, text = "no signal", "info", (
             f"No membership signal: the aggregated MIA AUC {mia} {where} chance (0.5)."
@@ -427,6 +434,7 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
             f"Membership signal credible: MIA AUC {mia} while every blind baseline stays "
             f"below AUC {shift_auc} or has a CI or label-shuffle band reaching it ("
             + "; ".join(describe(f) for f in families) + ").")
+    text += below_band_note({f: a for f, a in blind_aucs.items() if isinstance(a, Mapping)})
     return {"verdict": verdict, "level": level, "text": text, "criteria": criteria,
             "families": families}
 
@@ -466,7 +474,9 @@ def analyse(X: np.ndarray, y: np.ndarray, names: Sequence[str],
     result = aggregate_attack(X, y, names, folds=folds, seed=seed, n_boot=n_boot,
                               indicator_boot=indicator_boot)
     correlation = blind_correlations(blind_scores or {}, result.scores, y)
-    diagnosis = diagnose(result.auc, blind_aucs or {}, correlation)
+    y_int = np.asarray(y).astype(int)
+    diagnosis = diagnose(result.auc, blind_aucs or {}, correlation,
+                         class_counts=(int(y_int.sum()), int((1 - y_int).sum())))
     out: dict[str, Any] = {"attack": result.to_dict(), "correlation": correlation,
                            "diagnosis": diagnosis, "figures": []}
     if figures is not None:

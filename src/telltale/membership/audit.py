@@ -189,7 +189,8 @@ def score_records(run: RunDir, folds: int, seed: int) -> dict[str, Any]:
                 **_ci(mia_auc), "control": "chance 0.5"},
                {"metric": "TPR at 1% FPR",
                 "value": phase2["attack"]["aggregated"]["tpr_at_1pct_fpr"],
-                "n": int(y.size), "control": "0.01"}]
+                "n": int(y.size), "control": "chance 0.01" if int((1 - y).sum()) >= 100 else
+                f"not estimable: {int((1 - y).sum())} non-members (needs 100)"}]
     for family, values in families.items():
         summary.append({"metric": f"blind AUC ({family})", **_ci(values["auc"]),
                         "control": chance_control(values)})

@@ -49,6 +49,35 @@ PERMUTATIONS = 20
 #: (2026) use no fixed threshold; 0.6 is the lowest blind AUC their Table 1 treats as a
 #: confound (VoxPopuli text, 60.3, is borderline)
 SHIFT_AUC = 0.6
+#: fewest members and fewest non-members for a verdict. Below it the blind baselines have
+#: no power (a label-shuffle band at 20 + 20 clips already spans about 0.35-0.65, so a
+#: shifted corpus passes as "matched") and the MIA interval is dominated by a few clips
+MIN_PER_CLASS = 20
+
+
+def too_few(members: int, nonmembers: int) -> str | None:
+    """Why a verdict is inconclusive at these class sizes, or None."""
+    if min(members, nonmembers) >= MIN_PER_CLASS:
+        return None
+    return (f"Inconclusive: {members} members and {nonmembers} non-members are too few for "
+            f"a verdict (at least {MIN_PER_CLASS} of each are needed; with fewer, neither "
+            "distribution shift nor memorisation can be ruled in or out).")
+
+
+def below_band(blind: dict[str, Any]) -> list[str]:
+    """Families whose AUC falls below their label-shuffle band (worse than chance)."""
+    return [f for f, v in blind.items() if isinstance(v, dict) and "auc" in v and v.get("null")
+            and v["auc"]["value"] < v["null"]["band"][0]]
+
+
+def below_band_note(blind: dict[str, Any]) -> str:
+    """A sentence flagging families below their shuffle band ('' when none is)."""
+    low = below_band(blind)
+    if not low:
+        return ""
+    return (f" Note: {', '.join(low)} blind AUC is below its label-shuffle band, worse than "
+            "chance: clips that move together (one voice, one session) sit on both sides of "
+            "the split in an unusual way; this split's blind figures deserve a second look.")
 
 
 @dataclass
@@ -252,7 +281,7 @@ def summarize_scores(y: np.ndarray, scores: np.ndarray, n_boot: int = 1000,
                            "n": int(y.size), "n_members": int(y.sum()),
                            "n_nonmembers": int(y.size - y.sum())}
     for name, fpr in LOW_FPR.items():
-        out[name] = stats.tpr_at_fpr(y, scores, fpr)
+        out[name] = stats.low_fpr_tpr(y, scores, fpr)
     return out
 
 

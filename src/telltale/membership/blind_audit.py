@@ -24,7 +24,14 @@ from telltale.audit import (
     require_choices,
 )
 from telltale.console import log
-from telltale.membership.blind import PERMUTATIONS, SHIFT_AUC, chance_control, is_shifted
+from telltale.membership.blind import (
+    PERMUTATIONS,
+    SHIFT_AUC,
+    below_band_note,
+    chance_control,
+    is_shifted,
+    too_few,
+)
 from telltale.run import RunDir
 
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
@@ -104,23 +111,28 @@ def _row(metric: str, auc: dict[str, Any], control: str) -> dict[str, Any]:
 
 def _verdict(blind: dict[str, Any]) -> dict[str, str]:
     """Shift when a family's AUC reaches :data:`SHIFT_AUC` above chance
-    (:func:`~telltale.membership.blind.is_shifted`)."""
+    (:func:`~telltale.membership.blind.is_shifted`); inconclusive on too few clips."""
     aucs = {f: blind[f]["auc"] for f in ("metadata", "text", "acoustic", "combined")
             if "auc" in blind.get(f, {})}
     shifted = {f: a for f, a in aucs.items()
                if is_shifted(a["value"], a["low"], blind[f].get("null"))}
+    counts = blind.get("counts", {})
+    small = too_few(counts.get("members", 0), counts.get("non-members", 0))
+    note = below_band_note(blind)
+    if small:
+        return {"level": "info", "text": small + note}
     if shifted:
         worst = max(shifted, key=lambda f: shifted[f]["value"])
         a = shifted[worst]
-        return {"level": "warning", "text": (
+        return {"level": "warn", "text": (
             f"Distribution shift: the {worst} blind baseline tells members from non-members "
             f"without any model (AUC {a['value']:.3f} [{a['low']:.3f}, {a['high']:.3f}]). "
             "A membership attack on this corpus would be confounded; use a matched subset "
-            "(--matched) or another split.")}
+            "(--matched) or another split." + note)}
     return {"level": "ok", "text": (
         "No distribution shift detected by the blind baselines (every AUC below "
         f"{SHIFT_AUC}, or its CI or label-shuffle band includes it); a membership attack on "
-        "this corpus can be read as memorisation.")}
+        "this corpus can be read as memorisation." + note)}
 
 
 @dataclass(frozen=True)
@@ -218,7 +230,7 @@ class BlindAudit(Audit):
                             "value": matched["auc_after"], "low": None, "high": None,
                             "n": matched["n"], "control": f"target 0.5 + {MATCHED_TOL}"})
             if not matched["reached_target"]:
-                results["verdicts"].append({"level": "warning", "text": (
+                results["verdicts"].append({"level": "warn", "text": (
                     f"The matched subset did not reach blind AUC <= {0.5 + MATCHED_TOL} "
                     f"({matched['auc_after']:.3f} on {matched['n']} samples).")})
         results["summary"] = summary
