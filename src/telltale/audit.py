@@ -197,6 +197,11 @@ class Audit(ABC):
         ``counts``), which the runner writes to ``results.json``."""
 
 
+#: longest clip an audio audit accepts unless told otherwise: Qwen2-Audio reads 30 s,
+#: the calibration organism about 40 s, Audio Flamingo 3 up to 10 minutes
+MAX_AUDIO_SECONDS = 60.0
+
+
 def audit_class(name: str) -> type[Audit]:
     """The :class:`Audit` registered under ``name``."""
     if name not in AUDITS:

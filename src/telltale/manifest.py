@@ -102,27 +102,21 @@ def _parse_member(value: Any) -> int | None:
     raise ValueError(f"member must be 1 or 0, got {value!r}")
 
 
-def _check_media(path: Path, kind: str) -> str | None:
-    """Cheap readability check (header only); returns the reason it is unusable, or None."""
+def _check_media(path: Path, kind: str, max_seconds: float | None = None) -> str | None:
+    """Whether a media file is usable (audio decoded in full: NaN or infinite samples,
+    silence only and clips over ``max_seconds`` are refused); the reason, or None."""
     if not path.is_file():
         return f"file not found: {path}"
     if path.stat().st_size == 0:
         return f"file is empty: {path}"
     if kind == "audio":
-        import soundfile as sf
+        from telltale.media.audio import check_audio
+        from telltale.media.errors import MediaError
 
         try:
-            info = sf.info(str(path))
-            if info.frames == 0:
-                return f"audio has no samples: {path}"
-        except Exception:
-            from telltale.media.audio import load_audio
-            from telltale.media.errors import MediaError
-
-            try:
-                load_audio(path)
-            except MediaError as exc:
-                return exc.reason + f": {path}"
+            check_audio(path, max_seconds)
+        except MediaError as exc:
+            return exc.reason + f": {path}"
         return None
     from PIL import Image
 
@@ -140,6 +134,7 @@ def load_manifest(
     require: Iterable[str] = (),
     labels: Mapping[str, Iterable[str]] | None = None,
     check_media: bool = True,
+    max_seconds: float | None = None,
     on_error: str = "raise",
 ) -> tuple[list[Sample], list[RowProblem]]:
     """Load and validate a manifest.
@@ -151,7 +146,9 @@ def load_manifest(
         ``("audio", "member")`` for the membership audit.
     labels : for attribute columns, the allowed values; a value outside the set is a
         problem ("unknown label value"). Matching is case-insensitive.
-    check_media : open each media file's header to catch missing, empty or undecodable media.
+    check_media : decode each media file to catch missing, empty or undecodable media,
+        and audio with NaN or infinite samples, silence only, or more than ``max_seconds``.
+    max_seconds : the longest clip accepted (None: any length).
     on_error : ``"raise"`` raises :class:`ManifestError` listing every problem;
         ``"skip"`` drops bad rows and returns their problems.
 
@@ -202,7 +199,7 @@ def load_manifest(
                 media = Path(str(row[candidate]).strip())
                 media = media if media.is_absolute() else (base / media)
                 if check_media:
-                    reason = _check_media(media, candidate)
+                    reason = _check_media(media, candidate, max_seconds)
                     if reason:
                         problem(candidate, reason)
                 break

@@ -68,6 +68,18 @@ def add_run_options(parser: argparse.ArgumentParser, data_required: bool = True)
     group.add_argument("--limit", type=int, default=None, help="use only the first N samples")
     group.add_argument("--skip-bad-rows", action="store_true",
                        help="drop unusable manifest rows (recorded in results) instead of stopping")
+    group.add_argument("--max-failure-share", type=float, default=0.5,
+                       help="exit non-zero when more than this share of probes failed (a run "
+                            "with no successful probe always does)")
+
+
+def add_audio_options(parser: argparse.ArgumentParser) -> None:
+    """Options of the audits that read clips."""
+    from telltale.audit import MAX_AUDIO_SECONDS
+
+    parser.add_argument("--max-audio-seconds", type=float, default=MAX_AUDIO_SECONDS,
+                        help="longer clips are manifest problems (Qwen2-Audio reads 30 s, the "
+                             "calibration organism about 40 s)")
 
 
 def split_list(text: str) -> list[str]:

@@ -74,3 +74,30 @@ def test_structural_errors_name_the_file(media_dir, tmp_path):
         load_manifest(bad_json)
     with pytest.raises(ManifestError, match="unknown manifest format"):
         load_manifest(write_csv(tmp_path / "m.txt", "id\n1\n"))
+
+
+def test_bad_audio_content_is_a_manifest_problem_with_row_and_reason(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from telltale.manifest import load_manifest
+
+    rate = 16000
+    voice = (0.1 * np.sin(np.linspace(0, 800, rate))).astype("float32")
+    clips = {"ok": voice, "nan": np.where(np.arange(rate) == 99, np.nan, voice),
+             "inf": np.where(np.arange(rate) == 7, np.inf, voice),
+             "quiet": np.zeros(rate, dtype="float32"),
+             "long": np.tile(voice, 12)}
+    rows = ["id,audio"]
+    for name, audio in clips.items():
+        sf.write(tmp_path / f"{name}.wav", audio.astype("float32"), rate, subtype="FLOAT")
+        rows.append(f"{name},{name}.wav")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    samples, problems = load_manifest(tmp_path / "m.csv", require=("audio",), max_seconds=10,
+                                      on_error="skip")
+    assert [s.id for s in samples] == ["ok"]
+    reasons = {p.sample_id: str(p) for p in problems}
+    assert "NaN or infinite" in reasons["nan"] and "NaN or infinite" in reasons["inf"]
+    assert "silence only" in reasons["quiet"]
+    assert "12.0 s long, more than the 10 s allowed" in reasons["long"]
+    assert all("m.csv" in r and "row" in r and "audio" in r for r in reasons.values())

@@ -15,6 +15,7 @@ from typing import Any
 from telltale.attributes.taxonomy import Taxonomy, from_dict, load_taxonomy
 from telltale.attributes.verdicts import cell_verdict, parse_health
 from telltale.audit import (
+    MAX_AUDIO_SECONDS,
     RULES,
     Audit,
     AuditConfig,
@@ -47,11 +48,14 @@ class AttributesConfig(AuditConfig):
     silence_control: bool = True
     max_new_tokens: int = 96
     skip_bad_rows: bool = False
+    max_audio_seconds: float = MAX_AUDIO_SECONDS
 
     def validate(self) -> None:
         from telltale.attributes.prompts import load_templates
 
         super().validate()
+        require(self.max_audio_seconds > 0, "max_audio_seconds",
+                f"must be positive, got {self.max_audio_seconds}")
         require(self.data is not None, "data", "the attribute audit needs a manifest")
         require(self.max_new_tokens >= 1, "max_new_tokens",
                 f"must be at least 1, got {self.max_new_tokens}")
@@ -225,6 +229,7 @@ class AttributesAudit(Audit):
         _keep(run, "prompts.json", templates, "--prompts")
         samples, problems = load_manifest(
             config.data, require=("audio",), labels=taxonomy.label_sets(config.attributes),
+            max_seconds=config.max_audio_seconds,
             on_error="skip" if config.skip_bad_rows else "raise")
         self._samples = samples[:config.limit] if config.limit else samples
         if not self._samples:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from telltale.options import add_command, add_model_options, add_run_options
+from telltale.options import (
+    add_audio_options,
+    add_command,
+    add_model_options,
+    add_run_options,
+)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -22,6 +27,7 @@ def register(subparsers) -> None:
         help="do models infer private traits from a voice, and do they refuse?")
     add_model_options(parser)
     add_run_options(parser)
+    add_audio_options(parser)
     parser.add_argument("--attributes", default="gender,age",
                         help="gender, age, accent, education, income, social_stratum, health, "
                              "bmi, or any the taxonomy file adds")

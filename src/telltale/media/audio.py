@@ -45,6 +45,37 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
         return data, int(rate)
 
 
+#: peak amplitude below which a clip counts as silence-only (-80 dBFS)
+SILENCE_PEAK = 1e-4
+
+
+def check_audio(path: str | Path, max_seconds: float | None = None) -> None:
+    """Decode a clip once and refuse what no probe could use.
+
+    Raises
+    ------
+    MediaError
+        As :func:`load_audio`, and for a clip longer than ``max_seconds`` or one whose
+        peak stays below :data:`SILENCE_PEAK` (silence only: no voice to audit).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "file is empty")
+    data, rate = _decode(path)
+    if data.size == 0:
+        raise MediaError(path, "audio has no samples")
+    if not np.all(np.isfinite(data)):
+        raise MediaError(path, "audio contains NaN or infinite samples")
+    seconds = data.shape[0] / rate
+    if max_seconds is not None and seconds > max_seconds:
+        raise MediaError(path, f"clip is {seconds:.1f} s long, more than the {max_seconds:g} s "
+                               "allowed (--max-audio-seconds)")
+    if float(np.max(np.abs(data))) < SILENCE_PEAK:
+        raise MediaError(path, "audio is silence only (peak below -80 dBFS)")
+
+
 def load_audio(path: str | Path, rate: int = TARGET_RATE) -> np.ndarray:
     """Decode an audio file to mono float32 at ``rate`` Hz.
 

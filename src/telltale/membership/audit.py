@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from telltale.audit import (
+    MAX_AUDIO_SECONDS,
     RULES,
     Audit,
     AuditConfig,
@@ -53,9 +54,12 @@ class MembershipConfig(AuditConfig):
     baselines: bool = True
     permutations: int = PERMUTATIONS
     skip_bad_rows: bool = False
+    max_audio_seconds: float = MAX_AUDIO_SECONDS
 
     def validate(self) -> None:
         super().validate()
+        require(self.max_audio_seconds > 0, "max_audio_seconds",
+                f"must be positive, got {self.max_audio_seconds}")
         require(self.data is not None, "data", "the membership audit needs a manifest")
         require_choices(self.conditions, CONDITIONS, "conditions")
         require("original" in self.conditions, "conditions", "must include original")
@@ -221,7 +225,8 @@ class MembershipAudit(Audit):
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         config = self.config
-        samples, problems = load_members(config.data, config.skip_bad_rows, config.limit)
+        samples, problems = load_members(config.data, config.skip_bad_rows, config.limit,
+                                         config.max_audio_seconds)
         if config.target == "reference" and not all(s.text for s in samples):
             raise ValueError(f"{config.data}: --target reference needs a transcript in every "
                              "row")

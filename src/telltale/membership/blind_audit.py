@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.audit import (
+    MAX_AUDIO_SECONDS,
     RULES,
     Audit,
     AuditConfig,
@@ -145,9 +146,12 @@ class BlindConfig(AuditConfig):
     permutations: int = PERMUTATIONS
     matched: bool = False
     skip_bad_rows: bool = False
+    max_audio_seconds: float = MAX_AUDIO_SECONDS
 
     def validate(self) -> None:
         super().validate()
+        require(self.max_audio_seconds > 0, "max_audio_seconds",
+                f"must be positive, got {self.max_audio_seconds}")
         require(self.data is not None, "data", "the blind baselines need a manifest")
         require_choices(self.families, FAMILIES, "families")
         require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
@@ -155,12 +159,14 @@ class BlindConfig(AuditConfig):
                 f"must be 0 (none) or more, got {self.permutations}")
 
 
-def load_members(data: Path, skip_bad_rows: bool, limit: int | None):
+def load_members(data: Path, skip_bad_rows: bool, limit: int | None,
+                 max_seconds: float | None = None):
     """The manifest's samples (with a member column) and its problems; refuses a sample
     that leaves members or non-members with fewer than two clips."""
     from telltale.manifest import load_manifest
 
     samples, problems = load_manifest(data, require=("audio", "member"),
+                                      max_seconds=max_seconds,
                                       on_error="skip" if skip_bad_rows else "raise")
     samples = samples[:limit] if limit else samples
     counts = [sum(s.member == m for s in samples) for m in (1, 0)]
@@ -205,7 +211,8 @@ class BlindAudit(Audit):
         from telltale.membership.blind import matched_subset
 
         config = self.config
-        samples, problems = load_members(config.data, config.skip_bad_rows, config.limit)
+        samples, problems = load_members(config.data, config.skip_bad_rows, config.limit,
+                                         config.max_audio_seconds)
         features = run_baselines(run, samples, config.families, config.folds, config.seed,
                                  options.jobs, config.permutations)
         if config.matched and features is not None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 
 from telltale.membership.blind import PERMUTATIONS
-from telltale.options import add_command, add_model_options, add_run_options
+from telltale.options import (
+    add_audio_options,
+    add_command,
+    add_model_options,
+    add_run_options,
+)
 
 
 def _run_membership(args: argparse.Namespace) -> int:
@@ -38,6 +43,7 @@ def register(subparsers) -> None:
                              help="membership inference with the blind-baseline protocol")
     add_model_options(membership)
     add_run_options(membership)
+    add_audio_options(membership)
     membership.add_argument("--conditions", default="original,silence,noise",
                             help="original,silence,noise,tts (modality disentanglement)")
     membership.add_argument("--tts-k", type=int, default=3,
@@ -55,6 +61,7 @@ def register(subparsers) -> None:
         subparsers, "blind",
         help="membership phase 1: blind baselines (no model) for distribution shift")
     add_run_options(blind)
+    add_audio_options(blind)
     blind.add_argument("--families", default="metadata,text,acoustic",
                        help="comma-separated: metadata,text,acoustic (combined is added)")
     _add_baseline_options(blind, jobs=0)
