@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "telltale.membership.cli",
     "telltale.membership.blind_cli",
     "telltale.disclosure.cli",
+    "telltale.retention.cli",
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",
@@ -32,7 +33,7 @@ SCORERS = {
     "attributes": "telltale.attributes.audit",
     "membership": "telltale.membership.audit",
     "disclosure": "telltale.disclosure.audit",
-    "retention": "telltale.disclosure.retention",
+    "retention": "telltale.retention.audit",
 }
 
 

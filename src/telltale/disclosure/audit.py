@@ -134,7 +134,7 @@ def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
 
 
 def run_disclosure(args) -> int:
-    from telltale.disclosure.forms import build_forms_corpus
+    from telltale.corpus.forms import build_forms_corpus
     from telltale.disclosure.framings import load_templates
     from telltale.manifest import load_manifest
     from telltale.models.base import DecodingConfig

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from telltale.console import log
-from telltale.disclosure.identities import Identity, make_identities
+from telltale.corpus.identities import Identity, make_identities
 
 SCENARIOS = ("hiring", "verification", "finance", "open_context")
 LAYOUTS = ("boxed", "inline", "columns")
@@ -684,7 +684,7 @@ def build_forms_corpus(out_dir: str | Path, n_per_scenario: int = 4, seed: int =
         Also write a photo-like variant of every form.
     identities : sequence of Identity, optional
         People to fill the forms with, in order (e.g. the probe set of
-        :func:`telltale.disclosure.identities.split_memory_probe`); drawn with
+        :func:`telltale.corpus.identities.split_memory_probe`); drawn with
         :func:`make_identities` when omitted. Must hold enough people.
 
     Returns
