@@ -40,14 +40,16 @@ class Outcome:
         return text + ("" if self.status == 0 else " - FAILED")
 
 
-def open_model(options: RunOptions):
-    """The model a spec names, wrapped in the response cache unless ``no_cache``."""
+def open_model(options: RunOptions, spec: str | None = None, **backend: Any):
+    """The model ``spec`` (default: the run's) names, wrapped in the response cache unless
+    ``no_cache``; ``backend`` options go to the backend (e.g. a LoRA adapter)."""
     from telltale.cache import CachedModel, ResponseCache
     from telltale.models import load_model
     from telltale.options import default_cache_path
 
-    log.info("loading model %s", options.model)
-    model = load_model(options.model, batch_size=options.batch_size)
+    spec = spec or options.model
+    log.info("loading model %s", spec)
+    model = load_model(spec, batch_size=options.batch_size, **backend)
     if options.no_cache:
         return model
     return CachedModel(model, ResponseCache(options.cache or default_cache_path()))
@@ -83,6 +85,10 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
     variants: dict[str | None, Any] = {None: model}
     for job in audit.jobs(run):
         if job.variant not in variants:
+            done = run.done_keys()
+            if all(p.key in done for p in job.probes):  # no need to load that model
+                counts["skipped"] += len(job.probes)
+                continue
             variants[job.variant] = audit.open_variant(job.variant, model, run, options)
         got = run_probes(run, job.probes, variants[job.variant], decoding=job.decoding,
                          with_stats=job.with_stats, batch_size=options.batch_size,

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from telltale.disclosure.forms import SCENARIOS
+from telltale.corpus.forms import SCENARIOS
+from telltale.corpus.identities import make_identities
 from telltale.disclosure.framings import (
     FRAMINGS,
     PROBE_PII_TYPES,
@@ -15,7 +16,6 @@ from telltale.disclosure.framings import (
     build_retention_probe,
     load_templates,
 )
-from telltale.disclosure.identities import make_identities
 from telltale.disclosure.scoring import score_response
 
 PERSON = make_identities(1, seed=8)[0]

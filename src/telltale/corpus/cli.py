@@ -76,7 +76,7 @@ def run_loader(args: argparse.Namespace) -> int:
 
 def run_forms(args: argparse.Namespace) -> int:
     """Render the synthetic PII form corpus; prints the manifest path."""
-    from telltale.disclosure.forms import build_forms_corpus
+    from telltale.corpus.forms import build_forms_corpus
 
     print(build_forms_corpus(args.out, n_per_scenario=args.n, seed=args.seed,
                              variants=not args.no_variants))

@@ -23,7 +23,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-from telltale.disclosure.identities import Identity
+from telltale.corpus.identities import Identity
 
 FRAMINGS = ("direct", "captioning", "vqa", "rephrasing", "classification")
 RETENTION_FRAMINGS = ("direct", "fill_form")

@@ -349,7 +349,7 @@ def score_response(response: str | None, targets: Mapping[str, str]) -> dict[str
         The model's reply (None or empty counts as a non-answer that leaks nothing).
     targets : mapping of str to str
         ``{pii_type: value}`` with types from :data:`SCORED_TYPES` and values in the
-        canonical forms of :class:`telltale.disclosure.identities.Identity` (ISO date of
+        canonical forms of :class:`telltale.corpus.identities.Identity` (ISO date of
         birth, street line for the address); :meth:`Identity.targets` builds it. Values given
         to the model in the prompt (a name asked about) should be left out by the caller.
 

@@ -4,7 +4,7 @@ A model is named by a spec string:
 
 - ``hf:<local dir>`` — transformers weights (:mod:`telltale.models.hf`)
 - ``openai:<model>@<base_url>`` — an OpenAI-compatible server (:mod:`telltale.models.openai_api`)
-- ``organism:<dir>`` — a calibration model trained by telltale (:mod:`telltale.models.organism`)
+- ``organism:<dir>`` — a calibration model trained by telltale (:mod:`telltale.organism.backend`)
 
 Backends are imported only when a spec names them, so ``import telltale.models`` stays light.
 """
@@ -59,7 +59,7 @@ def load_model(spec: str, batch_size: int | None = None, **options: Any) -> Targ
             raise ModelSpecError(f"openai spec {spec!r} needs the form openai:<model>@<base_url>")
         return OpenAIModel(model, base_url, **options)
     if scheme == "organism":
-        from telltale.models.organism import OrganismModel
+        from telltale.organism.backend import OrganismModel
 
         return OrganismModel(rest, **options)
     from telltale.models.docassistant import DocAssistantModel

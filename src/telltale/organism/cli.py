@@ -28,7 +28,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     from telltale.manifest import load_manifest
     from telltale.media.audio import load_audio
-    from telltale.models.organism import OrganismModel
+    from telltale.organism.backend import OrganismModel
     from telltale.organism.policy import Policy
     from telltale.organism.train import evaluate
 

@@ -312,7 +312,7 @@ def _train(manifest: Path, out_dir: Path, size: str, hp: dict[str, Any], steps: 
     import torch
     from safetensors.torch import save_file
 
-    from telltale.models.organism import OrganismModel
+    from telltale.organism.backend import OrganismModel
     from telltale.organism.model import OrganismConfig, OrganismNet, Vocab
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from telltale.disclosure.identities import (
+from telltale.corpus.identities import (
     MAX_AGE,
     MIN_AGE,
     PII_TYPES,

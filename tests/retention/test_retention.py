@@ -9,25 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from telltale.disclosure.identities import digits, split_memory_probe
-from telltale.disclosure.retention import (
-    CARD_NAME,
-    PLACEHOLDER,
-    QA_TEMPLATES,
+from telltale.corpus.identities import digits, split_memory_probe
+from telltale.records import Record, Sample
+from telltale.retention.audit import redacts, score_run
+from telltale.retention.finetune import CARD_NAME, TrainConfig, encode, finetune
+from telltale.retention.memory import PLACEHOLDER, QA_TEMPLATES, build_memory_texts
+from telltale.retention.probes import (
     Person,
-    TrainConfig,
-    TuneTarget,
-    build_memory_texts,
     build_retention_probes,
     build_utility_probes,
-    encode,
-    ensure_adapter,
-    finetune,
-    redacts,
-    score_run,
     write_people,
 )
-from telltale.records import Record, Sample
+from telltale.retention.target import TuneTarget, ensure_adapter
 from telltale.run import RunDir
 
 torch = pytest.importorskip("torch")
@@ -94,7 +87,7 @@ def tiny_lm(tokenizer, seed: int = 0):
 
 def pii_and_rest_logprob(model, tokenizer, texts) -> tuple[float, float]:
     """Mean log-probability of the PII value tokens, and of the other answer tokens."""
-    from telltale.disclosure.retention import _collate, token_logprobs
+    from telltale.retention.finetune import _collate, token_logprobs
 
     items = [encode(tokenizer, t, SYSTEM) for t in texts]
     batch = _collate(items, tokenizer.pad_token_id)
@@ -237,7 +230,7 @@ def test_cached_prefix_training_matches_full_training(people, tiny_tokenizer, tm
     the whole stack (the lower layer is frozen): same adapter either way."""
     from safetensors.torch import load_file
 
-    import telltale.disclosure.retention as retention
+    import telltale.retention.finetune as retention
 
     memory, _ = people
     texts = build_memory_texts(memory[:2], ("phone",), phrasings=2)
@@ -421,7 +414,7 @@ def test_telltale_score_rescores_a_retention_run(tmp_path):
 
 def test_models_that_cannot_be_fine_tuned_are_refused_clearly(tmp_path):
     from telltale.cli import main
-    from telltale.disclosure.retention import tune_target
+    from telltale.retention.target import tune_target
 
     audio = tmp_path / "qwen2-audio"
     audio.mkdir()

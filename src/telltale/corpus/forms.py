@@ -6,7 +6,8 @@ opening form (``finance``) and a table of names and emails with several people p
 (``open_context``). Each is drawn in one of three layouts (boxed cells, inline label/value
 lines, two columns; for the table: ruled grid, zebra stripes, plain) with a system TrueType
 font, and optionally turned into a photo-like variant: perspective warp, rotation, blur,
-sensor noise, a lighting gradient, JPEG compression, or all of them mildly (``photo``).
+sensor noise, a lighting gradient, JPEG compression, or all of them mildly (``photo``;
+:mod:`telltale.corpus.photo`).
 
 MM-Privacy mixes template renders with photographs of printed forms; the variants stand in
 for the photographs so that an audit can tell a model's leak rate on clean renders from its
@@ -19,36 +20,22 @@ homography as the pixels, so boxes stay true after warping.
 
 from __future__ import annotations
 
-import io
 import json
-import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from telltale.console import log
-from telltale.disclosure.identities import Identity, make_identities
+from telltale.corpus.fonts import FONTS, available_fonts, font_note, load_font
+from telltale.corpus.identities import Identity, make_identities
+from telltale.corpus.photo import VARIANTS, apply_variant, jpeg
 
 SCENARIOS = ("hiring", "verification", "finance", "open_context")
 LAYOUTS = ("boxed", "inline", "columns")
-VARIANTS = ("clean", "perspective", "rotation", "blur", "noise", "lighting", "jpeg", "photo")
-#: font name -> (regular file, bold file), looked up under FONT_DIRS
-FONTS: dict[str, tuple[str, str]] = {
-    "dejavu-sans": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
-    "dejavu-serif": ("DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf"),
-    "dejavu-mono": ("DejaVuSansMono.ttf", "DejaVuSansMono-Bold.ttf"),
-    "liberation-sans": ("LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf"),
-    "liberation-serif": ("LiberationSerif-Regular.ttf", "LiberationSerif-Bold.ttf"),
-    "liberation-mono": ("LiberationMono-Regular.ttf", "LiberationMono-Bold.ttf"),
-    "liberation-narrow": ("LiberationSansNarrow-Regular.ttf", "LiberationSansNarrow-Bold.ttf"),
-}
-FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"),
-             Path.home() / ".fonts", Path.home() / ".local/share/fonts")
 SCENARIO_DOCUMENTS = {
     "hiring": "job application form",
     "verification": "employment eligibility verification form",
@@ -62,50 +49,9 @@ WIDTH, MARGIN = 1000, 48
 VALUE_SIZE, LABEL_SIZE, TITLE_SIZE = 22, 14, 30
 MIN_VALUE_SIZE = 14
 INK, LABEL_INK, RULE, PAPER = (20, 24, 36), (70, 74, 86), (120, 124, 134), (255, 255, 255)
-BACKGROUNDS = ((92, 78, 64), (58, 60, 66), (150, 140, 124), (34, 54, 72))
 
 DATE_FORMATS = ("%m/%d/%Y", "%Y-%m-%d", "%B %d, %Y", "%d %b %Y")
 PHONE_FORMATS = ("({a}) {b}-{c}", "{a}-{b}-{c}", "{a}.{b}.{c}", "+1 {a} {b} {c}")
-
-
-# ---------------------------------------------------------------- fonts
-
-
-@cache
-def find_font_file(filename: str) -> Path | None:
-    """The first file called ``filename`` under :data:`FONT_DIRS`, or None."""
-    for root in FONT_DIRS:
-        if root.is_dir():
-            for hit in sorted(root.rglob(filename)):
-                return hit
-    return None
-
-
-def available_fonts() -> list[str]:
-    """Names in :data:`FONTS` whose regular face is installed."""
-    return [name for name, (regular, _) in FONTS.items() if find_font_file(regular)]
-
-
-@cache
-def _font(name: str, size: int, bold: bool = False):
-    from PIL import ImageFont
-
-    if name not in FONTS:
-        raise ValueError(f"unknown font {name!r}; known: {', '.join(FONTS)}")
-    regular, heavy = FONTS[name]
-    path = find_font_file(heavy if bold else regular) or find_font_file(regular)
-    if path is None:
-        log.warning("font %s (%s) not found under %s; using Pillow's built-in default font, "
-                    "so the render does not vary by font", name, regular,
-                    ", ".join(map(str, FONT_DIRS)))
-        return ImageFont.load_default(size=size)
-    return ImageFont.truetype(str(path), size)
-
-
-def _font_note(name: str) -> str | None:
-    if find_font_file(FONTS[name][0]) is None:
-        return f"{FONTS[name][0]} not installed: Pillow's default font used instead"
-    return None
 
 
 # ---------------------------------------------------------------- form content
@@ -260,7 +206,7 @@ class _Canvas:
         self.fields: list[dict[str, Any]] = []
 
     def font(self, size: int, bold: bool = False):
-        return _font(self.font_name, size, bold)
+        return load_font(self.font_name, size, bold)
 
     def text(self, xy: tuple[float, float], text: str, size: int, bold: bool = False,
              fill=INK, max_width: float | None = None) -> tuple[int, int, int, int]:
@@ -428,148 +374,6 @@ def _draw_form(c: _Canvas, form: _Form, layout: str) -> float:
     return y + MARGIN
 
 
-# ---------------------------------------------------------------- photo-like variants
-
-
-def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """3x3 H with dst ~ H @ src for four point pairs (direct linear transform)."""
-    rows, rhs = [], []
-    for (x, y), (u, v) in zip(src, dst, strict=True):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        rhs.extend([u, v])
-    h = np.linalg.solve(np.asarray(rows, float), np.asarray(rhs, float))
-    return np.append(h, 1.0).reshape(3, 3)
-
-
-def _apply_h(h: np.ndarray, points: np.ndarray) -> np.ndarray:
-    pts = np.c_[points, np.ones(len(points))] @ h.T
-    return pts[:, :2] / pts[:, 2:3]
-
-
-def _warp(image, h: np.ndarray, fields: list[dict[str, Any]], background) -> Any:
-    """Warp ``image`` by ``h`` (input -> output pixels) onto a canvas that holds all of it,
-    and move every field's box the same way."""
-    from PIL import Image
-
-    w, h_px = image.size
-    corners = np.array([[0, 0], [w, 0], [w, h_px], [0, h_px]], float)
-    moved = _apply_h(h, corners)
-    pad = 24
-    shift = np.array([[1, 0, pad - moved[:, 0].min()], [0, 1, pad - moved[:, 1].min()],
-                      [0, 0, 1]])
-    full = shift @ h
-    size = (math.ceil(moved[:, 0].max() - moved[:, 0].min()) + 2 * pad,
-            math.ceil(moved[:, 1].max() - moved[:, 1].min()) + 2 * pad)
-    inverse = np.linalg.inv(full)
-    inverse = inverse / inverse[2, 2]
-    out = image.transform(size, Image.Transform.PERSPECTIVE, tuple(inverse.ravel()[:8]),
-                          resample=Image.Resampling.BICUBIC, fillcolor=background)
-    for f in fields:
-        x0, y0, x1, y1 = f["box"]
-        quad = _apply_h(full, np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], float))
-        f["quad"] = [[round(float(x), 1), round(float(y), 1)] for x, y in quad]
-        f["box"] = [max(0, math.floor(quad[:, 0].min())),
-                    max(0, math.floor(quad[:, 1].min())),
-                    min(size[0], math.ceil(quad[:, 0].max())),
-                    min(size[1], math.ceil(quad[:, 1].max()))]
-    return out
-
-
-def _rotation_h(angle_deg: float, w: int, h: int) -> np.ndarray:
-    a = math.radians(angle_deg)
-    cx, cy = w / 2, h / 2
-    to_origin = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
-    rot = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
-    return np.linalg.inv(to_origin) @ rot @ to_origin
-
-
-def _perspective_h(strength: float, w: int, h: int, rng: np.random.Generator) -> np.ndarray:
-    """A camera-like keystone: each corner moves by up to ``strength`` of the page size."""
-    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], float)
-    jitter = rng.uniform(-strength, strength, size=(4, 2)) * np.array([w, h])
-    return _homography(src, src + jitter)
-
-
-def _lighting(image, rng: np.random.Generator, low: float) -> Any:
-    """Multiply by a linear gradient (light falling off across the page, down to ``low``)
-    and a soft vignette, as from a desk lamp off to one side."""
-    from PIL import Image
-
-    arr = np.asarray(image, dtype=np.float32)
-    h, w = arr.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    theta = rng.uniform(0, 2 * math.pi)
-    proj = xx / w * math.cos(theta) + yy / h * math.sin(theta)
-    proj = (proj - proj.min()) / max(float(np.ptp(proj)), 1e-6)
-    gain = low + (1.02 - low) * proj
-    r2 = ((xx / w - 0.5) ** 2 + (yy / h - 0.5) ** 2) / 0.5
-    gain *= 1.0 - 0.18 * r2
-    tint = np.array([1.0, rng.uniform(0.96, 1.0), rng.uniform(0.88, 0.97)], np.float32)
-    arr = arr * gain[..., None] * tint
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def _noise(image, rng: np.random.Generator, sigma: float) -> Any:
-    from PIL import Image
-
-    arr = np.asarray(image, dtype=np.float32)
-    arr = arr + rng.normal(0.0, sigma, size=arr.shape[:2])[..., None]  # luminance noise
-    arr = arr + rng.normal(0.0, sigma / 3, size=arr.shape)  # a little chroma noise
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def _jpeg(image, quality: int) -> Any:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=quality)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return decoded.convert("RGB")
-
-
-def _variant(image, fields: list[dict[str, Any]], variant: str,
-             rng: np.random.Generator) -> tuple[Any, dict[str, Any]]:
-    """Apply a photo-like variant; returns the image *before* JPEG encoding and the
-    parameters drawn (``jpeg_quality`` set when the variant ends in JPEG compression)."""
-    from PIL import ImageFilter
-
-    params: dict[str, Any] = {}
-    background = tuple(int(v) for v in BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))])
-    w, h = image.size
-    if variant in ("perspective", "rotation", "photo"):
-        strength = float(rng.uniform(0.03, 0.06) if variant == "perspective"
-                         else rng.uniform(0.01, 0.025))
-        angle = float(rng.uniform(2.0, 7.0) * rng.choice((-1, 1)) if variant == "rotation"
-                      else rng.uniform(-2.5, 2.5))
-        mat = np.eye(3)
-        if variant != "rotation":
-            mat = _perspective_h(strength, w, h, rng)
-            params["perspective_strength"] = round(strength, 4)
-        if variant != "perspective":
-            mat = _rotation_h(angle, w, h) @ mat
-            params["rotation_deg"] = round(angle, 3)
-        params["background"] = list(background)
-        image = _warp(image, mat, fields, background)
-    if variant in ("lighting", "photo"):
-        low = float(rng.uniform(0.5, 0.7) if variant == "lighting" else rng.uniform(0.7, 0.85))
-        image = _lighting(image, rng, low)
-        params["lighting_low"] = round(low, 3)
-    if variant in ("blur", "photo"):
-        radius = float(rng.uniform(1.0, 1.6) if variant == "blur" else rng.uniform(0.5, 0.9))
-        image = image.filter(ImageFilter.GaussianBlur(radius))
-        params["blur_radius"] = round(radius, 3)
-    if variant in ("noise", "photo"):
-        sigma = float(rng.uniform(10, 18) if variant == "noise" else rng.uniform(4, 8))
-        image = _noise(image, rng, sigma)
-        params["noise_sigma"] = round(sigma, 2)
-    if variant in ("jpeg", "photo"):
-        params["jpeg_quality"] = int(rng.integers(12, 25) if variant == "jpeg"
-                                     else rng.integers(55, 75))
-    return image, params
-
-
 # ---------------------------------------------------------------- public API
 
 
@@ -607,10 +411,10 @@ def _render(scenario: str, identities: Identity | Sequence[Identity], layout: st
     for f in fields:
         x0, y0, x1, y1 = f["box"]
         f["quad"] = [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
-    image, params = _variant(image, fields, variant, np.random.default_rng([seed, 7919]))
+    image, params = apply_variant(image, fields, variant, np.random.default_rng([seed, 7919]))
     truth = {
         "scenario": scenario, "document": SCENARIO_DOCUMENTS[scenario], "layout": layout,
-        "font": font, "font_note": _font_note(font), "variant": variant,
+        "font": font, "font_note": font_note(font), "variant": variant,
         "variant_params": params, "seed": seed, "size": list(image.size),
         "identity_ids": [p.id for p in people],
         "values": {p.id: p.targets() for p in people},
@@ -658,7 +462,7 @@ def render_form(scenario: str, identities: Identity | Sequence[Identity],
     """
     image, truth = _render(scenario, identities, layout, font, variant, seed)
     quality = truth["variant_params"].get("jpeg_quality")
-    return (_jpeg(image, quality) if quality else image), truth
+    return (jpeg(image, quality) if quality else image), truth
 
 
 def build_forms_corpus(out_dir: str | Path, n_per_scenario: int = 4, seed: int = 0,
@@ -684,7 +488,7 @@ def build_forms_corpus(out_dir: str | Path, n_per_scenario: int = 4, seed: int =
         Also write a photo-like variant of every form.
     identities : sequence of Identity, optional
         People to fill the forms with, in order (e.g. the probe set of
-        :func:`telltale.disclosure.identities.split_memory_probe`); drawn with
+        :func:`telltale.corpus.identities.split_memory_probe`); drawn with
         :func:`make_identities` when omitted. Must hold enough people.
 
     Returns

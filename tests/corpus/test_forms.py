@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from telltale.disclosure.forms import (
+from telltale.corpus.forms import (
     LAYOUTS,
     SCENARIOS,
     VARIANTS,
@@ -20,7 +20,7 @@ from telltale.disclosure.forms import (
     build_forms_corpus,
     render_form,
 )
-from telltale.disclosure.identities import Identity, make_identities
+from telltale.corpus.identities import Identity, make_identities
 from telltale.manifest import load_manifest
 
 PEOPLE = make_identities(12, seed=21)
