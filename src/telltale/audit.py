@@ -115,9 +115,9 @@ class RunOptions:
         require(0.0 <= self.max_failure_share <= 1.0, "max_failure_share",
                 f"must be a share between 0 and 1, got {self.max_failure_share}")
         if self.model is not None:
-            from telltale.models import parse_spec
+            from telltale.models import check_spec
 
-            parse_spec(self.model)  # ModelSpecError (a ValueError) names the accepted forms
+            check_spec(self.model)  # ModelSpecError (a ValueError) names the problem
         parse_scorer(self.scorer)
 
 

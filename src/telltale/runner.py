@@ -72,7 +72,7 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
         audit.check_model(options.model)
     run = RunDir(options.out)
     run.check_config(audit.name, audit.config.to_dict())
-    run.create()
+    # prepare checks the data before it writes anything: a refused run leaves no directory
     prepared = audit.prepare(run, options)
     model = open_model(options) if audit.uses_model else None
     run.start(audit.name, audit.config.to_dict(), seed=audit.config.seed,

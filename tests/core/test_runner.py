@@ -120,13 +120,13 @@ def echo(monkeypatch, tmp_path):
 MODELS: dict[str, ScriptedModel] = {}
 
 
-def _options(tmp_path, spec="organism:scripted", **kw) -> RunOptions:
+def _options(tmp_path, spec="openai:scripted@http://127.0.0.1:9/v1", **kw) -> RunOptions:
     return RunOptions(out=tmp_path / "run", model=spec, batch_size=4, no_cache=True, **kw)
 
 
 def test_a_new_audit_is_one_class_and_one_registry_entry(echo, tmp_path):
     audio, _ = echo
-    MODELS["organism:scripted"] = ScriptedModel()
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = ScriptedModel()
     outcome = run_audit(EchoAudit(EchoConfig(audio=audio)), _options(tmp_path))
     assert outcome.status == 0 and outcome.counts == {"done": 3, "skipped": 0, "errors": 0}
     run = RunDir(tmp_path / "run")
@@ -141,7 +141,7 @@ def test_a_new_audit_is_one_class_and_one_registry_entry(echo, tmp_path):
 def test_a_failing_batch_is_retried_one_by_one_and_a_resume_redoes_only_errors(echo,
                                                                                tmp_path):
     audio, _ = echo
-    MODELS["organism:scripted"] = model = ScriptedModel(poison={"two"})
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = model = ScriptedModel(poison={"two"})
     outcome = run_audit(EchoAudit(EchoConfig(audio=audio)), _options(tmp_path))
     assert model.batches == [3, 1, 1, 1]  # the batch of three, then each alone
     records = RunDir(tmp_path / "run").records()
@@ -149,7 +149,7 @@ def test_a_failing_batch_is_retried_one_by_one_and_a_resume_redoes_only_errors(e
     assert "the device fell over" in records[1].error
     assert outcome.counts == {"done": 2, "skipped": 0, "errors": 1} and outcome.status == 0
 
-    MODELS["organism:scripted"] = healed = ScriptedModel()
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = healed = ScriptedModel()
     again = run_audit(EchoAudit(EchoConfig(audio=audio)), _options(tmp_path))
     assert healed.batches == [1] and again.counts == {"done": 1, "skipped": 2, "errors": 0}
     records = RunDir(tmp_path / "run").records()
@@ -158,13 +158,13 @@ def test_a_failing_batch_is_retried_one_by_one_and_a_resume_redoes_only_errors(e
 
 def test_a_run_where_every_probe_fails_exits_non_zero(echo, tmp_path):
     audio, _ = echo
-    MODELS["organism:scripted"] = ScriptedModel(poison={"one", "two", "three"})
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = ScriptedModel(poison={"one", "two", "three"})
     outcome = run_audit(EchoAudit(EchoConfig(audio=audio)), _options(tmp_path))
     assert outcome.status == 1 and "FAILED" in outcome.line
 
 
 def test_media_that_fails_at_run_time_becomes_an_error_record(echo, tmp_path):
-    MODELS["organism:scripted"] = ScriptedModel()
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = ScriptedModel()
     outcome = run_audit(EchoAudit(EchoConfig(audio=tmp_path / "gone.wav")), _options(tmp_path))
     records = RunDir(tmp_path / "run").records()
     assert outcome.counts["errors"] == 3 and all("gone.wav" in r.error for r in records)
@@ -172,7 +172,7 @@ def test_media_that_fails_at_run_time_becomes_an_error_record(echo, tmp_path):
 
 def test_statistics_come_from_a_second_pass_when_generate_cannot_give_them(echo, tmp_path):
     audio, _ = echo
-    MODELS["organism:scripted"] = model = ScriptedModel(stats_on_generate=False)
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = model = ScriptedModel(stats_on_generate=False)
     run_audit(EchoAudit(EchoConfig(audio=audio, with_stats=True)), _options(tmp_path))
     records = RunDir(tmp_path / "run").records()
     assert model.scored == 3
@@ -183,8 +183,8 @@ def test_the_seed_reaches_the_noise_condition(echo, tmp_path):
     audio, _ = echo
     hashes = []
     for seed in (0, 7):
-        MODELS["organism:scripted"] = ScriptedModel()
-        options = RunOptions(out=tmp_path / f"seed{seed}", model="organism:scripted",
+        MODELS["openai:scripted@http://127.0.0.1:9/v1"] = ScriptedModel()
+        options = RunOptions(out=tmp_path / f"seed{seed}", model="openai:scripted@http://127.0.0.1:9/v1",
                              no_cache=True)
         run_audit(EchoAudit(EchoConfig(audio=audio, condition="noise", seed=seed)), options)
         hashes.append([r.media_sha256 for r in RunDir(options.out).records()])
@@ -193,9 +193,9 @@ def test_the_seed_reaches_the_noise_condition(echo, tmp_path):
 
 def test_a_resume_with_another_config_is_refused_before_anything_runs(echo, tmp_path):
     audio, _ = echo
-    MODELS["organism:scripted"] = ScriptedModel()
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = ScriptedModel()
     run_audit(EchoAudit(EchoConfig(audio=audio)), _options(tmp_path))
-    MODELS["organism:scripted"] = model = ScriptedModel()
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = model = ScriptedModel()
     with pytest.raises(ValueError, match="other --texts"):
         run_audit(EchoAudit(EchoConfig(audio=audio, texts=("four",))), _options(tmp_path))
     assert model.batches == []
@@ -230,20 +230,25 @@ def test_the_cli_refuses_bad_options_before_loading_a_model_or_writing(tmp_path,
     from telltale.cli import main
 
     out = tmp_path / "never"
-    # the model does not exist: a config check that came after loading would report it
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    # the model directory holds no model: a check that came after loading would report that
     for argv, message in (
             (["--batch-size", "0"], "--batch-size: must be at least 1"),
             (["--conditions", "original,loud"], "--conditions: unknown 'loud'"),
             (["--limit", "1"], "need at least two members and two non-members within --limit")):
-        status = main(["membership", "--model", "organism:/nonexistent", "--data",
+        status = main(["membership", "--model", f"organism:{empty}", "--data",
                        str(_tiny_manifest(tmp_path)), "--out", str(out), *argv])
         assert status == 2 and message in capsys.readouterr().err
         assert not out.exists()
+    status = main(["membership", "--model", "organism:/nowhere", "--data",
+                   str(_tiny_manifest(tmp_path)), "--out", str(out)])
+    assert status == 2 and "no model directory at /nowhere" in capsys.readouterr().err
 
 
 def test_an_audit_refuses_a_judge_it_cannot_use(echo, tmp_path):
     audio, _ = echo
-    MODELS["organism:scripted"] = ScriptedModel()
+    MODELS["openai:scripted@http://127.0.0.1:9/v1"] = ScriptedModel()
     with pytest.raises(ConfigError, match="--judge: the echo audit scores with rules only"):
         run_audit(EchoAudit(EchoConfig(audio=audio)),
                   _options(tmp_path, scorer="judge:openai:m@http://127.0.0.1:9/v1"))

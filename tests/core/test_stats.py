@@ -113,3 +113,14 @@ def test_mean_ci_is_a_student_t_interval():
     one = mean_ci([7.0])
     assert one.value == 7.0 and np.isnan(one.low) and np.isnan(one.high)
     assert mean_ci([]).n == 0 and np.isnan(mean_ci([]).value)
+
+
+def test_low_fpr_tpr_is_not_estimable_below_one_over_fpr_negatives():
+    rng = np.random.default_rng(0)
+    for negatives, expected_none in ((99, True), (100, False)):
+        y = np.r_[np.ones(50), np.zeros(negatives)].astype(int)
+        scores = np.r_[rng.normal(2, 1, 50), rng.normal(0, 1, negatives)]
+        value = stats.low_fpr_tpr(y, scores, 0.01)
+        assert (value is None) == expected_none
+        if value is not None:
+            assert value == stats.tpr_at_fpr(y, scores, 0.01)

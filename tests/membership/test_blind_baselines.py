@@ -85,7 +85,8 @@ def test_engine_shift_is_found_by_every_family_but_text(features):
     assert results["text"]["auc"]["low"] < 0.5 + 0.25
     auc = results["acoustic"]["auc"]
     assert auc["low"] <= auc["value"] <= auc["high"] and auc["n"] == 2 * PER_ENGINE
-    assert 0.0 <= results["acoustic"]["tpr_at_1pct_fpr"] <= 1.0
+    # 40 non-members cannot support an operating point at 1% FPR (it needs 100)
+    assert results["acoustic"]["tpr_at_1pct_fpr"] is None
     assert set(scores["acoustic"]) == {s.id for s in features.samples}
 
 

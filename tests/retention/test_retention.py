@@ -11,7 +11,7 @@ import pytest
 
 from telltale.corpus.identities import digits, split_memory_probe
 from telltale.records import Record, Sample
-from telltale.retention.audit import redacts, score_run
+from telltale.retention.audit import redacts
 from telltale.retention.finetune import CARD_NAME, TrainConfig, encode, finetune
 from telltale.retention.memory import PLACEHOLDER, QA_TEMPLATES, build_memory_texts
 from telltale.retention.probes import (
@@ -22,6 +22,7 @@ from telltale.retention.probes import (
 )
 from telltale.retention.target import TuneTarget, ensure_adapter
 from telltale.run import RunDir
+from telltale.runner import score_run
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")

@@ -76,7 +76,10 @@ def parse_health(metrics: Mapping[str, Any], records: Iterable[Any]) -> list[dic
         for mode, conditions in modes.items():
             if mode == "deltas_vs_direct":
                 continue
-            for condition, cell in conditions.items():
+            for condition in ("original", "silence"):
+                cell = conditions.get(condition)
+                if cell is None:
+                    continue
                 share = cell["unparsed"] / cell["n"] if cell["n"] else 0.0
                 if share > UNPARSED_WARN:
                     sample = examples.get((attribute, mode, condition), "")

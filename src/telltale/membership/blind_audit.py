@@ -184,6 +184,7 @@ def run_baselines(run: RunDir, samples, families, folds: int, seed: int, jobs: i
     if (run.path / "blind.json").exists():
         return None
     log.info("phase 1: blind baselines on %d samples", len(samples))
+    run.create()
     blind = write_blind(run, samples, families, folds, seed, jobs, permutations)
     features = blind.pop("features")
     members = sum(s.member == 1 for s in samples)

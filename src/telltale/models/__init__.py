@@ -39,6 +39,17 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return scheme, rest
 
 
+def check_spec(spec: str) -> None:
+    """Refuse, before anything loads, a spec that cannot work: an unknown scheme, or a
+    local model directory (``organism:``, ``hf:`` given as a path) that does not exist."""
+    from pathlib import Path
+
+    scheme, rest = parse_spec(spec)
+    local = scheme == "organism" or (scheme == "hf" and rest.startswith(("/", ".", "~")))
+    if local and not Path(rest.split("?")[0]).expanduser().is_dir():
+        raise ModelSpecError(f"model spec {spec!r}: no model directory at {rest.split('?')[0]}")
+
+
 def load_model(spec: str, batch_size: int | None = None, **options: Any) -> TargetModel:
     """Instantiate the backend a spec names; ``options`` go to the backend constructor.
 
@@ -68,4 +79,4 @@ def load_model(spec: str, batch_size: int | None = None, **options: Any) -> Targ
 
 
 __all__ = ["DecodingConfig", "Generation", "ModelSpecError", "Request", "TargetModel",
-           "TokenStats", "UnsupportedRequest", "load_model", "parse_spec"]
+           "TokenStats", "UnsupportedRequest", "check_spec", "load_model", "parse_spec"]

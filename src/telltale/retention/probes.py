@@ -173,6 +173,7 @@ def read_people(run: RunDir) -> dict[str, Person]:
 
 
 def write_people(run: RunDir, people: Sequence[Person]) -> Path:
+    run.create()
     path = run.path / "people.jsonl"
     with open(path, "w", encoding="utf-8") as fh:
         for person in people:
