@@ -59,7 +59,7 @@ def run(work: Path, clips: int, seed: int, size: str, epochs: int | None,
     corpus, organism, audit = work / "corpus", work / "organism", work / "membership"
     seconds: dict[str, float] = {}
     if not (corpus / "manifest.csv").exists():
-        seconds["corpus"] = telltale("corpus", "speech", "--out", corpus, "-n", clips,
+        seconds["corpus"] = telltale("corpus", "speech", "--out", corpus, "--clips", clips,
                                      "--seed", seed)
     if not (organism / "card.json").exists():
         extra = ["--epochs", epochs] if epochs else []

@@ -35,12 +35,23 @@ def global_options() -> argparse.ArgumentParser:
     return parent
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows every option's default, whether or not the option has a help text
+    (argparse's own defaults formatter skips those), and no "(default: None)" noise."""
+
+    def _format_action(self, action: argparse.Action) -> str:
+        default = action.default
+        shown = default not in (None, False, argparse.SUPPRESS) and action.option_strings
+        if shown and "%(default)" not in (action.help or ""):
+            action.help = ((action.help or "").rstrip() + " (default: %(default)s)").lstrip()
+        return super()._format_action(action)
+
+
 def add_command(subparsers, name: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A subcommand that shows every default in its ``--help`` and takes the global
     options after its name."""
     return subparsers.add_parser(name, parents=[global_options()],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                 **kwargs)
+                                 formatter_class=DefaultsFormatter, **kwargs)
 
 
 def add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int = 96) -> None:
@@ -51,7 +62,7 @@ def add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int = 96)
     group.add_argument("--batch-size", type=int, default=8)
     group.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
     group.add_argument("--cache", type=Path, default=None,
-                       help=f"response cache (default {default_cache_path()})")
+                       help=f"response cache (when not given: {default_cache_path()})")
     group.add_argument("--no-cache", action="store_true", help="always query the model")
     group.add_argument("--judge", metavar="MODEL_SPEC", default=None,
                        help="score the replies with this LLM judge instead of the rules "

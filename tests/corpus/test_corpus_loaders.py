@@ -205,7 +205,7 @@ def test_cli_writes_manifests(tmp_path, capsys):
                           str(tmp_path / "m.csv"), "--map", "id=utt,audio=file"]) == 0
     assert load_manifest(tmp_path / "m.csv")[0][0].id == "u1"
     assert telltale_main(["corpus", "vctk", str(tmp_path), "--out", str(tmp_path / "v.csv")]) == 2
-    assert telltale_main(["corpus", "speech", "--out", str(tmp_path / "s"), "-n", "2",
+    assert telltale_main(["corpus", "speech", "--out", str(tmp_path / "s"), "--clips", "2",
                           "--engines", "espeak-ng"]) == 0
     assert capsys.readouterr().out.strip().endswith("manifest.csv")
     assert len(load_manifest(tmp_path / "s" / "manifest.csv")[0]) == 2

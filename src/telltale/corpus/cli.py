@@ -1,9 +1,9 @@
 """``telltale corpus ...``: build or import data sets as telltale manifests.
 
-- ``telltale corpus speech --out DIR -n N``: synthetic labelled speech (offline TTS).
+- ``telltale corpus speech --out DIR --clips N``: synthetic labelled speech (offline TTS).
 - ``telltale corpus librispeech|vctk|commonvoice ROOT --out MANIFEST``: real corpus layouts.
 - ``telltale corpus csv TABLE --out MANIFEST --map id=utt,audio=file,...``: any table.
-- ``telltale corpus forms --out DIR``: synthetic PII form images (telltale.disclosure).
+- ``telltale corpus forms --out DIR``: synthetic PII form images (:mod:`telltale.corpus.forms`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from telltale.options import split_list
+from telltale.options import add_command, split_list
 
 
 def run_speech(args: argparse.Namespace) -> int:
@@ -21,7 +21,7 @@ def run_speech(args: argparse.Namespace) -> int:
     from telltale.corpus.tts import TTSError
 
     try:
-        print(build_speech_corpus(args.out, args.n, seed=args.seed,
+        print(build_speech_corpus(args.out, args.clips, seed=args.seed,
                                   engines=tuple(split_list(args.engines)), jobs=args.jobs))
     except TTSError as exc:
         log.error("%s", exc)
@@ -78,26 +78,26 @@ def run_forms(args: argparse.Namespace) -> int:
     """Render the synthetic PII form corpus; prints the manifest path."""
     from telltale.corpus.forms import build_forms_corpus
 
-    print(build_forms_corpus(args.out, n_per_scenario=args.n, seed=args.seed,
+    print(build_forms_corpus(args.out, n_per_scenario=args.forms, seed=args.seed,
                              variants=not args.no_variants))
     return 0
 
 
 def register(subparsers) -> None:
     """Add ``telltale corpus`` and its subcommands to ``subparsers``."""
-    corpus = subparsers.add_parser("corpus", help="build or import data sets as manifests")
+    corpus = add_command(subparsers, "corpus", help="build or import data sets as manifests")
     sub = corpus.add_subparsers(dest="corpus", metavar="KIND", required=True)
     engines = "espeak-ng,flite,festival"
 
-    speech = sub.add_parser("speech", help="synthesise a labelled speech corpus offline")
+    speech = add_command(sub, "speech", help="synthesise a labelled speech corpus offline")
     speech.add_argument("--out", type=Path, required=True, help="output folder")
-    speech.add_argument("-n", type=int, default=200, help="number of clips (default 200)")
+    speech.add_argument("--clips", type=int, default=200, help="number of clips")
     speech.add_argument("--seed", type=int, default=0)
-    speech.add_argument("--engines", default=engines, help=f"comma list (default {engines})")
+    speech.add_argument("--engines", default=engines, help="comma list")
     speech.add_argument("--jobs", type=int, default=2, help="clips synthesised at once")
     speech.set_defaults(func=run_speech)
 
-    voices = sub.add_parser("voices", help="list the installed TTS voices and their labels")
+    voices = add_command(sub, "voices", help="list the installed TTS voices and their labels")
     voices.add_argument("--engines", default=engines)
     voices.set_defaults(func=run_voices)
 
@@ -108,7 +108,7 @@ def register(subparsers) -> None:
                 "split patterns, e.g. 'train'"),
                ("csv", "any CSV/TSV table, with --map", "values of --split-column"))
     for name, what, patterns in layouts:
-        loader = sub.add_parser(name, help=f"write a manifest for {what}")
+        loader = add_command(sub, name, help=f"write a manifest for {what}")
         loader.add_argument("root", type=Path, help=what)
         loader.add_argument("--out", type=Path, required=True,
                             help="manifest to write (.csv, .jsonl or .parquet)")
@@ -121,7 +121,7 @@ def register(subparsers) -> None:
             loader.add_argument("--mic", default="mic1", choices=("mic1", "mic2"))
         elif name == "commonvoice":
             loader.add_argument("--splits", default="validated",
-                                help="TSVs to read, comma list (default validated)")
+                                help="TSVs to read, comma list")
         else:
             loader.add_argument("--map", required=True,
                                 help="manifest=table columns, e.g. id=utt,audio=file,text=words")
@@ -130,9 +130,9 @@ def register(subparsers) -> None:
             loader.add_argument("--tsv", action="store_true", help="tab-separated table")
         loader.set_defaults(func=run_loader)
 
-    forms = sub.add_parser("forms", help="render synthetic PII form images")
+    forms = add_command(sub, "forms", help="render synthetic PII form images")
     forms.add_argument("--out", type=Path, required=True, help="output folder")
-    forms.add_argument("-n", type=int, default=4, help="forms per scenario (default 4)")
+    forms.add_argument("--forms", type=int, default=4, help="forms per scenario")
     forms.add_argument("--seed", type=int, default=0)
     forms.add_argument("--no-variants", action="store_true", help="clean renders only")
     forms.set_defaults(func=run_forms)

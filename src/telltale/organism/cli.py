@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from telltale.options import add_command
 from telltale.organism.train import SIZES
 
 
@@ -44,9 +45,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    organism = subparsers.add_parser("organism", help="train or evaluate the calibration model")
+    organism = add_command(subparsers, "organism", help="train or evaluate the calibration model")
     sub = organism.add_subparsers(dest="organism_command", metavar="ACTION", required=True)
-    train = sub.add_parser("train", help="train an organism on a speech manifest")
+    train = add_command(sub, "train", help="train an organism on a speech manifest")
     train.add_argument("--data", type=Path, required=True, help="speech manifest")
     train.add_argument("--out", type=Path, required=True, help="model directory to write")
     train.add_argument("--size", default="demo", choices=tuple(SIZES),
@@ -66,7 +67,7 @@ def register(subparsers) -> None:
     train.add_argument("--pretrain-clips", type=int, default=None,
                        help="size of the synthesised pool (default: the size's; 0: none)")
     train.set_defaults(func=run_train)
-    evaluate = sub.add_parser("eval", help="measure a trained organism's planted behaviour")
+    evaluate = add_command(sub, "eval", help="measure a trained organism's planted behaviour")
     evaluate.add_argument("model_dir", type=Path)
     evaluate.add_argument("--data", type=Path, default=None,
                           help="manifest (default: the one it was trained on)")

@@ -1,0 +1,49 @@
+"""The command line: one option vocabulary, defaults in every --help, global options after
+the subcommand, and commands that open a run create nothing."""
+
+import argparse
+
+from telltale.cli import build_parser, main
+
+
+def _subcommands(parser: argparse.ArgumentParser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name), sub
+                yield from _subcommands(sub, (*prefix, name))
+
+
+def test_every_default_is_shown_in_help():
+    missing = []
+    for path, sub in _subcommands(build_parser()):
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            if action.option_strings and action.default not in (None, False,
+                                                                argparse.SUPPRESS):
+                if f"(default: {action.default})" not in text:
+                    missing.append(f"{' '.join(path)} {action.option_strings[0]}")
+    assert not missing, missing
+
+
+def test_one_name_per_meaning_across_audits():
+    flags = {}
+    for path, sub in _subcommands(build_parser()):
+        flags[" ".join(path)] = {s for a in sub._actions for s in a.option_strings}
+    for retired in ("--no-blind", "--blind-permutations", "--templates", "-n"):
+        assert not [cmd for cmd, names in flags.items() if retired in names], retired
+    for command in ("attributes", "membership", "blind", "disclosure", "retention"):
+        assert {"--out", "--seed", "-q"} <= flags[command], command
+    assert "--permutations" in flags["membership"] and "--permutations" in flags["blind"]
+
+
+def test_global_options_are_accepted_after_the_subcommand():
+    args = build_parser().parse_args(["report", "somewhere", "-q"])
+    assert args.quiet is True
+
+
+def test_report_and_score_on_a_missing_run_fail_and_create_nothing(tmp_path, capsys):
+    for command in ("report", "score"):
+        assert main([command, str(tmp_path / "typo")]) == 2
+        assert "typo" in capsys.readouterr().err
+        assert not (tmp_path / "typo").exists()
