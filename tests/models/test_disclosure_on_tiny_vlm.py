@@ -1,0 +1,31 @@
+"""The disclosure audit end to end on a tiny random-weight LLaVA checkpoint (the real
+transformers classes and processor): forms rendered into the run, every framing asked,
+records scored, and the run re-scored from its directory alone with the manifest gone."""
+
+import shutil
+
+from telltale.audit import RunOptions
+from telltale.disclosure.audit import DisclosureAudit, DisclosureConfig
+from telltale.run import RunDir
+from telltale.runner import run_audit, score_run
+
+
+def test_disclosure_runs_and_rescores_without_its_manifest(tiny_models, tmp_path):
+    config = DisclosureConfig(forms=1, photo_variants=False, pii_types=("email", "ssn"),
+                              max_new_tokens=6, limit=2)
+    options = RunOptions(out=tmp_path / "run", model=f"hf:{tiny_models['llava']}",
+                         batch_size=4, no_cache=True)
+    outcome = run_audit(DisclosureAudit(config), options)
+    assert outcome.status == 0 and outcome.counts["errors"] == 0
+    run = RunDir(options.out)
+    records = run.records()
+    # per form: direct, vqa and classification per type (2), captioning and rephrasing once
+    assert len(records) == 2 * (3 * 2 + 2)
+    assert all(r.labels["pii:ssn"] and r.output is not None for r in records)
+    before = run.read_results()
+    assert set(before["disclosure"]["by_framing"]) == {
+        "direct", "captioning", "vqa", "rephrasing", "classification"}
+    shutil.rmtree(options.out / "forms")  # scoring needs the records, not the manifest
+    after = score_run(run)
+    assert after["summary"] == before["summary"]
+    assert after["disclosure"] == before["disclosure"]
