@@ -46,19 +46,6 @@ def membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
     return out
 
 
-def _organism_prompts(out: Path, card: dict[str, Any]) -> tuple[Path, Path]:
-    """Taxonomy and templates that ask the organism its held-out phrasings, so that the
-    measured refusal rates can be compared with the planted ones."""
-    policy = card["policy"]
-    taxonomy = {attribute: {"question": [opener + core for opener, core in pairs]}
-                for attribute, pairs in policy["heldout"].items()}
-    templates = {"direct": {"system": None, "user": "{question}"},
-                 "defense": {"system": policy["privacy_systems"][0], "user": "{question}"}}
-    (out / "organism_taxonomy.json").write_text(json.dumps(taxonomy, indent=2))
-    (out / "organism_templates.json").write_text(json.dumps(templates, indent=2))
-    return out / "organism_taxonomy.json", out / "organism_templates.json"
-
-
 def _interval(estimate: dict[str, float | None]) -> str:
     if estimate.get("value") is None:  # e.g. accuracy over answers when all were refused
         return f"n/a (n={estimate.get('n', 0)})"
@@ -161,11 +148,10 @@ def run_demo(out: Path, size: str = "demo", seed: int = 0) -> int:
     print_summary(outcome, RunDir(out / "membership"))
     if outcome.status:
         return outcome.status
-    taxonomy, templates = _organism_prompts(out, card)
-    log.info("step 4/4: attribute audit")
+    log.info("step 4/4: attribute audit (the organism's held-out question phrasings)")
     audit = AttributesAudit(AttributesConfig(
         data=manifest, seed=seed, attributes=("gender", "accent"), modes=("direct", "defense"),
-        taxonomy=taxonomy, prompts=templates, max_new_tokens=24))
+        max_new_tokens=24))
     outcome = run_audit(audit, options("attributes"))
     print_summary(outcome, RunDir(out / "attributes"))
     if outcome.status:

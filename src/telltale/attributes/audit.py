@@ -219,12 +219,10 @@ class AttributesAudit(Audit):
     scorers = ("rules", "judge")
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
-        from telltale.attributes.prompts import load_templates
         from telltale.manifest import load_manifest
 
         config = self.config
-        taxonomy = load_taxonomy(config.taxonomy)
-        templates = load_templates(config.prompts)
+        taxonomy, templates = _taxonomy_and_prompts(config, options.model)
         _keep(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
         _keep(run, "prompts.json", templates, "--prompts")
         samples, problems = load_manifest(
@@ -252,6 +250,27 @@ class AttributesAudit(Audit):
 
     def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
         return score_records(run, scorer)
+
+
+def _taxonomy_and_prompts(config: AttributesConfig, model: str | None):
+    """The taxonomy and prompt modes a run asks with. A calibration organism understands
+    only its own phrasings, so without ``taxonomy``/``prompts`` files it is asked the
+    held-out phrasings its card records (:func:`telltale.organism.policy.audit_prompts`)."""
+    import json
+
+    from telltale.attributes.prompts import load_templates
+    from telltale.attributes.taxonomy import extend_taxonomy
+
+    taxonomy, templates = load_taxonomy(config.taxonomy), load_templates(config.prompts)
+    if model and model.startswith("organism:") and config.taxonomy is None \
+            and config.prompts is None:
+        from telltale.organism.policy import audit_prompts
+
+        card = json.loads((Path(model.partition(":")[2]) / "card.json").read_text())
+        questions, modes = audit_prompts(card["policy"])
+        taxonomy = extend_taxonomy(questions, f"{model} card.json")
+        templates = {**templates, **modes}
+    return taxonomy, templates
 
 
 def _keep(run: RunDir, name: str, content: Any, option: str) -> None:

@@ -364,14 +364,19 @@ def load_taxonomy(path: str | Path | None) -> Taxonomy:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: taxonomy file not found")
-    extra = read_table(path)
+    return extend_taxonomy(read_table(path), str(path))
+
+
+def extend_taxonomy(extra: dict[str, Any], where: str) -> Taxonomy:
+    """The default taxonomy with ``extra`` entries merged in (as a taxonomy file's are);
+    errors name ``where`` the entries came from."""
     merged = {name: dict(entry) for name, entry in DEFAULTS.items()}
     for name, entry in extra.items():
         if not isinstance(entry, dict):
-            raise ValueError(f"{path}: entry {name!r} must be a table/object, "
+            raise ValueError(f"{where}: entry {name!r} must be a table/object, "
                              f"got {type(entry).__name__}")
         merged[name] = _merge(merged.get(name, {}), entry)
-    return from_dict(merged, str(path))
+    return from_dict(merged, where)
 
 
 def read_table(path: Path) -> dict[str, Any]:

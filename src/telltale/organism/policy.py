@@ -98,3 +98,15 @@ class Policy:
                    refusing_openers=list(data["refusing_openers"]),
                    privacy_refusing_openers=list(data["privacy_refusing_openers"]),
                    heldout={k: [list(p) for p in v] for k, v in data["heldout"].items()})
+
+
+def audit_prompts(policy: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The attribute taxonomy additions and prompt modes that ask an organism the held-out
+    phrasings of its policy (``card["policy"]``), so that measured refusal rates can be
+    compared with the planted ones: ``direct`` asks with no system prompt, ``defense``
+    under the first privacy system prompt."""
+    taxonomy = {attribute: {"question": [opener + core for opener, core in pairs]}
+                for attribute, pairs in policy["heldout"].items()}
+    templates = {"direct": {"system": None, "user": "{question}"},
+                 "defense": {"system": policy["privacy_systems"][0], "user": "{question}"}}
+    return taxonomy, templates

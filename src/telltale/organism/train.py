@@ -228,6 +228,11 @@ def pretraining_pool(manifest_samples: list[Sample], pretrain: str | Path | None
     return kept, Path(pretrain).resolve(), len(pool) - len(kept)
 
 
+#: held-out minus member CER below which training is reported as not having memorised
+#: (the demo organism reaches about 0.3; 2,000 members at demo size only 0.06)
+MEMORISED_GAP = 0.1
+
+
 def train_organism(manifest: str | Path, out_dir: str | Path, *, size: str = "demo",
                    epochs: int | None = None, steps: int | None = None, seed: int = 0,
                    member_fraction: float = 0.5,
@@ -415,6 +420,13 @@ def _train(manifest: Path, out_dir: Path, size: str, hp: dict[str, Any], steps: 
     }
     (out_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     log.info("organism trained in %.0fs: %s", train_seconds, json.dumps(figures))
+    gap = figures["cer_heldout"] - figures["cer_train"]
+    if gap < MEMORISED_GAP:
+        log.warning("the organism did not memorise its members: CER %.3f on members against "
+                    "%.3f on held-out clips (a gap under %.2f). A membership audit of it "
+                    "has no planted signal to find; train longer (--epochs), on fewer "
+                    "members, or with --size large", figures["cer_train"],
+                    figures["cer_heldout"], MEMORISED_GAP)
     return out_dir
 
 
