@@ -199,7 +199,7 @@ def test_cli_end_to_end(corpus, tmp_path):
                  "--matched", "--jobs", "2", "--skip-bad-rows"]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["blind"]["acoustic"]["auc"]["value"] > 0.62
-    assert results["verdicts"][0]["level"] == "warning"  # the engine shift is reported
+    assert results["verdicts"][0]["level"] == "warn"  # the engine shift is reported
     assert "nope.wav" in results["manifest_problems"][0]
     assert len(results["blind"]["pairwise"]["auc"]) == 2
     assert (out / "report.html").exists() and (out / "run.json").exists()
@@ -210,6 +210,13 @@ def test_cli_end_to_end(corpus, tmp_path):
     assert set(table[0]) == {"id", "member", "metadata", "text", "acoustic", "combined"}
     matched, _ = load_manifest(out / "matched_manifest.csv", require=("audio", "member"))
     assert len(matched) == results["matched"]["n"] and results["matched"]["n"] >= 20
+    # re-scored from the run directory alone, the manifest gone, skipped rows still listed
+    manifest.unlink()
+    assert main(["score", str(out)]) == 0
+    rescored = json.loads((out / "results.json").read_text())
+    assert rescored["summary"] == results["summary"]
+    assert rescored["manifest_problems"] == results["manifest_problems"]
+    manifest = write_manifest(tmp_path / "m.csv", rows)
     # without --skip-bad-rows the broken row stops the run with a clear status
     assert main(["blind", "--data", str(manifest), "--out", str(out / "x")]) == 2
     assert not (out / "x").exists()  # refused before anything was written
