@@ -10,7 +10,7 @@ same voicing gate for pitch, so every utterance-level feature compares by Pearso
 clips.
 
 How each side runs: at every job count both go through the same
-``telltale.membership.acoustic.process_map`` (one job: a loop in this process; more: a
+``telltale.parallel.process_map`` (one job: a loop in this process; more: a
 process pool, forked on Linux, clips in chunks), one BLAS thread per process, pool
 start-up included in the time. librosa's default BLAS threading is not used: where we
 measured it, it made librosa slower (its matrices are small), not faster. The timed runs
@@ -45,15 +45,12 @@ from machine import machine_info
 
 from telltale.membership.acoustic import (
     DEFAULT_CONFIG,
-    SUMMARIES,
     AcousticConfig,
-    extract_acoustic,
-    feature_names,
     librosa_series,
-    process_map,
-    resolve_jobs,
     series_names,
 )
+from telltale.membership.acoustic_utterance import SUMMARIES, extract_acoustic, feature_names
+from telltale.parallel import process_map, resolve_jobs
 
 
 def corpus_clips(folder: Path, n: int, seed: int) -> list[Path]:

@@ -15,12 +15,14 @@ from telltale.membership import acoustic
 from telltale.membership.acoustic import (
     DEFAULT_CONFIG,
     AcousticConfig,
-    clip_features,
-    extract_acoustic,
-    feature_names,
     frame_features,
     librosa_series,
     series_names,
+)
+from telltale.membership.acoustic_utterance import (
+    clip_features,
+    extract_acoustic,
+    feature_names,
     summarize,
     utterance_features,
 )

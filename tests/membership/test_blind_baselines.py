@@ -15,7 +15,7 @@ import pytest
 
 from telltale.cli import main
 from telltale.manifest import load_manifest, write_manifest
-from telltale.membership import blind
+from telltale.membership import blind, blind_matching, blind_pairwise
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or shutil.which("flite") is None,
@@ -163,7 +163,7 @@ def test_matched_subset_removes_the_shift(features):
     members = [1 if (s.dataset == "espeak") == (i % 10 < 7) else 0
                for i, s in enumerate(features.samples)]
     _relabel(features, members)
-    result = blind.matched_subset(features.samples, features, target_auc=0.5, tol=0.05,
+    result = blind_matching.matched_subset(features.samples, features, target_auc=0.5, tol=0.05,
                                   seed=0, folds=5, family="acoustic")
     assert result.auc_before > 0.62
     assert result.reached and result.auc_after <= 0.55
@@ -177,13 +177,13 @@ def test_matched_subset_removes_the_shift(features):
 
 def test_pairwise_heatmap(features, tmp_path):
     members = np.random.default_rng(5).permutation([1, 0] * PER_ENGINE).tolist()
-    pairwise = blind.pairwise_dataset_auc(features.samples, _relabel(features, members),
+    pairwise = blind_pairwise.pairwise_dataset_auc(features.samples, _relabel(features, members),
                                           family="acoustic", folds=5)
     assert pairwise.datasets == ["espeak", "flite"]
     assert np.all(np.diag(pairwise.auc) < 0.75)  # members vs non-members within an engine
     assert pairwise.auc[0, 1] > 0.9 and pairwise.auc[1, 0] > 0.9  # across engines
     assert pairwise.n[0, 0] == PER_ENGINE
-    png = blind.heatmap_figure(pairwise, tmp_path / "figures" / "heatmap.png")
+    png = blind_pairwise.heatmap_figure(pairwise, tmp_path / "figures" / "heatmap.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

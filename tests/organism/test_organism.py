@@ -59,7 +59,7 @@ def test_ctc_prefix_scores_are_exact():
     """The acoustic model's next-character distribution, checked against enumerating
     every CTC alignment of two short clips (one shorter, so padding is covered too)."""
     torch = pytest.importorskip("torch")
-    from telltale.organism.model import CTCPrefix
+    from telltale.organism.acoustic import CTCPrefix
 
     gen = torch.Generator().manual_seed(0)
     log_probs = [torch.log_softmax(torch.randn(n, 3, generator=gen), -1) for n in (5, 3)]

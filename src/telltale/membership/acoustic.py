@@ -1,9 +1,11 @@
-"""Utterance-level acoustic features for the blind baseline, computed fast.
+"""Frame-level acoustic series for the blind baseline, computed fast.
 
 The acoustic blind baseline of the membership protocol (Lee et al., 2026, "Membership
 Inference Attacks against Large Audio Language Models", section 2.2) summarises frame-wise
 low-level descriptors per utterance: MFCCs, spectral centroid, bandwidth, rolloff and
-flatness, pitch, RMS energy and zero-crossing rate.
+flatness, pitch, RMS energy and zero-crossing rate. This module computes the frame-level
+series; :mod:`telltale.membership.acoustic_utterance` summarises them per utterance and
+runs them over many files.
 
 Every definition follows librosa 0.11's with the same frames, hop, centre padding and
 formulas, so the two agree per feature (:func:`librosa_series` is the straightforward
@@ -21,32 +23,18 @@ What differs is the cost:
   difference function of a block of frames from one batched FFT autocorrelation and its
   cumulative mean from matrix products;
 - frames are processed in fixed-size blocks through reused scratch arrays, so the memory
-  stays cached and no clip-sized temporary is mapped and page-faulted in afresh;
-- the percentiles of all framewise series come from one partition;
-- files are spread over a process pool (``n_jobs``).
-
-Each frame-level series is summarised by its mean, standard deviation and 10th, 50th and
-90th percentiles.
+  stays cached and no clip-sized temporary is mapped and page-faulted in afresh.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import scipy.fft
 
-_Item = TypeVar("_Item")
-_Result = TypeVar("_Result")
-
-SUMMARIES = ("mean", "std", "p10", "p50", "p90")
 SPECTRAL_SERIES = ("centroid", "bandwidth", "rolloff", "flatness", "rms", "zcr")
 
 
@@ -103,16 +91,6 @@ DEFAULT_CONFIG = AcousticConfig()
 def series_names(config: AcousticConfig = DEFAULT_CONFIG) -> list[str]:
     """Names of the frame-level series, in feature-vector order."""
     return [f"mfcc{i}" for i in range(config.n_mfcc)] + list(SPECTRAL_SERIES) + ["f0"]
-
-
-def feature_names(config: AcousticConfig = DEFAULT_CONFIG) -> list[str]:
-    """Names of the utterance-level features: ``<series>_<summary>``, e.g. ``mfcc3_p90``.
-
-    Returns
-    -------
-    list of str, length ``(n_mfcc + 7) * 5`` (100 with the default configuration).
-    """
-    return [f"{s}_{stat}" for s in series_names(config) for stat in SUMMARIES]
 
 
 def _hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -356,7 +334,7 @@ def _spectral_block(frames: np.ndarray, config: AcousticConfig, mel: np.ndarray,
     return reached.argmax(axis=1), np.exp(power @ average) / arithmetic
 
 
-def _analyse(y: np.ndarray, config: AcousticConfig) -> tuple[np.ndarray, np.ndarray]:
+def analyse(y: np.ndarray, config: AcousticConfig) -> tuple[np.ndarray, np.ndarray]:
     """Frame-level series of one mono signal: (table, f0).
 
     ``table`` [shape=(n_series - 1, 1 + n // hop)], float64, holds the framewise series of
@@ -451,50 +429,9 @@ def frame_features(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG
         corresponding ``librosa.feature`` function with ``center=True``; ``f0``: YIN pitch
         in Hz of the voiced frames only (possibly empty), as ``librosa.yin`` on those frames.
     """
-    table, f0 = _analyse(y, config)
+    table, f0 = analyse(y, config)
     names = series_names(config)
     return {**dict(zip(names[:-1], table, strict=True)), names[-1]: f0}
-
-
-#: percentiles of :data:`SUMMARIES`
-_PERCENTILES = np.array([10.0, 50.0, 90.0])
-
-
-def summarize(series: np.ndarray) -> np.ndarray:
-    """Mean, standard deviation and 10th, 50th, 90th percentiles of each row.
-
-    The percentiles interpolate linearly between order statistics, as ``np.percentile``
-    (method "linear"); one partition of all rows around the few order statistics needed
-    replaces ``np.percentile``'s general machinery, which costs more than the work here.
-
-    Parameters
-    ----------
-    series : np.ndarray [shape=(n_series, n_frames)]; an empty row gives NaNs.
-
-    Returns
-    -------
-    np.ndarray [shape=(n_series, 5)], in :data:`SUMMARIES` order.
-    """
-    series = np.atleast_2d(np.asarray(series, dtype=np.float64))
-    out = np.full((series.shape[0], len(SUMMARIES)), np.nan)
-    count = series.shape[1]
-    if count == 0:
-        return out
-    out[:, 0] = series.mean(axis=1)
-    out[:, 1] = series.std(axis=1)
-    position = _PERCENTILES / 100.0 * (count - 1)
-    low = np.floor(position).astype(np.intp)
-    high = np.minimum(low + 1, count - 1)
-    ordered = np.partition(series, np.union1d(low, high), axis=1)
-    below, above = ordered[:, low], ordered[:, high]
-    out[:, 2:] = below + (above - below) * (position - low)
-    return out
-
-
-def utterance_features(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG) -> np.ndarray:
-    """The utterance-level feature vector of one signal, ordered as :func:`feature_names`."""
-    table, f0 = _analyse(y, config)
-    return np.concatenate([summarize(table).ravel(), summarize(f0).ravel()])
 
 
 def librosa_series(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG
@@ -527,98 +464,3 @@ def librosa_series(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG
     return out
 
 
-def clip_features(path: str | Path, config: AcousticConfig = DEFAULT_CONFIG) -> np.ndarray:
-    """Decode one audio file (mono, resampled to ``config.rate``) and return its features.
-
-    Raises
-    ------
-    MediaError
-        The file cannot be decoded (the message names it).
-    """
-    from telltale.media.audio import load_audio
-
-    return utterance_features(load_audio(path, rate=config.rate), config)
-
-
-def _one(job: tuple[str, AcousticConfig]) -> tuple[np.ndarray | None, str | None]:
-    path, config = job
-    try:
-        return clip_features(path, config), None
-    except Exception as exc:  # one bad file must not end the batch; the reason is kept
-        message = str(exc)
-        if path not in message:
-            message = f"{path}: {exc.__class__.__name__}: {message}"
-        return None, message
-
-
-def resolve_jobs(n_jobs: int | None) -> int:
-    """``None`` or a value below 1 means every core this process may use."""
-    if n_jobs is None or n_jobs < 1:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # not on Linux
-            return os.cpu_count() or 1
-    return n_jobs
-
-
-def process_map(function: Callable[[_Item], _Result], items: Sequence[_Item],
-                n_jobs: int | None = None) -> list[_Result]:
-    """``[function(item) for item in items]`` on ``n_jobs`` processes, in order.
-
-    Each process runs one BLAS thread. More than one process: a process pool (forked on
-    Linux) whose workers take the items in chunks of a quarter of their share (few round
-    trips, still balanced when items differ in cost); one: the calling process itself.
-
-    Parameters
-    ----------
-    function : a module-level function (it is pickled by name for the workers).
-    items : its arguments, picklable.
-    n_jobs : processes; ``None`` or < 1 uses every available core.
-    """
-    from threadpoolctl import threadpool_limits
-
-    workers = min(resolve_jobs(n_jobs), len(items))
-    # set before the pool forks, the limit holds in the workers too; the matrices here are
-    # small, and BLAS threads in every worker would oversubscribe the cores the workers
-    # already use (and cost more than they save)
-    with threadpool_limits(limits=1):
-        if workers < 2:
-            return [function(item) for item in items]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(function, items,
-                                 chunksize=max(1, len(items) // (4 * workers))))
-
-
-def extract_acoustic(paths: Sequence[str | Path], n_jobs: int | None = None,
-                     config: AcousticConfig = DEFAULT_CONFIG
-                     ) -> tuple[np.ndarray, list[str], dict[int, str]]:
-    """Utterance-level acoustic features of many audio files.
-
-    Parameters
-    ----------
-    paths : audio files (any format :func:`telltale.media.audio.load_audio` decodes).
-    n_jobs : worker processes; ``None`` or < 1 uses every available core.
-    config : frame and feature parameters.
-
-    Returns
-    -------
-    matrix : np.ndarray [shape=(len(paths), len(names))], float64; the row of a file that
-        failed is all NaN. Pitch statistics are NaN for a clip without voiced frames.
-    names : list of str, :func:`feature_names` of ``config``.
-    errors : dict mapping row index -> reason (naming the file) for each file that failed.
-    """
-    # the decoder, imported lazily by load_audio, is imported here before the pool forks,
-    # so that every worker inherits it instead of importing it again
-    import soundfile  # noqa: F401
-
-    names = feature_names(config)
-    jobs = [(str(p), config) for p in paths]
-    results = process_map(_one, jobs, n_jobs)
-    matrix = np.full((len(jobs), len(names)), np.nan)
-    errors: dict[int, str] = {}
-    for row, (values, error) in enumerate(results):
-        if error is None:
-            matrix[row] = values
-        else:
-            errors[row] = error
-    return matrix, names, errors

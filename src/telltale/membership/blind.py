@@ -12,11 +12,15 @@ Families
 metadata : container and transcript structure (:data:`METADATA_NAMES`).
 text : TF-IDF of word unigrams and bigrams, fitted inside each training fold.
 acoustic : utterance-level MFCC, spectral, pitch, energy and ZCR statistics
-    (:mod:`telltale.membership.acoustic`).
+    (:mod:`telltale.membership.acoustic_utterance`).
 combined : all the families above in one logistic regression.
 
 Every family is evaluated on the same samples and the same folds (a sample whose audio
 cannot be read is left out of all of them and reported), so their AUCs compare directly.
+
+Built on these scores: the blind AUC between datasets
+(:mod:`telltale.membership.blind_pairwise`) and a distribution-matched subset
+(:mod:`telltale.membership.blind_matching`).
 """
 
 from __future__ import annotations
@@ -173,7 +177,7 @@ def extract_features(samples: Sequence[Sample], families: Sequence[str] = FAMILI
     families : any of ``"metadata"``, ``"text"``, ``"acoustic"``.
     n_jobs : processes for the acoustic features (``None``: every core).
     """
-    from telltale.membership.acoustic import extract_acoustic, feature_names
+    from telltale.membership.acoustic_utterance import extract_acoustic, feature_names
 
     families = _check_families(families)
     samples = list(samples)
@@ -313,7 +317,7 @@ def permutation_null(features: BlindFeatures, family: str, rows: np.ndarray, y: 
     """
     if n_permutations < 1:
         raise ValueError(f"n_permutations must be at least 1, got {n_permutations}")
-    from telltale.membership.acoustic import process_map
+    from telltale.parallel import process_map
 
     rng = np.random.default_rng(seed)
     tasks = [(features, family, rows, rng.permutation(y), folds, seed)
@@ -396,236 +400,3 @@ def score_families(features: BlindFeatures, folds: int = 10, seed: int = 0,
         scores[family] = {features.samples[i].id: float(v)
                           for i, v in zip(rows, values, strict=True)}
     return results, scores
-
-
-@dataclass
-class PairwiseAUC:
-    """Inter-dataset blind AUCs (Lee et al., 2026, Fig. 2 layout).
-
-    ``auc[i, i]``: dataset i's members against its own non-members (the usual intra-dataset
-    question). ``auc[i, j]`` above the diagonal (i < j): dataset i's members against
-    dataset j's members; below it (i > j): i's non-members against j's non-members. The
-    off-diagonal pairings are membership-neutral: a high AUC there is pure distribution
-    shift between the sources. ``n[i, j]`` is the number of samples behind each cell;
-    NaN where a side has fewer than two samples.
-    """
-
-    datasets: list[str]
-    auc: np.ndarray
-    n: np.ndarray
-    family: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"datasets": self.datasets, "family": self.family,
-                "layout": "diagonal: members vs non-members of one dataset; above: members "
-                          "of row vs members of column; below: non-members of row vs "
-                          "non-members of column",
-                "auc": self.auc.tolist(), "n": self.n.tolist()}
-
-
-def pairwise_dataset_auc(samples: Sequence[Sample], features: BlindFeatures | None = None,
-                         family: str = "combined", folds: int = 5, seed: int = 0,
-                         n_jobs: int | None = None) -> PairwiseAUC:
-    """Blind AUC of every pairing of datasets (see :class:`PairwiseAUC`).
-
-    Parameters
-    ----------
-    samples : samples with ``dataset`` and ``member`` set (others are ignored).
-    features : their features from :func:`extract_features` (computed when None).
-    family : the feature family (or ``"combined"``) separating the groups.
-    folds : cross-validation folds per cell (fewer when a group is smaller).
-    """
-    samples = list(samples)
-    if features is None:
-        features = extract_features(samples, n_jobs=n_jobs)
-    elif [s.id for s in features.samples] != [s.id for s in samples]:
-        raise ValueError("features were computed for other samples")
-    if family == "text" and "text" not in features.families:
-        raise ValueError("no text features")
-    usable = features.usable()
-    groups: dict[tuple[str, int], list[int]] = {}
-    for i, sample in enumerate(samples):
-        if usable[i]:
-            groups.setdefault((sample.dataset or "(none)", sample.member), []).append(i)
-    datasets = sorted({d for d, _ in groups})
-    size = len(datasets)
-    auc, n = np.full((size, size), np.nan), np.zeros((size, size), dtype=int)
-    for a, first in enumerate(datasets):
-        for b, second in enumerate(datasets):
-            if a == b:
-                positive, negative = groups.get((first, 1), []), groups.get((first, 0), [])
-            else:
-                role = 1 if a < b else 0
-                positive, negative = groups.get((first, role), []), groups.get((second, role), [])
-            n[a, b] = len(positive) + len(negative)
-            if min(len(positive), len(negative)) < 2:
-                continue
-            rows = np.array(positive + negative)
-            y = np.r_[np.ones(len(positive), int), np.zeros(len(negative), int)]
-            scores = oof_scores(features, family, rows, y, folds, seed)
-            auc[a, b] = stats.roc_auc(y, scores, n_boot=0).value
-    return PairwiseAUC(datasets, auc, n, family)
-
-
-def heatmap_figure(pairwise: PairwiseAUC, path: str | Path) -> Path:
-    """Draw :class:`PairwiseAUC` as an annotated heatmap (PNG, Agg backend)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels, matrix = pairwise.datasets, pairwise.auc
-    side = 1.1 * len(labels) + 2.4
-    fig, ax = plt.subplots(figsize=(side + 1.2, side))
-    image = ax.imshow(np.ma.masked_invalid(matrix), vmin=0.0, vmax=1.0, cmap="RdBu_r")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    for a in range(len(labels)):
-        for b in range(len(labels)):
-            text = f"{matrix[a, b]:.2f}" if np.isfinite(matrix[a, b]) else "n/a"
-            dark = np.isfinite(matrix[a, b]) and abs(matrix[a, b] - 0.5) > 0.3
-            ax.text(b, a, text, ha="center", va="center", fontsize=9,
-                    color="white" if dark else "black")
-    fig.colorbar(image, ax=ax, label=f"blind AUC ({pairwise.family})", shrink=0.8)
-    ax.set_title("Blind separability between datasets\n"
-                 "diagonal: members vs non-members; above: members vs members;\n"
-                 "below: non-members vs non-members", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-@dataclass
-class MatchedSubset:
-    """A distribution-matched subset: ``samples`` (members and non-members in equal
-    numbers), its blind AUC before and after matching, and how it was reached
-    (``history``: one entry per round with its size, AUC, caliper and propensity ``C``)."""
-
-    samples: list[Sample]
-    auc_before: float
-    auc_after: float
-    rounds: int
-    caliper: float
-    reached: bool
-    history: list[dict[str, float]]
-
-    def to_dict(self) -> dict[str, Any]:
-        members = sum(s.member == 1 for s in self.samples)
-        return {"n": len(self.samples), "n_members": members,
-                "n_nonmembers": len(self.samples) - members, "auc_before": self.auc_before,
-                "auc_after": self.auc_after, "rounds": self.rounds,
-                "caliper_sd": self.caliper, "reached_target": self.reached,
-                "history": self.history}
-
-
-#: regularisation strengths tried for the propensity model
-PROPENSITY_C = (1.0, 0.1, 0.01, 0.001)
-
-
-def propensity_scores(features: BlindFeatures, family: str, rows: np.ndarray, y: np.ndarray,
-                      folds: int = 10, seed: int = 0) -> tuple[np.ndarray, float]:
-    """Out-of-fold propensity of membership given the blind features, from the logistic
-    regression whose ``C`` in :data:`PROPENSITY_C` gives the lowest out-of-fold log loss.
-
-    Matching wants a calibrated propensity that follows the systematic shift; the
-    lightly regularised classifier used for the AUC overfits small samples, which spreads
-    its probabilities within each source and lets the caliper pair across sources.
-
-    Returns
-    -------
-    (scores, C)
-    """
-    best: tuple[float, np.ndarray, float] | None = None
-    for C in PROPENSITY_C:
-        p = np.clip(oof_scores(features, family, rows, y, folds, seed, C=C), 1e-6, 1 - 1e-6)
-        loss = -float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-        if best is None or loss < best[0]:
-            best = (loss, p, C)
-    assert best is not None
-    return best[1], best[2]
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
-def _match_pairs(logit: np.ndarray, y: np.ndarray, width: float,
-                 rng: np.random.Generator) -> np.ndarray:
-    """Greedy 1:1 nearest-neighbour matching without replacement on the logit of the
-    propensity score, within a caliper of ``width`` (Austin, 2011, "Optimal caliper widths
-    for propensity-score matching", Pharm. Stat. 10:150). Members are taken in random
-    order. Returns the positions kept (pairs)."""
-    members = np.flatnonzero(y == 1)
-    pool = list(np.flatnonzero(y == 0))
-    keep: list[int] = []
-    for m in rng.permutation(members):
-        if not pool:
-            break
-        gaps = np.abs(logit[pool] - logit[m])
-        best = int(np.argmin(gaps))
-        if gaps[best] <= width:
-            keep.extend([int(m), pool.pop(best)])
-    return np.array(sorted(keep), dtype=int)
-
-
-def matched_subset(samples: Sequence[Sample], features: BlindFeatures,
-                   target_auc: float = 0.5, tol: float = 0.05, seed: int = 0,
-                   family: str = "combined", folds: int = 10, caliper: float = 0.2,
-                   max_rounds: int = 8, min_pairs: int = 10) -> MatchedSubset:
-    """Select members and non-members the blind classifier cannot tell apart.
-
-    Each round scores the current subset out-of-fold with the blind ``family`` classifier
-    of :func:`score_families`, stops when its AUC is at most ``target_auc + tol``, and
-    otherwise keeps the member/non-member pairs matched on the propensity of membership
-    (:func:`propensity_scores`; :func:`_match_pairs` with a caliper of ``caliper``
-    standard deviations of its logit). The propensity is re-estimated on the matched
-    subset each round, since a classifier refitted there can find differences the first
-    one averaged over; the caliper halves when a round loses no pair but misses the
-    target.
-
-    The criterion is one-sided: an out-of-fold AUC below chance on a matched subset is the
-    known negative bias of stratified cross-validation when there is no signal (Parker,
-    Günter & Bedo, 2007, "Stratification bias in low signal microarray studies", BMC
-    Bioinformatics 8:326), not a shift to be matched away.
-
-    Returns
-    -------
-    MatchedSubset
-        ``reached`` says whether the target was met; the subset stops shrinking at
-        ``min_pairs`` pairs.
-    """
-    samples = list(samples)
-    if [s.id for s in features.samples] != [s.id for s in samples]:
-        raise ValueError("features were computed for other samples")
-    rng = np.random.default_rng(seed)
-    rows = np.flatnonzero(features.usable())
-    history: list[dict[str, float]] = []
-    width_sd = caliper
-    auc_before = float("nan")
-    for round_ in range(max_rounds + 1):
-        y = np.array([samples[i].member for i in rows], dtype=int)
-        scores = oof_scores(features, family, rows, y, folds, seed)
-        auc = stats.roc_auc(y, scores, n_boot=0).value
-        if round_ == 0:
-            auc_before = auc
-        history.append({"round": round_, "n": int(rows.size), "auc": auc, "caliper_sd": width_sd})
-        log.info("matching round %d: %d samples, blind AUC %.3f", round_, rows.size, auc)
-        if auc <= target_auc + tol or round_ == max_rounds:
-            break
-        propensity, C = propensity_scores(features, family, rows, y, folds, seed)
-        history[-1]["propensity_C"] = C
-        logit = _logit(propensity)
-        keep = _match_pairs(logit, y, width_sd * float(np.std(logit) or 1.0), rng)
-        if keep.size < 2 * min_pairs:
-            log.warning("matching stopped: fewer than %d pairs within the caliper", min_pairs)
-            break
-        if keep.size == rows.size:
-            width_sd /= 2
-        rows = rows[keep]
-    chosen = [samples[i] for i in rows]
-    return MatchedSubset(chosen, auc_before, auc, len(history) - 1, width_sd,
-                         auc <= target_auc + tol, history)

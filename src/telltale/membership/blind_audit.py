@@ -80,12 +80,8 @@ def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None,
         ``features`` (the :class:`~telltale.membership.blind.BlindFeatures`, not JSON; the
         caller pops it).
     """
-    from telltale.membership.blind import (
-        extract_features,
-        heatmap_figure,
-        pairwise_dataset_auc,
-        score_families,
-    )
+    from telltale.membership.blind import extract_features, score_families
+    from telltale.membership.blind_pairwise import heatmap_figure, pairwise_dataset_auc
 
     features = extract_features(samples, families, n_jobs=jobs)
     for row, reason in sorted(features.errors.items()):
@@ -209,7 +205,7 @@ class BlindAudit(Audit):
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         from telltale.manifest import write_manifest
-        from telltale.membership.blind import matched_subset
+        from telltale.membership.blind_matching import matched_subset
 
         config = self.config
         samples, problems = load_members(config.data, config.skip_bad_rows, config.limit,
