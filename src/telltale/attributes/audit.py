@@ -59,7 +59,7 @@ def _judge(model_spec: str, records, taxonomy: Taxonomy) -> dict[str, Any]:
 
 def score_run(run: RunDir, judge: str | None = None) -> dict[str, Any]:
     """Parse every stored reply, compute the metrics, write results, tables and figures."""
-    from telltale.attributes.metrics import summarise
+    from telltale.attributes.metrics import describe_test, summarise
     from telltale.attributes.parse import parse_answer
 
     taxonomy = from_dict(json.loads((run.path / "taxonomy.json").read_text()))
@@ -111,10 +111,10 @@ def score_run(run: RunDir, judge: str | None = None) -> dict[str, Any]:
         for mode, delta in metrics[attribute].get("deltas_vs_direct", {}).items():
             summary.append({"metric": f"{attribute} accuracy change, {mode} vs direct",
                             "value": delta["accuracy"]["diff"], "n": delta["accuracy"]["n"],
-                            "control": f"McNemar p {delta['accuracy']['p']:.3g}"})
+                            "control": describe_test(delta["accuracy"])})
             summary.append({"metric": f"{attribute} refusal change, {mode} vs direct",
                             "value": delta["refusal"]["diff"], "n": delta["refusal"]["n"],
-                            "control": f"McNemar p {delta['refusal']['p']:.3g}"})
+                            "control": describe_test(delta["refusal"])})
     results["summary"] = summary
     results["counts"] = {"records": len(records), "errors": len(errors),
                          "samples": len({r.sample_id for r in records})}
