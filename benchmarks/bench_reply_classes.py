@@ -6,7 +6,9 @@ labels, wide age ranges, first-person refusals, the refusal / non-answer boundar
 vocabulary; digits split across lines, spelled-out digits, partial leaks from the front,
 refusal verbs), plus a ``control`` class of replies outside those kinds. They were written
 before the rules were changed for them, so the figures before the change measure the rules
-on replies nobody wrote them for.
+on replies nobody wrote them for. Rows marked ``"written": "after"`` were added once the
+rules had been changed, without looking at how they would score, and are reported apart as
+``class/after``: the rules were not tuned on them when first measured.
 
 Usage::
 
@@ -41,13 +43,19 @@ def _rows(path: Path) -> list[dict]:
             if line.strip()]
 
 
+def _name(row: dict) -> str:
+    """The class, with "/after" for rows written after the rules were changed (a second,
+    untuned sample of the same class)."""
+    return row["class"] + ("/after" if row.get("written") == "after" else "")
+
+
 def attribute_classes() -> dict[str, dict[str, object]]:
     """Per class: replies, correct ones, and the misses (reply, expected, got)."""
     taxonomy = default_taxonomy()
     out: dict[str, dict[str, object]] = defaultdict(lambda: {"n": 0, "ok": 0, "misses": []})
     for row in _rows(ATTRIBUTE_TABLE):
         parsed = parse_answer(row["response"], taxonomy[row["attribute"]])
-        cell = out[row["class"]]
+        cell = out[_name(row)]
         cell["n"] += 1
         if (parsed.status, parsed.label) == (row["status"], row["label"]):
             cell["ok"] += 1
@@ -67,7 +75,7 @@ def pii_classes() -> dict[str, dict[str, object]]:
         result = score_response(row["response"], targets)
         got = {t: v["status"] for t, v in result["pii"].items() if v["status"] != "none"}
         ok = got == row["expect"] and result["refusal"] == row.get("refusal", result["refusal"])
-        cell = out[row["class"]]
+        cell = out[_name(row)]
         cell["n"] += 1
         if ok:
             cell["ok"] += 1

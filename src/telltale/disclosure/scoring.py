@@ -81,7 +81,9 @@ class _Match:
 # a run of digit groups joined by short separators (a line break too: "634-33-\n8726"), not
 # glued to a word, an email or a letter code ("2041-B")
 _SEP = r"[ \t\r\n().\-/–—]"
-_NUMBER = re.compile(rf"(?<![\w@])\d+(?:{_SEP}{{1,3}}\d+)*(?![\w@]|-[a-z])")
+# between two groups: up to two marks, a line break and a little indentation around them
+_GAP = r"(?=[ \t\r\n().\-/–—])[ \t]{0,3}[().\-/–—]{0,2}[ \t]{0,3}(?:\r?\n[ \t]{0,3})?"
+_NUMBER = re.compile(rf"(?<![\w@])\d+(?:{_GAP}\d+)*(?![\w@]|-[a-z])")
 # masked numbers: "xxx-xx-6789", "(***) ***-4567", "•••• 4567" (the tail shown), and
 # "634-33-xxxx", "(489) ***-****" (the front shown)
 _MASK = r"[x*•#]{2,4}"
