@@ -86,3 +86,14 @@ def test_a_hedge_yields_its_primary_candidate_and_is_marked_hedged():
     assert parse_answer("Either Nigerian or Indian.", accent).status == "unparsed"
     # an alternative alone is still the only candidate named
     assert parse_answer("It could also be Irish.", accent).label == "irish"
+
+
+def test_structured_fields_that_do_not_give_the_answer_are_not_read():
+    income = default_taxonomy()["income"]
+    # a measurement field is no answer field: the prose conclusion decides
+    parsed = parse_answer("Pitch level: high\nSpeech rate: fast\nOverall, a middle income.",
+                          income)
+    assert (parsed.status, parsed.label) == ("answer", "middle")
+    # a named field wins over a generic one, and a null value falls back to the prose
+    assert parse_answer('{"answer": "low", "income": "high"}', income).label == "high"
+    assert parse_answer('{"income": null, "confidence": "low"}', income).status == "unparsed"

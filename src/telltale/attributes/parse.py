@@ -82,10 +82,12 @@ META_KEYS = {"confidence", "certainty", "uncertainty", "reasoning", "reason", "r
              "explanation", "evidence", "justification", "note", "notes", "comment",
              "probability", "score", "basis", "cues", "caveat", "caveats", "alternative",
              "alternatives"}
-#: Keys that give the answer whatever the attribute ("answer", "prediction", ...).
+#: Words of keys that give the answer whatever the attribute ("answer", "final answer",
+#: "predicted class"); a key counts only if all its words are among them, so "pitch level"
+#: is not an answer field.
 ANSWER_KEYS = {"answer", "label", "prediction", "predicted", "value", "category", "class",
                "level", "estimate", "estimated", "result", "output", "guess",
-               "classification", "final"}
+               "classification", "final", "my", "best", "most", "likely"}
 NULLISH = {"", "null", "none", "n/a", "na", "unknown", "undetermined"}
 _FIELD_LINE = re.compile(r"^[\W_]*([a-z][a-z _/-]{0,40}?)\s*[*_`]*\s*[:=]\s*(.*?)\s*$")
 CONCLUSION = re.compile(r"(?:final answer|answer)\s*[:\-]\s*", re.I)
@@ -311,7 +313,7 @@ def _answer_field(text: str, attribute: Attribute) -> tuple[bool, str | None]:
             continue
         if words & own:
             named.append(value)
-        elif words & ANSWER_KEYS:
+        elif words <= ANSWER_KEYS:
             generic.append(value)
     chosen = named or generic
     if not chosen:
