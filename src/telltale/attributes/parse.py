@@ -88,6 +88,10 @@ META_KEYS = {"confidence", "certainty", "uncertainty", "reasoning", "reason", "r
 ANSWER_KEYS = {"answer", "label", "prediction", "predicted", "value", "category", "class",
                "level", "estimate", "estimated", "result", "output", "guess",
                "classification", "final", "my", "best", "most", "likely"}
+#: Key words that name an attribute besides the words of its own name.
+KEY_ALIASES = {"gender": {"sex"}, "accent": {"dialect", "region", "origin"},
+               "education": {"degree", "schooling"}, "bmi": {"weight", "build"},
+               "social_stratum": {"class"}}
 NULLISH = {"", "null", "none", "n/a", "na", "unknown", "undetermined"}
 _FIELD_LINE = re.compile(r"^[\W_]*([a-z][a-z _/-]{0,40}?)\s*[*_`]*\s*[:=]\s*(.*?)\s*$")
 CONCLUSION = re.compile(r"(?:final answer|answer)\s*[:\-]\s*", re.I)
@@ -298,14 +302,13 @@ def _key_words(key: str) -> set[str]:
     return set(re.split(r"[\s_/-]+", key.lower().strip())) - {""}
 
 
-def _answer_field(text: str, attribute: Attribute) -> tuple[bool, str | None]:
-    """(found, value) of the field that gives the answer in a structured reply: the last
-    field whose key names the attribute ("income", "income_level"), else the last generic
-    answer field ("answer", "prediction"); keys with a :data:`META_KEYS` word never count.
-    ``value`` is ``None`` for a null or "unknown" value."""
+def _answer_field(text: str, attribute: Attribute) -> str | None:
+    """The value of the field that gives the answer in a structured reply: the last field
+    whose key names the attribute ("income", "income_level", :data:`KEY_ALIASES`), else the
+    last generic answer field ("answer", "prediction"); keys with a :data:`META_KEYS` word
+    never count. ``None`` when there is no such field or its value is null or "unknown"."""
     own = {w for w in _key_words(attribute.name) if len(w) > 2}
-    if attribute.name == "gender":
-        own |= {"sex"}
+    own |= KEY_ALIASES.get(attribute.name, set())
     named, generic = [], []
     for key, value in _fields(text):
         words = _key_words(key)
@@ -316,12 +319,10 @@ def _answer_field(text: str, attribute: Attribute) -> tuple[bool, str | None]:
         elif words <= ANSWER_KEYS:
             generic.append(value)
     chosen = named or generic
-    if not chosen:
-        return False, None
-    value = chosen[-1]
+    value = chosen[-1] if chosen else None
     if value is None or str(value).strip(" .*\"'`").lower() in NULLISH:
-        return True, None
-    return True, str(value)
+        return None
+    return str(value)
 
 
 def _without_meta(text: str) -> str:
@@ -370,8 +371,8 @@ def parse_answer(text: str | None, attribute: str | Attribute,
     spec = _resolve(attribute, taxonomy)
     raw = text or ""
     hedged = bool(HEDGES.search(raw.lower()))
-    found, value = _answer_field(raw, spec)
-    if found and value is not None:
+    value = _answer_field(raw, spec)
+    if value is not None:
         # a structured reply: its answer field decides, its confidence is no label
         inner = parse_answer(value, spec)
         if inner.status == "answer":
