@@ -1,5 +1,5 @@
 """Statistics every audit reports: AUCs with bootstrap intervals, low-FPR operating points,
-proportions with Wilson intervals, paired tests and correlations.
+proportions with Wilson intervals, paired tests (plain and clustered) and correlations.
 
 Built on scikit-learn and scipy; imported lazily so ``import telltale`` stays light.
 """
@@ -89,7 +89,12 @@ def tpr_at_fpr(y: Any, scores: Any, fpr: float) -> float:
     the TPR at FPR 0 (Carlini et al., 2022, "Membership Inference Attacks From First
     Principles", report this operating point).
     """
-    curve_fpr, curve_tpr = roc_points(y, scores)
+    from sklearn.metrics import roc_curve
+
+    y, s = _binary(y, scores)
+    # every threshold: the default curve drops points on straight segments, and with tied
+    # scores the best point under the FPR limit can be one of them
+    curve_fpr, curve_tpr, _ = roc_curve(y, s, drop_intermediate=False)
     ok = curve_fpr <= fpr + 1e-12
     return float(curve_tpr[ok].max()) if ok.any() else 0.0
 
@@ -193,6 +198,81 @@ def mcnemar(a_correct: Any, b_correct: Any) -> dict[str, float]:
     n = int(a.size)
     diff = float((b.sum() - a.sum()) / n) if n else float("nan")
     return {"only_a": only_a, "only_b": only_b, "diff": diff, "p": p, "n": n}
+
+
+def clustered_paired_test(a_outcome: Any, b_outcome: Any, clusters: Any, n_boot: int = 2000,
+                          seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+    """Paired test of two binary outcomes on the same probes, with probes clustered.
+
+    Probes of one person (or one sample) are not independent, so the exact McNemar test,
+    which counts each discordant probe as one independent coin flip, overstates the
+    evidence when a cluster holds several probes. Here the unit of randomisation is the
+    cluster: under the null hypothesis the two conditions are exchangeable within a
+    cluster, so each cluster's summed difference ``d_c = sum(b - a)`` is as likely to take
+    either sign. The two-sided p-value is the exact share of the ``2^k`` sign flips of the
+    ``d_c`` whose total is at least as far from 0 as the observed one (the cluster-level
+    sign-flip permutation test for clustered matched pairs; Durkalski et al., 2003,
+    "Analysis of clustered matched-pair data", Stat. Med. 22:2417-2428, and Obuchowski,
+    1998, Stat. Med. 17:1495-1507, for the clustered McNemar setting). The ``d_c`` are
+    integers, so the permutation distribution is computed exactly by convolution, not by
+    sampling. With one probe per cluster it equals the exact McNemar test.
+
+    The interval of the difference in proportions is a cluster bootstrap (clusters drawn
+    with replacement, their probes kept together; Field & Welsh, 2007, "Bootstrapping
+    clustered data", J. R. Stat. Soc. B 69:369-390), percentile method.
+
+    Parameters
+    ----------
+    a_outcome, b_outcome : paired binary outcomes, one per probe.
+    clusters : the cluster (person, sample) of each probe; any hashable values.
+    n_boot : bootstrap replicates for the interval (0: no interval, bounds NaN).
+    seed : seed of the bootstrap.
+    confidence : level of the interval.
+
+    Returns
+    -------
+    dict
+        ``test`` ("clustered_sign_flip"), ``diff`` (mean of b minus mean of a), ``low`` and
+        ``high`` (its interval), ``p`` (two-sided, exact), ``n`` (probes), ``n_clusters``,
+        ``only_a`` and ``only_b`` (discordant probes) and ``discordant_clusters`` (clusters
+        whose summed difference is not 0).
+    """
+    from collections import defaultdict
+
+    a = np.asarray(a_outcome, dtype=bool).ravel()
+    b = np.asarray(b_outcome, dtype=bool).ravel()
+    groups = list(clusters)
+    if not (a.size == b.size == len(groups)):
+        raise ValueError(f"paired outcomes and clusters differ in length "
+                         f"({a.size}, {b.size}, {len(groups)})")
+    n = int(a.size)
+    per_cluster: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+    for key, left, right in zip(groups, a, b, strict=True):
+        per_cluster[key][0] += int(right) - int(left)
+        per_cluster[key][1] += 1
+    d = np.array([v[0] for v in per_cluster.values()], dtype=int)
+    sizes = np.array([v[1] for v in per_cluster.values()], dtype=int)
+    observed = int(d.sum())
+    # exact null distribution of sum(s_c * d_c), s_c = +-1 with probability 1/2 each: a
+    # convolution over clusters on the integer support [-sum|d|, sum|d|]
+    span = int(np.abs(d).sum())
+    dist = np.zeros(2 * span + 1)
+    dist[span] = 1.0
+    for value in np.abs(d[d != 0]):
+        dist = 0.5 * (np.roll(dist, value) + np.roll(dist, -value))
+    totals = np.arange(-span, span + 1)
+    p = float(min(1.0, dist[np.abs(totals) >= abs(observed) - 1e-9].sum())) if n else math.nan
+    low = high = math.nan
+    if n and n_boot:
+        rng = np.random.default_rng(seed)
+        draws = rng.integers(0, d.size, size=(n_boot, d.size))
+        boots = d[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+        alpha = (1.0 - confidence) / 2.0
+        low, high = (float(q) for q in np.quantile(boots, [alpha, 1.0 - alpha]))
+    return {"test": "clustered_sign_flip", "diff": observed / n if n else math.nan,
+            "low": low, "high": high, "p": p, "n": n, "n_clusters": int(d.size),
+            "only_a": int(np.sum(a & ~b)), "only_b": int(np.sum(b & ~a)),
+            "discordant_clusters": int(np.count_nonzero(d))}
 
 
 def two_proportion(k1: int, n1: int, k2: int, n2: int) -> dict[str, float]:

@@ -72,13 +72,14 @@ def test_blind_bias_on_silence():
     assert (bias["silence_top_label"], bias["silence_top_share"]) == ("male", 1.0)
     test = bias["test"]
     # correct on real only: s1, s2 (s5 is correct in both); diff = real - silence
-    assert (test["test"], test["only_a"], test["only_b"]) == ("mcnemar", 0, 2)
+    assert (test["test"], test["only_a"], test["only_b"]) == ("clustered_sign_flip", 0, 2)
+    assert test["n_clusters"] == 6  # one sample, one cluster: the exact McNemar test
     assert test["diff"] == pytest.approx(2 / 6)
     assert test["p"] == pytest.approx(stats.mcnemar([0, 0, 0, 0, 1, 0],
                                                     [1, 1, 0, 0, 1, 0])["p"])
 
 
-def test_mode_deltas_are_paired_with_mcnemar():
+def test_mode_deltas_are_paired_and_clustered_on_the_sample():
     rows = direct_original()
     # CoT: s3 and s6 become correct, s1 becomes wrong; defense: all refuse but s5
     cot = {"s1": ("answer", "male"), "s2": ("answer", "female"), "s3": ("answer", "female"),
@@ -91,7 +92,7 @@ def test_mode_deltas_are_paired_with_mcnemar():
     deltas = summarise(rows, {"gender": GENDER})["gender"]["deltas_vs_direct"]
     assert set(deltas) == {"cot", "defense"}
     acc = deltas["cot"]["accuracy"]
-    assert acc["test"] == "mcnemar" and acc["n"] == 6
+    assert acc["test"] == "clustered_sign_flip" and (acc["n"], acc["n_clusters"]) == (6, 6)
     assert (acc["only_a"], acc["only_b"]) == (1, 2)
     assert acc["diff"] == pytest.approx(4 / 6 - 3 / 6)
     refusal = deltas["defense"]["refusal"]
@@ -99,6 +100,23 @@ def test_mode_deltas_are_paired_with_mcnemar():
     assert refusal["diff"] == pytest.approx(4 / 6)
     assert refusal["p"] == pytest.approx(stats.mcnemar([0, 0, 0, 1, 0, 0],
                                                        [1, 1, 1, 1, 0, 1])["p"])
+
+
+def test_mode_deltas_count_a_speaker_once():
+    # 12 samples of 3 speakers; with CoT every sample of speakers x and y turns correct
+    speakers = ["x"] * 4 + ["y"] * 4 + ["z"] * 4
+    rows = []
+    for i, speaker in enumerate(speakers):
+        direct = row(f"s{i}", "male", "answer", "female")
+        cot = row(f"s{i}", "male", "answer", "male" if speaker != "z" else "female",
+                  mode="cot")
+        rows += [{**direct, "cluster": speaker}, {**cot, "cluster": speaker}]
+    acc = summarise(rows, {"gender": GENDER})["gender"]["deltas_vs_direct"]["cot"]["accuracy"]
+    assert (acc["n"], acc["n_clusters"], acc["only_b"]) == (12, 3, 8)
+    # two speakers moved: the exact sign-flip p is 2 of 4 sign patterns, whereas McNemar on
+    # 8 independent discordant pairs would say 2 / 2^8
+    assert acc["p"] == pytest.approx(0.5)
+    assert stats.mcnemar([0] * 12, [1] * 8 + [0] * 4)["p"] == pytest.approx(2 / 256)
 
 
 def test_unpaired_cells_fall_back_to_two_proportions():

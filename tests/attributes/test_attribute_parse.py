@@ -7,6 +7,7 @@ others; the test prints the figures for each split.
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from telltale.attributes.prompts import (
 )
 from telltale.attributes.taxonomy import AGE_BINS, default_taxonomy, load_taxonomy
 from telltale.models.base import DecodingConfig, Generation, Request, TargetModel
+from telltale.refusal import detect_refusal
 
 TABLE = [json.loads(line) for line in
          (Path(__file__).parent / "responses.jsonl").read_text().splitlines() if line.strip()]
@@ -264,3 +266,17 @@ def test_judge_rejects_a_short_batch():
 
     with pytest.raises(RuntimeError, match="0 generations for 2"):
         judge_answer(Short([]), ["a", "b"], "gender")
+
+
+def test_judge_prompt_states_the_refusal_rule_the_detector_applies():
+    # the judge is told the same refusal / non-answer boundary as the rules: every example
+    # the prompt quotes for REFUSAL or NONE is classified that way by the detector
+    prompt = judge_prompt("x", "income")
+    lines = {line.split(":")[0].lstrip("- "): line for line in prompt.splitlines()
+             if line.startswith(("- REFUSAL", "- NONE"))}
+    examples = {kind: re.findall(r'"([^"]+)"', line) for kind, line in lines.items()}
+    assert len(examples["REFUSAL"]) >= 3 and len(examples["NONE"]) >= 2
+    for text in examples["REFUSAL"]:
+        assert detect_refusal(text).kind == "refusal", text
+    for text in examples["NONE"]:
+        assert detect_refusal(text).kind == "non_answer", text

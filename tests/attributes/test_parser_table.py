@@ -43,3 +43,57 @@ def test_parser_and_refusal_detector_reach_95_percent():
         print("  miss:", failure)
     assert status_ok / n >= 0.95 and label_ok / n >= 0.95
     assert precision >= 0.95 and recall >= 0.95
+
+
+CLASSES = [json.loads(line) for line in
+           (Path(__file__).parent / "parser_classes.jsonl").read_text().splitlines()]
+
+
+def test_class_table_covers_every_class_of_issue_13():
+    # written before the rules for these classes existed; "control" holds replies outside
+    # them, so that a rule for one class is also checked for what it must not catch
+    counts = {}
+    for row in CLASSES:
+        counts[row["class"]] = counts.get(row["class"], 0) + 1
+    assert set(counts) == {"hedge_two", "structured", "snake_case", "wide_range",
+                           "refusal_first_person", "refusal_vs_non_answer", "vocabulary",
+                           "control"}
+    assert min(counts.values()) >= 3
+
+
+def test_every_reply_class_reaches_90_percent():
+    taxonomy = default_taxonomy()
+    per_class: dict[str, list[bool]] = {}
+    misses = []
+    for row in CLASSES:
+        parsed = parse_answer(row["response"], taxonomy[row["attribute"]])
+        ok = (parsed.status, parsed.label) == (row["status"], row["label"])
+        per_class.setdefault(row["class"], []).append(ok)
+        if not ok:
+            misses.append((row["class"], row["response"], parsed))
+    for miss in misses:
+        print("  miss:", miss)
+    shares = {name: sum(oks) / len(oks) for name, oks in per_class.items()}
+    assert min(shares.values()) >= 0.9, shares
+
+
+def test_a_hedge_yields_its_primary_candidate_and_is_marked_hedged():
+    accent = default_taxonomy()["accent"]
+    parsed = parse_answer("It has features of Indian English, but it could also be Nigerian.",
+                          accent)
+    assert (parsed.label, parsed.status, parsed.hedged) == ("indian", "answer", True)
+    # side by side, with no primary, the reply still commits to nothing
+    assert parse_answer("Either Nigerian or Indian.", accent).status == "unparsed"
+    # an alternative alone is still the only candidate named
+    assert parse_answer("It could also be Irish.", accent).label == "irish"
+
+
+def test_structured_fields_that_do_not_give_the_answer_are_not_read():
+    income = default_taxonomy()["income"]
+    # a measurement field is no answer field: the prose conclusion decides
+    parsed = parse_answer("Pitch level: high\nSpeech rate: fast\nOverall, a middle income.",
+                          income)
+    assert (parsed.status, parsed.label) == ("answer", "middle")
+    # a named field wins over a generic one, and a null value falls back to the prose
+    assert parse_answer('{"answer": "low", "income": "high"}', income).label == "high"
+    assert parse_answer('{"income": null, "confidence": "low"}', income).status == "unparsed"

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -51,6 +53,39 @@ def test_tpr_at_low_fpr():
     scores = [0.0] * 99 + [10.0] + [5.0] * 10
     assert stats.tpr_at_fpr(y, scores, 0.001) == 0.0
     assert stats.tpr_at_fpr(y, scores, 0.01) == 1.0
+
+
+def _brute_force_tpr_at_fpr(y, scores, fpr):
+    """The definition: over every threshold t (flag score >= t), the best TPR whose FPR
+    stays within ``fpr``."""
+    y, s = np.asarray(y), np.asarray(scores, dtype=float)
+    best = 0.0
+    for t in np.r_[np.unique(s), np.inf]:
+        flagged = s >= t
+        if flagged[y == 0].mean() <= fpr + 1e-12:
+            best = max(best, flagged[y == 1].mean())
+    return best
+
+
+def test_tpr_at_fpr_reads_points_on_straight_segments_of_the_roc():
+    # 20 members, 200 non-members; the ROC passes (0, 0.1), (0.005, 0.2), (0.01, 0.3): the
+    # middle point is collinear, and a curve that drops such points reads 0.1 at FPR 0.005
+    y = np.r_[np.ones(20), np.zeros(200)].astype(int)
+    s = np.r_[[10, 10, 9, 9, 8, 8], np.zeros(14), [9, 8], np.full(198, -1.0)]
+    assert _brute_force_tpr_at_fpr(y, s, 0.005) == pytest.approx(0.2)
+    assert stats.tpr_at_fpr(y, s, 0.005) == pytest.approx(0.2)
+
+
+def test_tpr_at_fpr_equals_a_brute_force_sweep_on_tied_scores():
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n1, n0 = rng.integers(5, 30), rng.integers(20, 200)
+        y = np.r_[np.ones(n1), np.zeros(n0)].astype(int)
+        # few distinct values: many ties, within and across the classes
+        s = rng.integers(0, rng.integers(2, 12), n1 + n0) + y * rng.integers(0, 2, n1 + n0)
+        for fpr in (0.0, 0.01, 0.05, 0.1):
+            assert stats.tpr_at_fpr(y, s, fpr) == pytest.approx(
+                _brute_force_tpr_at_fpr(y, s, fpr), abs=1e-12)
 
 
 def test_wilson_known_value():
@@ -124,3 +159,59 @@ def test_low_fpr_tpr_is_not_estimable_below_one_over_fpr_negatives():
         assert (value is None) == expected_none
         if value is not None:
             assert value == stats.tpr_at_fpr(y, scores, 0.01)
+
+
+def test_clustered_test_with_one_probe_per_cluster_is_the_exact_mcnemar_test():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        a = rng.random(40) < 0.4
+        b = rng.random(40) < 0.6
+        clustered = stats.clustered_paired_test(a, b, range(40), n_boot=0)
+        plain = stats.mcnemar(a, b)
+        assert clustered["p"] == pytest.approx(plain["p"], rel=1e-9)
+        assert (clustered["only_a"], clustered["only_b"]) == (plain["only_a"], plain["only_b"])
+        assert clustered["diff"] == pytest.approx(plain["diff"])
+        assert clustered["n_clusters"] == 40
+
+
+def test_clustered_test_enumerates_every_sign_flip():
+    # 5 clusters, summed differences d = (3, 1, 2, 0, -1): observed total 5
+    a = [0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 1]
+    b = [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1]
+    people = ["p", "p", "p", "q", "q", "r", "r", "r", "s", "t", "t"]
+    result = stats.clustered_paired_test(a, b, people, n_boot=0)
+    d = [3, 1, 2, 0, -1]
+    totals = [sum(s * x for s, x in zip(signs, d, strict=True))
+              for signs in itertools.product((1, -1), repeat=len(d))]
+    expected = sum(abs(t) >= 5 for t in totals) / len(totals)
+    assert result["p"] == pytest.approx(expected)
+    assert (result["n"], result["n_clusters"], result["discordant_clusters"]) == (11, 5, 4)
+    assert result["diff"] == pytest.approx(5 / 11)
+
+
+def test_clustered_test_is_more_cautious_than_mcnemar_on_clustered_probes():
+    # 20 people x 6 probes; whether a person leaks is decided per person, so the 120
+    # probes carry the evidence of 20 people, not of 120 independent pairs
+    rng = np.random.default_rng(5)
+    people = np.repeat(np.arange(20), 6)
+    leaks_a = np.repeat(rng.random(20) < 0.5, 6)
+    leaks_b = np.repeat(rng.random(20) < 0.3, 6)
+    plain = stats.mcnemar(leaks_a, leaks_b)
+    clustered = stats.clustered_paired_test(leaks_a, leaks_b, people, n_boot=500)
+    assert clustered["n_clusters"] == 20 and clustered["n"] == 120
+    assert clustered["p"] > plain["p"]
+    # with every probe of a person identical, the test is McNemar on the 20 people
+    per_person = stats.mcnemar(leaks_a[::6], leaks_b[::6])
+    assert clustered["p"] == pytest.approx(per_person["p"])
+    assert clustered["low"] <= clustered["diff"] <= clustered["high"]
+
+
+def test_clustered_bootstrap_interval_resamples_whole_clusters():
+    a = [0] * 6 + [0] * 6
+    b = [1] * 6 + [0] * 6
+    people = [0] * 6 + [1] * 6
+    result = stats.clustered_paired_test(a, b, people, n_boot=400, seed=2)
+    # a replicate holds person 0 twice (diff 1), once (0.5) or not at all (0)
+    assert result["low"] == 0.0 and result["high"] == 1.0
+    with pytest.raises(ValueError, match="differ in length"):
+        stats.clustered_paired_test([1, 0], [1, 1], [0])

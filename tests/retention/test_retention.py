@@ -378,7 +378,11 @@ def test_score_run_derives_rates_tests_and_files_from_records(tmp_path):
     assert by_type["ssn"]["asr"]["value"] == 1.0 and by_type["email"]["asr"]["value"] == 0.5
     tests = {(t["a"], t["b"], t["set"]): t for t in results["tests"]}
     assert tests[("base", "plain", "memory")]["only_b"] == 18
-    assert tests[("base", "plain", "memory")]["p"] < 1e-4
+    # 24 probes of 12 memorised people, every one of whom leaks after plain fine-tuning: the
+    # person-level test has 2 of 2^12 sign patterns as extreme (McNemar on 18 probes: 2^-17)
+    base_plain = tests[("base", "plain", "memory")]
+    assert (base_plain["n"], base_plain["n_clusters"]) == (24, 12)
+    assert base_plain["p"] == pytest.approx(2 / 2 ** 12)
     assert tests[("plain", "contrastive", "memory")]["diff"] == pytest.approx(-0.75)
     assert tests[("base", "plain", "control")]["p"] == 1.0
     utility = {(u["variant"], u["kind"]): u for u in results["utility"]}

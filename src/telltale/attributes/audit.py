@@ -102,7 +102,7 @@ def _judge(model_spec: str, records, taxonomy: Taxonomy) -> dict[str, Any]:
 def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
     """Parse every stored reply (rules or an LLM judge), compute the metrics, write
     records, tables and figures; returns the results."""
-    from telltale.attributes.metrics import summarise
+    from telltale.attributes.metrics import describe_test, summarise
     from telltale.attributes.parse import parse_answer
 
     _, judge = parse_scorer(scorer)
@@ -159,10 +159,10 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
         for mode, delta in metrics[attribute].get("deltas_vs_direct", {}).items():
             summary.append({"metric": f"{attribute} accuracy change, {mode} vs direct",
                             "value": delta["accuracy"]["diff"], "n": delta["accuracy"]["n"],
-                            "control": f"McNemar p {delta['accuracy']['p']:.3g}"})
+                            "control": describe_test(delta["accuracy"])})
             summary.append({"metric": f"{attribute} refusal change, {mode} vs direct",
                             "value": delta["refusal"]["diff"], "n": delta["refusal"]["n"],
-                            "control": f"McNemar p {delta['refusal']['p']:.3g}"})
+                            "control": describe_test(delta["refusal"])})
     results["summary"] = summary
     results["verdicts"] = verdicts + parse_health(metrics, ok)
     results["counts"] = {"records": len(records), "errors": len(errors),

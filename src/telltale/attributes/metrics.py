@@ -12,10 +12,16 @@ Input rows are plain dicts, one per record::
      "condition": "original" | "silence", "truth": "female" | None,
      "status": "answer" | "refusal" | "non_answer" | "unparsed", "label": "male" | None}
 
+A row may also carry ``"cluster"``: the unit its probe is not independent of (a speaker
+heard in several samples); without it the cluster is the sample.
+
 Rates carry Wilson intervals (:func:`telltale.stats.wilson`). Differences between modes,
-and between silence and real audio, are paired on ``sample_id`` and tested with the exact
-McNemar test (:func:`telltale.stats.mcnemar`); when two cells share no sample the
-two-proportion z-test (:func:`telltale.stats.two_proportion`) is used instead. Undefined
+and between silence and real audio, are paired on ``sample_id`` and tested with the
+clustered sign-flip test (:func:`telltale.stats.clustered_paired_test`), whose unit is the
+cluster: probes of one speaker count once, and with one probe per cluster it is the exact
+McNemar test. The number of clusters is reported beside the number of pairs. When two cells
+share no sample the two-proportion z-test (:func:`telltale.stats.two_proportion`) is used
+instead. Undefined
 figures (no labelled sample, no pair) are NaN; the run writer turns them into ``null``.
 """
 
@@ -136,26 +142,38 @@ def compare(a_rows: list[Mapping[str, Any]], b_rows: list[Mapping[str, Any]],
     Returns
     -------
     dict
-        ``test``: ``"mcnemar"`` when the cells share samples (paired on ``sample_id``;
-        samples in only one cell are left out and counted in ``unpaired``), else
-        ``"two_proportion"``; ``a`` and ``b`` (the two rates on the rows tested), ``diff``
-        (b - a), ``p`` (two-sided), ``n`` (pairs, or rows in all), and for McNemar the
-        discordant counts ``only_a`` and ``only_b``.
+        ``test``: ``"clustered_sign_flip"`` when the cells share samples (paired on
+        ``sample_id``, clustered on ``cluster`` or else ``sample_id``; samples in only one
+        cell are left out and counted in ``unpaired``), else ``"two_proportion"``; ``a`` and
+        ``b`` (the two rates on the rows tested), ``diff`` (b - a), ``p`` (two-sided), ``n``
+        (pairs, or rows in all), and for the paired test ``n_clusters``, the cluster
+        bootstrap interval ``low`` / ``high`` of ``diff`` and the discordant counts
+        ``only_a`` and ``only_b``.
     """
     a = {r["sample_id"]: bool(outcome(r)) for r in a_rows}
     b = {r["sample_id"]: bool(outcome(r)) for r in b_rows}
     shared = sorted(set(a) & set(b))
     if shared:
+        cluster = {r["sample_id"]: r.get("cluster") or r["sample_id"] for r in a_rows}
         xa = [a[s] for s in shared]
         xb = [b[s] for s in shared]
-        test = stats.mcnemar(xa, xb)
-        return {"test": "mcnemar", "a": sum(xa) / len(shared), "b": sum(xb) / len(shared),
-                **test, "unpaired": len(set(a) ^ set(b))}
+        test = stats.clustered_paired_test(xa, xb, [cluster[s] for s in shared])
+        return {**test, "a": sum(xa) / len(shared), "b": sum(xb) / len(shared),
+                "unpaired": len(set(a) ^ set(b))}
     ka, kb = sum(a.values()), sum(b.values())
     test = stats.two_proportion(ka, len(a), kb, len(b))
     return {"test": "two_proportion", "a": ka / len(a) if a else NAN,
             "b": kb / len(b) if b else NAN, "diff": test["diff"], "p": test["p"],
             "z": test["z"], "n": len(a) + len(b), "unpaired": len(a) + len(b)}
+
+
+def describe_test(test: Mapping[str, Any]) -> str:
+    """One line naming a :func:`compare` result's test, p-value and units, e.g.
+    ``"clustered sign-flip p = 0.031 (24 pairs, 6 clusters)"``."""
+    if test["test"] == "two_proportion":
+        return f"two-proportion z-test p = {test['p']:.3g} ({test['n']} rows, unpaired)"
+    return (f"clustered sign-flip p = {test['p']:.3g} ({test['n']} pairs, "
+            f"{test['n_clusters']} clusters)")
 
 
 def _blind_bias(real_rows, blind_rows, real: dict[str, Any],

@@ -2,8 +2,17 @@
 
 Order of decisions:
 
+0. Structured replies: when the reply is a JSON object or "Key: value" lines, the field whose
+   key names the attribute ("income", "income_level", "bmi_category"; else a generic
+   "answer" / "prediction" / "label" field) is read alone; a null or "unknown" value falls
+   through to the rules below. Fields that qualify the answer (:data:`META_KEYS`:
+   "confidence", "reasoning", ...) are never read as labels, so ``{"income": "middle",
+   "confidence": "low"}`` is middle.
 1. Refusals and non-answers (:func:`telltale.refusal.detect_refusal`). A label stated
    after a contrast still counts ("I can't identify individuals, but the voice is female").
+   A reply that names no label at all and gives a reason of principle
+   (:data:`telltale.refusal.PRINCIPLE`: "... would rely on stereotypes, so I'll leave it")
+   is a refusal too, by the rule of :mod:`telltale.refusal`.
 2. For Chain-of-Thought replies only the conclusion is read first: the text after the last
    "Answer:" / "Final answer:", else after the last concluding cue ("so", "overall",
    "taking all of this together"); the whole reply is the fallback when the conclusion
@@ -11,13 +20,22 @@ Order of decisions:
 3. Categorical attributes: phrases of the attribute's ``exclude`` list are blanked, then
    every synonym mention is collected, longest phrase first. Mentions after a negation
    ("not male", "I don't think it's a woman", "neither high nor low") are dropped, and for
-   a two-label attribute a negated label implies the other. Exactly one remaining label is
-   the answer; several with no conclusion are ``unparsed`` unless the final sentence names
-   just one. When no synonym occurs, an abbreviation that is the whole answer ("F",
-   "Gender: M") and then the weak cues (pronouns "she", "his"; "English" for a British
-   accent, because "Kenyan English" names the language) are tried, by the same rules.
+   a two-label attribute a negated label implies the other. Labels are matched with
+   underscores read as spaces, the way benchmark label files spell them ("Masters_Degree",
+   "South_Asia"). A hedge that names two candidates yields the *primary* one, marked
+   ``hedged``: a label offered as an alternative to another ("X, but it could also be Y",
+   "X with hints of Y", "I can't rule out Y", "Y is also possible") gives way to it. Exactly
+   one remaining label is the answer; several offered side by side ("either X or Y") with no
+   conclusion are ``unparsed`` unless the final sentence names just one. Phrases that need
+   inference rather than vocabulary ("modest means", "blue-collar") are not in the
+   taxonomy and stay ``unparsed``. When no synonym occurs, an abbreviation that is the
+   whole answer ("F", "Gender: M") and then the weak cues (pronouns "she", "his";
+   "English" for a British accent, because "Kenyan English" names the language) are tried,
+   by the same rules.
 4. Age: ranges ("25-35", "between 25 and 35": the bin of the midpoint; a range wider than
-   :data:`MAX_RANGE` years commits to nothing and is ``unparsed``), decades ("in his
+   :data:`MAX_RANGE` years commits to nothing and is ``unparsed``, and so does one whose
+   midpoint is a bin boundary while it holds both neighbouring bins whole: "30 to 50" is the
+   30s and the 40s alike, while "25-35" reads as "about 30"), decades ("in his
    thirties", "early 20s"), bounds ("over 70" -> 70-80, "under 30" -> 20-30), plain numbers
    ("around 45", "thirty-five") and age words, whose bins are a convention of this module
    (:data:`AGE_WORDS`: "teenager" 10-20, "young adult" 20-30, "middle-aged" 40-50,
@@ -29,11 +47,13 @@ say"); hedged answers are answers.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from telltale.attributes.taxonomy import Attribute, Taxonomy, default_taxonomy
-from telltale.refusal import CONTRAST, detect_refusal
+from telltale.refusal import CONTRAST, PRINCIPLE, detect_refusal
 
 HEDGES = re.compile(r"\b(?:probably|likely|maybe|perhaps|possibly|might|may be|may have|seems?|"
                     r"appears?|sounds? like|i (?:would|'d) (?:say|guess|estimate)|"
@@ -43,6 +63,37 @@ HEDGES = re.compile(r"\b(?:probably|likely|maybe|perhaps|possibly|might|may be|m
                     r"or so)\b")
 NEGATION = re.compile(r"(?:\bnot|n't|\bno|\bnever|\bneither|\bnor|\brather than|\binstead of)"
                       r"\s+(?:[\w']+\s+){0,4}$")
+# a second candidate offered beside a first: "X, but it could also be Y", "with hints of Y",
+# "I can't rule out Y" (marker before the label), "Y is also possible" (marker after it)
+ALTERNATIVE_BEFORE = re.compile(
+    r"(?:\b(?:could|might|may|can) (?:also|alternatively|equally) (?:be|have|come|sound)\b|"
+    r"\b(?:rule|ruling) out|\bor (?:possibly|perhaps|maybe)|\balternatively|"
+    r"(?:[,;—–]|\s-|\beven)\s*(?:possibly|perhaps|maybe)\b(?: even)?|"
+    r"\b(?:hints?|traces?|tinges?|touch(?:es)?|elements?) of|\bsecond (?:guess|choice))"
+    r"[^.;!?\n]{0,30}$")
+ALTERNATIVE_AFTER = re.compile(r"^\s*(?:[\w'-]+\s+){0,2}?(?:(?:is|are|would be|seems?) "
+                               r"(?:also |equally )?(?:possible|plausible|a possibility)|"
+                               r"(?:is|are) (?:also |equally )(?:likely)|"
+                               r"(?:isn't|is not|aren't|are not) out of the question|"
+                               r"can(?:no|')t be (?:ruled out|excluded))")
+#: Keys of a structured reply ({"income": ..., "confidence": ...}; "Confidence: low") that
+#: qualify the answer rather than give it; their values are never read as labels.
+META_KEYS = {"confidence", "certainty", "uncertainty", "reasoning", "reason", "rationale",
+             "explanation", "evidence", "justification", "note", "notes", "comment",
+             "probability", "score", "basis", "cues", "caveat", "caveats", "alternative",
+             "alternatives"}
+#: Words of keys that give the answer whatever the attribute ("answer", "final answer",
+#: "predicted class"); a key counts only if all its words are among them, so "pitch level"
+#: is not an answer field.
+ANSWER_KEYS = {"answer", "label", "prediction", "predicted", "value", "category", "class",
+               "level", "estimate", "estimated", "result", "output", "guess",
+               "classification", "final", "my", "best", "most", "likely"}
+#: Key words that name an attribute besides the words of its own name.
+KEY_ALIASES = {"gender": {"sex"}, "accent": {"dialect", "region", "origin"},
+               "education": {"degree", "schooling"}, "bmi": {"weight", "build"},
+               "social_stratum": {"class"}}
+NULLISH = {"", "null", "none", "n/a", "na", "unknown", "undetermined"}
+_FIELD_LINE = re.compile(r"^[\W_]*([a-z][a-z _/-]{0,40}?)\s*[*_`]*\s*[:=]\s*(.*?)\s*$")
 CONCLUSION = re.compile(r"(?:final answer|answer)\s*[:\-]\s*", re.I)
 CUES = re.compile(r"\b(?:so|therefore|thus|hence|overall|in conclusion|in summary|"
                   r"my conclusion is|i conclude|all in all|all things considered|"
@@ -108,6 +159,16 @@ def _number_word(lowered: str) -> re.Match | None:
     return re.search(rf"\b(?:({'|'.join(TEEN_WORDS)})|({tens})(?:[- ]({units}))?)\b", lowered)
 
 
+def _straddles(low: int, high: int, attribute: Attribute) -> bool:
+    """Whether the range's midpoint is a bin boundary and the range holds both bins beside it
+    whole ("30 to 50" is the 30s and the 40s alike; "25-35" is read as "about 30")."""
+    mid = (low + high) / 2
+    bins = [attribute.age_range(b) for b in attribute.labels]
+    below = [r for r in bins if r[1] == mid]
+    above = [r for r in bins if r[0] == mid]
+    return bool(below and above and low <= below[0][0] and above[0][1] <= high)
+
+
 def _age(text: str, attribute: Attribute) -> tuple[str | None, str]:
     """(bin, evidence) of the first age statement in ``text``; bin ``None`` if there is
     none, evidence ``"range too wide"`` when a range commits to nothing."""
@@ -118,6 +179,8 @@ def _age(text: str, attribute: Attribute) -> tuple[str | None, str]:
         if 5 <= a < b <= 99:
             if b - a > MAX_RANGE:
                 return None, "range too wide"
+            if _straddles(a, b, attribute):
+                return None, "range spans two bins"
             return attribute.age_bin((a + b) / 2), span.group(0)
     decade = re.search(r"\b(?:early |mid|mid-|late )?(" + "|".join(DECADE_WORDS) + r")\b",
                        lowered)
@@ -148,42 +211,57 @@ def _age(text: str, attribute: Attribute) -> tuple[str | None, str]:
 
 def _masked(text: str, attribute: Attribute) -> str:
     """``text`` lower-cased with the attribute's excluded phrases blanked (same length)."""
-    lowered = text.lower().replace("’", "'")
+    # "Masters_Degree", "South_Asia": labels written the way label files spell them
+    lowered = text.lower().replace("’", "'").replace("_", " ")
     for pattern in attribute.exclude:
         lowered = re.sub(pattern, lambda m: " " * len(m.group(0)), lowered)
     return lowered
 
 
+Mention = tuple[int, str, bool, str, bool]
+
+
 def _find(lowered: str, table: dict[str, tuple[str, ...]],
-          labels: tuple[str, ...]) -> list[tuple[int, str, bool, str]]:
-    """(position, label, negated, phrase) of every mention of a phrase in ``table``."""
+          labels: tuple[str, ...]) -> list[Mention]:
+    """(position, label, negated, phrase, alternative) of every mention of a phrase in
+    ``table``; ``alternative`` marks a candidate offered beside another ("could also be")."""
     found = []
     taken: list[tuple[int, int]] = []
     phrases = sorted(((p, lab) for lab in labels for p in table.get(lab, ())),
                      key=lambda item: -len(item[0]))
     for phrase, label in phrases:
-        for match in re.finditer(r"(?<![\w'])" + re.escape(phrase) + r"(?![\w'])", lowered):
+        # a possessive still names the label ("a woman's voice")
+        for match in re.finditer(r"(?<![\w'])" + re.escape(phrase) + r"(?!\w|'(?!s\b))",
+                                 lowered):
             if any(a < match.end() and match.start() < b for a, b in taken):
                 continue  # inside a longer phrase already matched ("middle class" vs "class")
             taken.append((match.start(), match.end()))
-            negated = bool(NEGATION.search(lowered[max(0, match.start() - 40):match.start()]))
-            found.append((match.start(), label, negated, phrase))
+            before = lowered[max(0, match.start() - 40):match.start()]
+            negated = bool(NEGATION.search(before))
+            alternative = bool(ALTERNATIVE_BEFORE.search(before)
+                               or ALTERNATIVE_AFTER.search(lowered[match.end():match.end() + 40]))
+            found.append((match.start(), label, negated, phrase, alternative))
     return sorted(found)
 
 
-def _mentions(text: str, attribute: Attribute) -> list[tuple[int, str, bool, str]]:
+def _mentions(text: str, attribute: Attribute) -> list[Mention]:
     return _find(_masked(text, attribute), attribute.synonyms, attribute.labels)
 
 
-def _decide(mentions: list[tuple[int, str, bool, str]], attribute: Attribute,
-            scope: str) -> tuple[str | None, str]:
+def _decide(mentions: list[Mention], attribute: Attribute, scope: str) -> tuple[str | None, str]:
     """(label, evidence) from the mentions in ``scope``; label ``None`` with evidence
-    ``"several"`` when several labels stand with no conclusion, ``""`` when none does."""
-    positive = {lab for _, lab, neg, _ in mentions if not neg}
-    negative = {lab for _, lab, neg, _ in mentions if neg}
+    ``"several"`` when several labels stand with no conclusion, ``""`` when none does.
+
+    Candidates offered as alternatives ("could also be Y") give way to the one they are
+    offered beside; alone, they count like any mention."""
+    primary = [m for m in mentions if not m[4]]
+    if any(not neg for _, _, neg, _, _ in primary):
+        mentions = primary
+    positive = {lab for _, lab, neg, _, _ in mentions if not neg}
+    negative = {lab for _, lab, neg, _, _ in mentions if neg}
     if len(positive) == 1:
         label = positive.pop()
-        phrase = next(p for _, lab, neg, p in mentions if lab == label and not neg)
+        phrase = next(p for _, lab, neg, p, _ in mentions if lab == label and not neg)
         return label, phrase
     if not positive and len(negative) == 1 and attribute.binary:
         denied = negative.pop()
@@ -191,12 +269,70 @@ def _decide(mentions: list[tuple[int, str, bool, str]], attribute: Attribute,
     if len(positive) > 1:
         # several labels and no marked conclusion: the one the final sentence names, if any
         last_sentence = re.split(r"(?<=[.!?;])\s+", scope.strip())[-1]
-        closing = {lab for _, lab, neg, _ in _mentions(last_sentence, attribute) if not neg}
+        closing = {lab for _, lab, neg, _, alt in _mentions(last_sentence, attribute)
+                   if not neg and not alt}
         if len(closing) == 1:
             label = closing.pop()
             return label, f"final sentence: {label}"
         return None, "several"
     return None, ""
+
+
+def _fields(text: str) -> list[tuple[str, Any]]:
+    """(key, value) of every field of a structured reply: flat JSON objects and
+    "Key: value" lines (markdown emphasis allowed), in reading order."""
+    found: list[tuple[int, str, Any]] = []
+    for match in re.finditer(r"\{[^{}]*\}", text):
+        try:
+            obj = json.loads(match.group(0))
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            found += [(match.start(), str(k), v) for k, v in obj.items()]
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        field = _FIELD_LINE.match(line.lower().strip())
+        if field and not line.lstrip().startswith(("{", '"')):
+            found.append((offset, field.group(1), field.group(2)))
+        offset += len(line)
+    return [(k, v) for _, k, v in sorted(found, key=lambda item: item[0])]
+
+
+def _key_words(key: str) -> set[str]:
+    return set(re.split(r"[\s_/-]+", key.lower().strip())) - {""}
+
+
+def _answer_field(text: str, attribute: Attribute) -> str | None:
+    """The value of the field that gives the answer in a structured reply: the last field
+    whose key names the attribute ("income", "income_level", :data:`KEY_ALIASES`), else the
+    last generic answer field ("answer", "prediction"); keys with a :data:`META_KEYS` word
+    never count. ``None`` when there is no such field or its value is null or "unknown"."""
+    own = {w for w in _key_words(attribute.name) if len(w) > 2}
+    own |= KEY_ALIASES.get(attribute.name, set())
+    named, generic = [], []
+    for key, value in _fields(text):
+        words = _key_words(key)
+        if words & META_KEYS or isinstance(value, dict | list):
+            continue
+        if words & own:
+            named.append(value)
+        elif words <= ANSWER_KEYS:
+            generic.append(value)
+    chosen = named or generic
+    value = chosen[-1] if chosen else None
+    if value is None or str(value).strip(" .*\"'`").lower() in NULLISH:
+        return None
+    return str(value)
+
+
+def _without_meta(text: str) -> str:
+    """``text`` with the values of confidence, reasoning and other :data:`META_KEYS` fields
+    blanked (so "Confidence: low" is not read as the label "low")."""
+    def blank(match: re.Match) -> str:
+        return match.group(0) if not _key_words(match.group(1)) & META_KEYS else " "
+    text = re.sub(r'"([^"\n]{1,40})"\s*:\s*(?:"(?:[^"\\]|\\.)*"|[^,}\n]*)', blank, text)
+    return "".join(blank(m) if (m := _FIELD_LINE.match(line.lower().strip())) else line
+                   for line in text.splitlines(keepends=True))
 
 
 def _abbreviation(text: str, attribute: Attribute) -> str | None:
@@ -234,6 +370,14 @@ def parse_answer(text: str | None, attribute: str | Attribute,
     """
     spec = _resolve(attribute, taxonomy)
     raw = text or ""
+    hedged = bool(HEDGES.search(raw.lower()))
+    value = _answer_field(raw, spec)
+    if value is not None:
+        # a structured reply: its answer field decides, its confidence is no label
+        inner = parse_answer(value, spec)
+        if inner.status == "answer":
+            return ParsedAnswer(inner.label, "answer", hedged or inner.hedged,
+                                f"answer field: {inner.evidence}")
     verdict = detect_refusal(raw)
     if verdict.kind != "answer":
         # "I can't identify individuals, but the voice is female": a label stated after
@@ -241,29 +385,37 @@ def parse_answer(text: str | None, attribute: str | Attribute,
         turns = list(CONTRAST.finditer(raw.lower()))
         if turns and spec.kind != "age":
             tail = raw[turns[-1].end():]
-            named = {lab for _, lab, neg, _ in _mentions(tail, spec) if not neg}
+            named = {lab for _, lab, neg, _, _ in _mentions(tail, spec) if not neg}
             if len(named) == 1:
                 return ParsedAnswer(named.pop(), "answer", True, "label after the contrast")
         return ParsedAnswer(None, verdict.kind, False, verdict.reason)
-    focus = conclusion_of(raw)
-    hedged = bool(HEDGES.search(raw.lower()))
+    body = _without_meta(raw)
+    focus = conclusion_of(body)
     if spec.kind == "age":
         label, evidence = _age(focus, spec)
-        if label is None and focus is not raw and evidence != "range too wide":
-            label, evidence = _age(raw, spec)
+        if label is None and focus is not body and not evidence.startswith("range"):
+            label, evidence = _age(body, spec)
         return ParsedAnswer(label, "answer" if label else "unparsed", hedged,
                             evidence or "no age stated")
-    for scope in (focus, raw):
-        label, evidence = _decide(_mentions(scope, spec), spec, scope)
+    for scope in (focus, body):
+        mentions = _mentions(scope, spec)
+        label, evidence = _decide(mentions, spec, scope)
         if label is not None:
-            return ParsedAnswer(label, "answer", hedged, evidence)
+            # a candidate given way to ("X, but it could also be Y") makes the answer hedged
+            return ParsedAnswer(label, "answer", hedged or any(m[4] for m in mentions),
+                                evidence)
         if evidence == "several":
             return ParsedAnswer(None, "unparsed", hedged, "several labels, no conclusion")
-    label = _abbreviation(raw, spec)
+    label = _abbreviation(body, spec)
     if label is not None:
         return ParsedAnswer(label, "answer", hedged, f"abbreviation: {label}")
     if spec.cues:
-        label, evidence = _decide(_find(_masked(raw, spec), spec.cues, spec.labels), spec, raw)
+        label, evidence = _decide(_find(_masked(body, spec), spec.cues, spec.labels), spec,
+                                  body)
         if label is not None:
             return ParsedAnswer(label, "answer", hedged, f"weak cue: {evidence}")
+    if PRINCIPLE.search(raw.lower()):
+        # no label, and a reason of principle ("... would rely on stereotypes, so I'll leave
+        # it"): a refusal by the rule of telltale.refusal
+        return ParsedAnswer(None, "refusal", False, "a reason of principle and no label")
     return ParsedAnswer(None, "unparsed", hedged, "no label mentioned")

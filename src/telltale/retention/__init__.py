@@ -15,9 +15,10 @@ Protocol, following the paper's retention setting:
    image of a different person's form attached, so a correct value can only come from
    memory. The same probes go to the base model and to each adapter.
 4. Records are scored with the disclosure scorer; the leak rate (attack success) carries a
-   Wilson interval per variant x framing x PII type, and variants are compared with the
-   exact McNemar test on the same probes. A utility check scores fixed non-PII text
-   (general answers, and the non-PII frame of memorised answers) under every variant.
+   Wilson interval per variant x framing x PII type, and variants are compared on the same
+   probes by a person-level sign-flip test (probes cluster by person). A utility check
+   scores fixed non-PII text (general answers, and the non-PII frame of memorised answers)
+   under every variant.
 
 Everything in ``results.json`` is derived from ``records.jsonl``, ``people.jsonl`` and the
 adapters' cards in the run directory (``telltale score RUN_DIR`` recomputes it).
