@@ -46,15 +46,20 @@ def distribution_stats(logits: torch.Tensor) -> tuple[dict[str, torch.Tensor],
     with torch.no_grad():
         logp = torch.log_softmax(logits.float(), dim=-1)
         p = logp.exp()
-        plogp = torch.where(p > 0, p * logp, torch.zeros_like(p))
+        # a token masked to -inf has p = 0: clamping its log p to -1e4 (where exp already
+        # underflows to 0 in float32) makes p log p and p (log p)^2 exactly 0 without a
+        # masked copy of the whole vocabulary
+        plogp = p * logp.clamp_min(-1e4)
         entropy = -plogp.sum(-1)
-        second = torch.where(p > 0, plogp * logp, torch.zeros_like(p)).sum(-1)
+        second = (plogp * logp.clamp_min(-1e4)).sum(-1)
         top = torch.topk(logp, k=min(2, logp.shape[-1]), dim=-1).values
         top2 = top[:, 1].exp() if top.shape[1] > 1 else torch.zeros_like(top[:, 0])
+        # sum_v sqrt(p_v) >= sqrt(max p) and sum_v p_v^2 >= (max p)^2, both at least a
+        # power of 1/|V|, so neither sum underflows and the logs need no logsumexp
         values = {
             "entropy": entropy,
-            "renyi_0_5": 2.0 * torch.logsumexp(0.5 * logp, dim=-1),
-            "renyi_2": -torch.logsumexp(2.0 * logp, dim=-1),
+            "renyi_0_5": 2.0 * p.sqrt().sum(-1).log(),
+            "renyi_2": -2.0 * torch.linalg.vector_norm(p, ord=2, dim=-1).log(),
             "renyi_inf": -top[:, 0],
             "top1_prob": top[:, 0].exp(),
             "top2_prob": top2,
