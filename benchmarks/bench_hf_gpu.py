@@ -6,6 +6,7 @@ Usage::
     python benchmarks/bench_hf_gpu.py [--size 7b|small|tiny] [--batch-sizes 1,8,64]
                                       [--rounds 2] [--trials 3] [--new-tokens 48]
                                       [--clip-seconds 5] [--threads N]
+                                      [--effect-dtype bfloat16]
                                       [--device auto] [--dtype bfloat16] [--json out.json]
 
 The model is never downloaded: a checkpoint directory holding only the config, a
@@ -18,14 +19,16 @@ runs in minutes; ``tiny`` runs on a CPU in seconds (the test suite runs it).
 
 For each batch size, ``rounds`` batches of 5 s clips (different noise, different
 prompts) go through the backend, after one warm-up batch; each route is timed
-``trials`` times, interleaved, and the median counts. Reported, as samples per
+``trials`` times, interleaved, and the median counts (CPU seconds of the process on a
+CPU, wall seconds on a GPU). Reported, as samples per
 second: ``generate``; ``generate`` with statistics; ``generate`` then ``score`` of the
 generated text (the two-pass route of backends without statistics on generate); and the
 ratio of generate with statistics to plain generate.
 
 The batch-size effect: the same requests and continuations scored at batch 1 and at
-batch 8 in bfloat16; reported are the largest absolute per-token log-probability
-difference and the largest difference in a sample's mean negative log-likelihood.
+batch 8, in bfloat16 unless ``--effect-dtype`` says otherwise; reported are the largest
+absolute per-token log-probability difference and the largest difference in a sample's
+mean negative log-likelihood.
 Random weights give near-uniform distributions, so these figures show the numerical
 effect of batching (padding, kernel choice by shape), not its size on a trained model.
 """
@@ -143,37 +146,42 @@ def throughput(model: Any, batch: int, rounds: int, trials: int, clip_seconds: f
                new_tokens: int) -> dict[str, Any]:
     """Samples per second of the three routes at one batch size, after a warm-up.
 
-    The routes are timed in turn ``trials`` times and each figure is the median trial, so
-    that a burst of load from elsewhere on the machine slows one trial of every route
-    rather than all trials of one."""
+    The two generate routes are timed ``trials`` times in alternating order (plain first
+    in even trials, with statistics first in odd ones), then the scoring pass; each figure
+    is the median trial. On a CPU the clock is this process's CPU time, so that load from
+    other processes on the machine does not count; on a GPU it is wall time."""
     model.batch_size = batch
     decoding = DecodingConfig(max_new_tokens=new_tokens)
     model.generate(requests(batch, clip_seconds, seed=99), decoding, with_stats=True)
     reqs = requests(batch * rounds, clip_seconds, seed=batch)
+    clock = time.perf_counter if model.device.startswith("cuda") else time.process_time
     seconds: dict[str, list[float]] = {"plain": [], "stats": [], "score": []}
+    generated: dict[str, list[str]] = {}
 
     def timed(route: str, run: Any, *args: Any, **kwargs: Any) -> Any:
         _sync(model.device)
-        start = time.perf_counter()
+        start = clock()
         out = run(*args, **kwargs)
         _sync(model.device)
-        seconds[route].append(time.perf_counter() - start)
+        seconds[route].append(clock() - start)
         return out
 
-    for _ in range(trials):
-        plain = timed("plain", model.generate, reqs, decoding)
-        timed("stats", model.generate, reqs, decoding, with_stats=True)
-        texts = [g.text for g in plain]
-        timed("score", model.score, reqs, texts)
+    for trial in range(trials):
+        for route in ("plain", "stats") if trial % 2 == 0 else ("stats", "plain"):
+            out = timed(route, model.generate, reqs, decoding, with_stats=route == "stats")
+            generated[route] = [g.text for g in out]
+        timed("score", model.score, reqs, generated["plain"])
     plain_s, stats_s, score_s = (float(np.median(seconds[k])) for k in ("plain", "stats",
                                                                          "score"))
     return {"batch_size": batch, "samples": len(reqs), "trials": trials,
+            "clock": "wall" if clock is time.perf_counter else "process cpu",
             "generate_per_s": round(len(reqs) / plain_s, 3),
             "generate_stats_per_s": round(len(reqs) / stats_s, 3),
             "generate_then_score_per_s": round(len(reqs) / (plain_s + score_s), 3),
             "stats_over_plain_time": round(stats_s / plain_s, 3),
+            "same_text_with_stats": generated["plain"] == generated["stats"],
             "mean_new_tokens": round(float(np.mean([
-                len(model.tokenizer(text)["input_ids"]) for text in texts])), 1)}
+                len(model.tokenizer(text)["input_ids"]) for text in generated["plain"]])), 1)}
 
 
 def batch_effect(model: Any, clip_seconds: float, new_tokens: int) -> dict[str, float]:
@@ -213,8 +221,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clip-seconds", type=float, default=5.0)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
-                        help="weights for the throughput figures (the batch-size effect is "
-                             "always measured in bfloat16)")
+                        help="weights for the throughput figures")
+    parser.add_argument("--effect-dtype", default="bfloat16", choices=("bfloat16", "float32"),
+                        help="weights for the batch-size effect on scores")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
@@ -243,11 +252,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             result["throughput"].append(throughput(model, batch, args.rounds, args.trials,
                                                    args.clip_seconds, args.new_tokens))
             print(json.dumps(result["throughput"][-1]), flush=True)
-        if args.dtype != "bfloat16":
+        if args.effect_dtype != args.dtype:
             del model
-            model = build_model(folder, device, "bfloat16", 8, args.seed)
-        result["bf16_batch_effect"] = batch_effect(model, args.clip_seconds, args.new_tokens)
-    print(json.dumps(result["bf16_batch_effect"]))
+            model = build_model(folder, device, args.effect_dtype, 8, args.seed)
+        result["batch_effect"] = {"dtype": args.effect_dtype,
+                                  **batch_effect(model, args.clip_seconds, args.new_tokens)}
+    print(json.dumps(result["batch_effect"]))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result

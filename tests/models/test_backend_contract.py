@@ -18,14 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_hf_backend import form_image
+from test_hf_backend import assert_same_stats, assert_sane, form_image
 from tiny import FAMILIES
 
 from telltale.models import UnsupportedRequest, load_model
-from telltale.models.base import CAPABILITIES, STAT_NAMES, DecodingConfig, Request, TargetModel
+from telltale.models.base import CAPABILITIES, DecodingConfig, Request, TargetModel
 
-#: float32 with padding changes reduction orders in attention: differences ~1e-5
-ATOL = 2e-4
 DECODING = DecodingConfig(max_new_tokens=5)
 BACKENDS = [*(f"hf:{family}" for family in FAMILIES), "openai", "organism",
             pytest.param("docassistant", marks=pytest.mark.slow)]
@@ -123,21 +121,6 @@ def open_backend(name: str, request: pytest.FixtureRequest) -> Subject:
 @pytest.fixture(scope="module", params=BACKENDS)
 def subject(request) -> Subject:
     return open_backend(request.param, request)
-
-
-def assert_sane(stats) -> None:
-    values = stats.values
-    assert set(values) == set(STAT_NAMES)
-    assert all(len(values[n]) == len(stats.tokens) for n in STAT_NAMES)
-    assert np.all(np.isfinite(np.stack([values[n] for n in STAT_NAMES])))
-    assert np.all(values["logprob"] <= 1e-6) and np.all(values["entropy"] >= -1e-6)
-    assert np.all(values["logprob"] <= np.log(values["top1_prob"]) + 1e-4)
-
-
-def assert_same_stats(a, b) -> None:
-    assert a.tokens == b.tokens
-    for name in STAT_NAMES:
-        np.testing.assert_allclose(a.values[name], b.values[name], atol=ATOL, err_msg=name)
 
 
 def test_both_verbs(subject):
