@@ -24,6 +24,51 @@ if TYPE_CHECKING:
     import torch
 
 
+def distribution_stats(logits: torch.Tensor) -> tuple[dict[str, torch.Tensor],
+                                                      torch.Tensor]:
+    """Statistics of ``B`` next-token distributions that do not depend on the observed
+    token, kept as tensors on the logits' device.
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (B, V)
+        Unnormalised scores.
+
+    Returns
+    -------
+    (values, logp)
+        ``values``: name -> float32 tensor of shape (B,) for every name in
+        :data:`telltale.models.base.STAT_NAMES` except ``logprob``; ``logp``: the (B, V)
+        log-probabilities, from which the observed token's ``logprob`` is gathered.
+    """
+    import torch
+
+    with torch.no_grad():
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        p = logp.exp()
+        # a token masked to -inf has p = 0: clamping its log p to -1e4 (where exp already
+        # underflows to 0 in float32) makes p log p and p (log p)^2 exactly 0 without a
+        # masked copy of the whole vocabulary
+        plogp = p * logp.clamp_min(-1e4)
+        entropy = -plogp.sum(-1)
+        second = (plogp * logp.clamp_min(-1e4)).sum(-1)
+        top = torch.topk(logp, k=min(2, logp.shape[-1]), dim=-1).values
+        top2 = top[:, 1].exp() if top.shape[1] > 1 else torch.zeros_like(top[:, 0])
+        # sum_v sqrt(p_v) >= sqrt(max p) and sum_v p_v^2 >= (max p)^2, both at least a
+        # power of 1/|V|, so neither sum underflows and the logs need no logsumexp
+        values = {
+            "entropy": entropy,
+            "renyi_0_5": 2.0 * p.sqrt().sum(-1).log(),
+            "renyi_2": -2.0 * torch.linalg.vector_norm(p, ord=2, dim=-1).log(),
+            "renyi_inf": -top[:, 0],
+            "top1_prob": top[:, 0].exp(),
+            "top2_prob": top2,
+            "mean_logp": -entropy,
+            "var_logp": (second - entropy * entropy).clamp_min(0.0),
+        }
+    return values, logp
+
+
 def position_stats(logits: torch.Tensor, targets: torch.Tensor,
                    chunk: int = 256) -> dict[str, np.ndarray]:
     """Statistics of ``T`` next-token distributions.
@@ -43,72 +88,16 @@ def position_stats(logits: torch.Tensor, targets: torch.Tensor,
     dict of name -> float64 array of shape (T,), for every name in
     :data:`telltale.models.base.STAT_NAMES`.
     """
-    import torch
-
     if logits.ndim != 2 or targets.ndim != 1 or logits.shape[0] != targets.shape[0]:
         raise ValueError(f"expected logits (T, V) and targets (T,), got {tuple(logits.shape)} "
                          f"and {tuple(targets.shape)}")
     parts: dict[str, list[np.ndarray]] = {name: [] for name in STAT_NAMES}
-    with torch.no_grad():
-        for start in range(0, logits.shape[0], chunk):
-            z = logits[start:start + chunk].float()
-            tgt = targets[start:start + chunk].to(z.device)
-            logp = torch.log_softmax(z, dim=-1)
-            p = logp.exp()
-            plogp = torch.where(p > 0, p * logp, torch.zeros_like(p))
-            entropy = -plogp.sum(-1)
-            second = torch.where(p > 0, p * logp * logp, torch.zeros_like(p)).sum(-1)
-            top = torch.topk(logp, k=min(2, logp.shape[-1]), dim=-1).values.exp()
-            top2 = top[:, 1] if top.shape[1] > 1 else torch.zeros_like(top[:, 0])
-            values = {
-                "logprob": logp.gather(-1, tgt[:, None]).squeeze(-1),
-                "entropy": entropy,
-                "renyi_0_5": 2.0 * torch.logsumexp(0.5 * logp, dim=-1),
-                "renyi_2": -torch.logsumexp(2.0 * logp, dim=-1),
-                "renyi_inf": -logp.max(dim=-1).values,
-                "top1_prob": top[:, 0],
-                "top2_prob": top2,
-                "mean_logp": -entropy,
-                "var_logp": (second - entropy * entropy).clamp_min(0.0),
-            }
-            for name in STAT_NAMES:
-                parts[name].append(values[name].double().cpu().numpy())
+    for start in range(0, logits.shape[0], chunk):
+        values, logp = distribution_stats(logits[start:start + chunk])
+        tgt = targets[start:start + chunk].to(logp.device)
+        values["logprob"] = logp.gather(-1, tgt[:, None]).squeeze(-1)
+        del logp
+        for name in STAT_NAMES:
+            parts[name].append(values[name].double().cpu().numpy())
     return {name: np.concatenate(parts[name]) if parts[name] else np.zeros(0)
             for name in STAT_NAMES}
-
-
-class StepStatsRecorder:
-    """A transformers logits processor that records :func:`position_stats` of every
-    decoding step on the fly, keeping only the previous step's log-probabilities.
-
-    At step ``t`` the token chosen at step ``t-1`` is the last column of ``input_ids``, so
-    the log-probability of each chosen token is gathered one step late; :meth:`finish`
-    collects the final step's token from the output sequences.
-    """
-
-    def __init__(self, prompt_len: int):
-        self.prompt_len = prompt_len
-        self.rows: list[dict[str, np.ndarray]] = []
-        self._prev_logp = None
-
-    def __call__(self, input_ids, scores):
-        import torch
-
-        if self._prev_logp is not None:
-            self._collect(input_ids[:, -1])
-        dummy = torch.zeros(scores.shape[0], dtype=torch.long, device=scores.device)
-        self.rows.append(position_stats(scores, dummy))
-        self._prev_logp = torch.log_softmax(scores.float(), dim=-1)
-        return scores
-
-    def _collect(self, chosen) -> None:
-        gathered = self._prev_logp.gather(-1, chosen[:, None]).squeeze(-1)
-        self.rows[-1]["logprob"] = gathered.double().cpu().numpy()
-        self._prev_logp = None
-
-    def finish(self, sequences) -> dict[str, np.ndarray]:
-        """Per-step values, each of shape (batch, steps)."""
-        last = self.prompt_len + len(self.rows) - 1  # where the final step's token sits
-        if self._prev_logp is not None and sequences.shape[1] > last:
-            self._collect(sequences[:, last])
-        return {name: np.stack([row[name] for row in self.rows], axis=1) for name in STAT_NAMES}

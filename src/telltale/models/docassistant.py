@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from telltale.console import log
-from telltale.models.base import (
-    STAT_NAMES,
-    BaseModel,
-    DecodingConfig,
-    Generation,
-    Request,
-    TokenStats,
+from telltale.models.base import BaseModel, DecodingConfig, Generation, Request, TokenStats
+from telltale.models.transformers_common import (
+    decoding_defined_by_caller,
+    generate_rows,
+    loading_options,
+    plan_batches,
+    score_rows,
 )
 
 OCR_ENGINES = ("rapidocr", "tesseract")
@@ -106,24 +106,45 @@ class OCR:
 
 
 class DocAssistantModel(BaseModel):
+    """OCR in front of an instruction-tuned language model, behind the two verbs.
+
+    Parameters
+    ----------
+    ocr : {"rapidocr", "tesseract"}
+    llm : str or Path, optional
+        A transformers checkpoint of a chat language model; SmolLM2-135M-Instruct when
+        None (:func:`default_llm_dir`).
+    adapter : str or Path, optional
+        A LoRA adapter directory applied on top of the language model.
+    batch_size : int
+        Requests per ``generate`` call / forward pass.
+    max_ocr_chars : int
+        OCR text beyond this many characters is cut off.
+    attn : str, optional
+        Attention implementation; the model's default when None.
+    """
+
     name = "docassistant"
 
     def __init__(self, ocr: str = "rapidocr", llm: str | Path | None = None,
                  adapter: str | Path | None = None, batch_size: int = 4,
-                 max_ocr_chars: int = 1500):
+                 max_ocr_chars: int = 1500, attn: str | None = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.ocr = OCR(ocr)
         llm_dir = Path(llm) if llm else default_llm_dir()
-        self.tokenizer = AutoTokenizer.from_pretrained(llm_dir)
-        self.lm = AutoModelForCausalLM.from_pretrained(llm_dir, dtype=torch.float32).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(llm_dir, local_files_only=True)
+        self.lm = AutoModelForCausalLM.from_pretrained(llm_dir, dtype=torch.float32,
+                                                       **loading_options(attn)).eval()
         if adapter:
             from peft import PeftModel
 
             self.lm = PeftModel.from_pretrained(self.lm, str(adapter)).eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.eos_ids, self.pad_id = decoding_defined_by_caller(self.lm, self.tokenizer, llm_dir)
+        self.device = str(self.lm.device)
         self.batch_size = max(1, int(batch_size))
         self.max_ocr_chars = max_ocr_chars
         digest = hashlib.sha256()
@@ -133,78 +154,68 @@ class DocAssistantModel(BaseModel):
             for path in sorted(Path(adapter).glob("*.safetensors")):
                 digest.update(path.read_bytes())
         self.fingerprint = self.make_fingerprint(backend="docassistant", ocr=ocr,
-                                                 llm=digest.hexdigest())
+                                                 llm=digest.hexdigest(), attn=attn)
         self.capabilities = frozenset({"generate", "score", "image", "batch",
                                        "stats_on_generate"})
 
-    def prompt(self, request: Request) -> str:
-        """The chat text the language model sees: system, OCR text, question."""
+    def chat_text(self, request: Request, answer: str | None = None) -> str:
+        """The language model's chat template applied to one exchange: the system prompt
+        with the OCR text of the image, the question, and either the generation prompt
+        (``answer`` None) or the assistant turn holding ``answer`` (for training texts)."""
         system = request.system or SYSTEM
         if request.image is not None:
             text = self.ocr(request.image)[:self.max_ocr_chars]
             system += f"\n\nText read from the attached document:\n{text}"
         messages = [{"role": "system", "content": system},
                     {"role": "user", "content": request.text}]
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+        if answer is not None:
+            messages.append({"role": "assistant", "content": answer})
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=answer is None,
                                                   tokenize=False)
+
+    def _batches(self, prompts: list[str]) -> list[list[int]]:
+        """Batches of prompts of similar length (the OCR text makes them vary most)."""
+        return plan_batches([""] * len(prompts), [len(p) for p in prompts], self.batch_size)
+
+    def _tokens(self, prompts: list[str], padding_side: str) -> dict[str, Any]:
+        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True,
+                                padding_side=padding_side, add_special_tokens=False)
+        return {k: v.to(self.device) for k, v in inputs.items()}
 
     def generate(self, requests: list[Request], decoding: DecodingConfig | None = None,
                  with_stats: bool = False) -> list[Generation]:
-        import torch
-        from transformers import LogitsProcessorList
-
-        from telltale.models.distribution import StepStatsRecorder
-
+        """Text out for each request; see :meth:`telltale.models.base.TargetModel.generate`
+        and :func:`telltale.models.transformers_common.generate_rows`."""
         self.require("generate", requests)
         decoding = decoding or DecodingConfig()
-        out: list[Generation] = []
-        for start in range(0, len(requests), self.batch_size):
-            batch = requests[start:start + self.batch_size]
-            inputs = self.tokenizer([self.prompt(r) for r in batch], return_tensors="pt",
-                                    padding=True, padding_side="left", add_special_tokens=False)
-            prompt_len = inputs["input_ids"].shape[1]
-            recorder = StepStatsRecorder(prompt_len) if with_stats else None
-            options: dict[str, Any] = {"max_new_tokens": decoding.max_new_tokens,
-                                       "pad_token_id": self.tokenizer.pad_token_id,
-                                       "repetition_penalty": 1.0}
-            if decoding.deterministic:
-                options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-            else:
-                torch.manual_seed(decoding.seed)
-                options.update(do_sample=True, temperature=decoding.temperature,
-                               top_p=decoding.top_p, top_k=None)
-            if recorder is not None:
-                options["logits_processor"] = LogitsProcessorList([recorder])
-            with torch.no_grad():
-                sequences = self.lm.generate(**inputs, **options)
-            values = recorder.finish(sequences) if recorder is not None else None
-            stops = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
-            for row, ids in enumerate(sequences[:, prompt_len:].tolist()):
-                n = next((t for t, tok in enumerate(ids) if tok in stops), len(ids))
-                stats = None
-                if values is not None:
-                    stats = TokenStats(self.tokenizer.convert_ids_to_tokens(ids[:n]),
-                                       {k: v[row, :n] for k, v in values.items()})
-                out.append(Generation(self.tokenizer.decode(ids[:n], skip_special_tokens=True),
-                                      stats))
-        return out
+        prompts = [self.chat_text(r) for r in requests]
+        out: list[Generation | None] = [None] * len(requests)
+        stops = self.eos_ids | {self.pad_id}
+        for idx in self._batches(prompts):
+            inputs = self._tokens([prompts[i] for i in idx], "left")
+            rows = generate_rows(self.lm, inputs, decoding, with_stats, stops,
+                                 device=self.device)
+            for i, (kept, values) in zip(idx, rows, strict=True):
+                stats = (TokenStats(self.tokenizer.convert_ids_to_tokens(kept), values)
+                         if values is not None else None)
+                out[i] = Generation(self.tokenizer.decode(kept, skip_special_tokens=True),
+                                    stats)
+        return out  # type: ignore[return-value]
 
     def score(self, requests: list[Request], continuations: list[str]) -> list[TokenStats]:
-        import torch
-
-        from telltale.models.distribution import position_stats
-
+        """Teacher-forced statistics of ``continuations[i]`` as the answer to
+        ``requests[i]``, batched (:func:`telltale.models.transformers_common.score_rows`)."""
+        if len(requests) != len(continuations):
+            raise ValueError(f"score got {len(requests)} requests and {len(continuations)} "
+                             "continuations")
         self.require("score", requests)
-        out: list[TokenStats] = []
-        for request, continuation in zip(requests, continuations, strict=True):
-            prompt = self.tokenizer(self.prompt(request), add_special_tokens=False)["input_ids"]
-            cont = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
-            if not cont:
-                out.append(TokenStats([], {n: [] for n in STAT_NAMES}))
-                continue
-            with torch.no_grad():
-                logits = self.lm(input_ids=torch.tensor([prompt + cont])).logits[0]
-            rows = logits[len(prompt) - 1:len(prompt) - 1 + len(cont)]
-            out.append(TokenStats(self.tokenizer.convert_ids_to_tokens(cont),
-                                  position_stats(rows, torch.tensor(cont))))
-        return out
+        prompts = [self.chat_text(r) for r in requests]
+        conts = [self.tokenizer(c, add_special_tokens=False)["input_ids"] for c in continuations]
+        out: list[TokenStats | None] = [None] * len(requests)
+        for idx in self._batches(prompts):
+            inputs = self._tokens([prompts[i] for i in idx], "right")
+            rows = score_rows(self.lm, inputs, [conts[i] for i in idx], self.pad_id,
+                              self.device)
+            for i, values in zip(idx, rows, strict=True):
+                out[i] = TokenStats(self.tokenizer.convert_ids_to_tokens(conts[i]), values)
+        return out  # type: ignore[return-value]

@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,6 @@ import numpy as np
 
 from telltale.console import log
 from telltale.models.base import (
-    STAT_NAMES,
     BaseModel,
     DecodingConfig,
     Generation,
@@ -49,10 +46,15 @@ from telltale.models.base import (
     TokenStats,
     UnsupportedRequest,
 )
+from telltale.models.transformers_common import (
+    decoding_defined_by_caller,
+    generate_rows,
+    loading_options,
+    plan_batches,
+    score_rows,
+)
 
 SAMPLING_RATE = 16000
-#: per-token inputs a processor returns; everything else it returns is media features
-TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids")
 #: config attributes naming media placeholder tokens, across the supported families
 PLACEHOLDER_ATTRS = ("audio_token_index", "audio_token_id", "image_token_index",
                      "image_token_id", "video_token_index", "video_token_id")
@@ -80,6 +82,29 @@ FAMILIES: dict[str, Family] = {
 }
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+#: options an ``hf:`` spec may carry after ``?``, and the values each accepts (None: any)
+SPEC_OPTIONS: dict[str, tuple[str, ...] | None] = {
+    "dtype": DTYPES, "device": None, "attn": None, "kernels": ("off", "hub")}
+
+
+def split_spec_options(text: str) -> tuple[str, dict[str, str]]:
+    """``<dir>?key=value&...`` -> (``<dir>``, options), each key checked against
+    :data:`SPEC_OPTIONS`."""
+    path, sep, query = text.partition("?")
+    options: dict[str, str] = {}
+    for item in query.split("&") if sep else []:
+        key, eq, value = item.partition("=")
+        if key not in SPEC_OPTIONS or not eq or not value:
+            raise ValueError(f"hf spec option {item!r} not understood; options are "
+                             + ", ".join(f"{k}=" for k in SPEC_OPTIONS))
+        allowed = SPEC_OPTIONS[key]
+        if allowed is not None and value not in allowed:
+            raise ValueError(f"hf spec option {key}={value!r} must be one of "
+                             f"{', '.join(allowed)}")
+        options[key] = value
+    return path, options
 
 
 def checkpoint_digest(path: Path) -> str:
@@ -224,15 +249,34 @@ class HFModel(BaseModel):
         Requests per forward pass / generate call.
     trust_remote_code : bool
         Passed to transformers; only needed for checkpoints that ship their own code.
+    attn : str, optional
+        Attention implementation (``eager``, ``sdpa``, ``flash_attention_2``, ...); the
+        model's default when None.
+    hub_kernels : bool
+        Let transformers replace layers with kernels from the model hub. Off by default:
+        loading never reaches the network (see
+        :func:`telltale.models.transformers_common.loading_options`).
+    weights : transformers model, optional
+        An already-built model of the checkpoint's architecture, used instead of loading
+        weight files (benchmarks build random weights directly on the device).
+
+    The loading options can also be given in the spec after ``?``:
+    ``hf:<dir>?dtype=bfloat16&attn=sdpa&device=cuda:1&kernels=hub``
+    (see :data:`SPEC_OPTIONS`).
     """
 
     name = "hf"
 
     def __init__(self, path: str | Path, dtype: str = "auto", device: str = "auto",
-                 batch_size: int = 8, trust_remote_code: bool = False):
+                 batch_size: int = 8, trust_remote_code: bool = False, attn: str | None = None,
+                 hub_kernels: bool = False, weights: Any = None):
         import torch
-        import transformers
 
+        path, spec = split_spec_options(str(path))
+        dtype = spec.get("dtype", dtype)
+        device = spec.get("device", device)
+        attn = spec.get("attn", attn)
+        hub_kernels = spec.get("kernels", "hub" if hub_kernels else "off") == "hub"
         self.path = Path(path).expanduser()
         if not self.path.is_dir():
             raise FileNotFoundError(f"{self.path}: no such checkpoint directory (hf: needs a "
@@ -255,62 +299,59 @@ class HFModel(BaseModel):
             else device
         self.batch_size = max(1, int(batch_size))
 
-        torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype)
+        self.lm = weights.eval() if weights is not None else self._load_weights(
+            dtype, trust_remote_code, loading_options(attn, hub_kernels))
+
+        self.processor = self._load_processor(trust_remote_code)
+        self.tokenizer = self.processor.tokenizer
+        self.capabilities = frozenset({"generate", "score", "batch", "stats_on_generate",
+                                       *self.family.media})
+        # the attention implementation changes reduction orders, hence scores in low
+        # precision; hub kernels replace layers
+        self.fingerprint = self.make_fingerprint(
+            backend="hf", family=model_type, dtype=dtype, config=config,
+            files=checkpoint_digest(self.path), attn=attn, hub_kernels=hub_kernels,
+            weights=None if weights is None else "in memory")
+
+        self.eos_ids, self.pad_id = decoding_defined_by_caller(self.lm, self.tokenizer,
+                                                               self.path)
+        self.placeholder_ids = self._placeholder_ids()
+        log.info("loaded %s (%s) from %s on %s", self.family.model_class, model_type, self.path,
+                 self.device)
+
+    def _load_weights(self, dtype: str, trust_remote_code: bool,
+                      options: dict[str, Any]) -> Any:
+        import torch
+        import transformers
+
         cls = getattr(transformers, self.family.model_class)
-        options: dict[str, Any] = {"dtype": torch_dtype, "device_map": self.device,
-                                   "trust_remote_code": trust_remote_code,
-                                   "output_loading_info": True}
+        options.update(dtype="auto" if dtype == "auto" else getattr(torch, dtype),
+                       device_map=self.device, trust_remote_code=trust_remote_code,
+                       output_loading_info=True)
         if self.family.thinker:
-            full = transformers.AutoConfig.from_pretrained(self.path,
-                                                           trust_remote_code=trust_remote_code)
+            full = transformers.AutoConfig.from_pretrained(
+                self.path, trust_remote_code=trust_remote_code, local_files_only=True)
             options.update(config=full.thinker_config, key_mapping={r"^thinker\.": ""})
         model, info = cls.from_pretrained(self.path, **options)
         if info.get("missing_keys"):
             missing = sorted(info["missing_keys"])
             raise ValueError(f"{self.path}: {len(missing)} weights missing from the checkpoint "
                              f"(first: {', '.join(missing[:3])})")
-        self.lm = model.eval()
-
-        self.processor = self._load_processor(trust_remote_code)
-        self.tokenizer = self.processor.tokenizer
-        self.capabilities = frozenset({"generate", "score", "batch", "stats_on_generate",
-                                       *self.family.media})
-        self.fingerprint = self.make_fingerprint(
-            backend="hf", family=model_type, dtype=dtype, config=config,
-            files=checkpoint_digest(self.path))
-
-        eos = self.lm.generation_config.eos_token_id
-        self.eos_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
-        if self.tokenizer.eos_token_id is not None:
-            self.eos_ids.add(self.tokenizer.eos_token_id)
-        if not self.eos_ids:
-            raise ValueError(f"{self.path}: neither generation_config.json nor the tokenizer "
-                             "names an end-of-sequence token")
-        self.pad_id = (self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
-                       else min(self.eos_ids))
-        self.placeholder_ids = self._placeholder_ids()
-        # Decoding is defined by DecodingConfig alone: a checkpoint's generation_config.json
-        # often sets sampling, top-k or a repetition penalty, which would make "greedy"
-        # differ from the argmax of the distribution that score() reports.
-        self.lm.generation_config = transformers.GenerationConfig(
-            eos_token_id=sorted(self.eos_ids), pad_token_id=self.pad_id,
-            bos_token_id=self.lm.generation_config.bos_token_id)
-        log.info("loaded %s (%s) from %s on %s", self.family.model_class, model_type, self.path,
-                 self.device)
+        return model
 
     def _load_processor(self, trust_remote_code: bool) -> Any:
         import transformers
 
         try:
             return transformers.AutoProcessor.from_pretrained(
-                self.path, trust_remote_code=trust_remote_code)
+                self.path, trust_remote_code=trust_remote_code, local_files_only=True)
         except ImportError as err:
             if self.model_type not in ("qwen2_vl", "qwen2_5_omni", "qwen2_5_omni_thinker"):
                 raise
             log.info("%s processor unavailable (%s); building it from its parts",
                      self.model_type, str(err).strip().splitlines()[0])
         tokenizer = transformers.AutoTokenizer.from_pretrained(
-            self.path, trust_remote_code=trust_remote_code)
+            self.path, trust_remote_code=trust_remote_code, local_files_only=True)
         return _QwenParts(self.path, self.model_type, tokenizer,
                           _read_chat_template(self.path, tokenizer))
 
@@ -326,7 +367,10 @@ class HFModel(BaseModel):
         return sorted(ids)
 
     # prompt and media ----------------------------------------------------------------
-    def _prompt_text(self, request: Request) -> str:
+    def chat_text(self, request: Request, answer: str | None = None) -> str:
+        """The checkpoint's chat template applied to one exchange: the system prompt, the
+        user turn with the family's media content part, and either the generation prompt
+        (``answer`` None) or the assistant turn holding ``answer`` (for training texts)."""
         content: list[dict[str, Any]] = []
         if request.audio is not None:
             content.append({"type": "audio"})
@@ -338,12 +382,15 @@ class HFModel(BaseModel):
             messages.append({"role": "system",
                              "content": [{"type": "text", "text": request.system}]})
         messages.append({"role": "user", "content": content})
-        return self.processor.apply_chat_template(messages, add_generation_prompt=True,
+        if answer is not None:
+            messages.append({"role": "assistant",
+                             "content": [{"type": "text", "text": answer}]})
+        return self.processor.apply_chat_template(messages, add_generation_prompt=answer is None,
                                                   tokenize=False)
 
     def _encode(self, requests: list[Request], padding_side: str) -> dict[str, Any]:
         """Processor outputs for one batch of requests that all carry the same media kind."""
-        texts = [self._prompt_text(r) for r in requests]
+        texts = [self.chat_text(r) for r in requests]
         audio = ([np.asarray(r.audio, dtype=np.float32) for r in requests]
                  if requests[0].audio is not None else None)
         images = ([r.image.convert("RGB") for r in requests]
@@ -365,16 +412,20 @@ class HFModel(BaseModel):
 
     def _batches(self, requests: list[Request]) -> list[list[int]]:
         """Indices of ``requests`` in batches of at most ``batch_size`` that share one media
-        kind (a processor call takes audio for all of its texts or for none)."""
-        groups: dict[str, list[int]] = {}
-        for i, req in enumerate(requests):
-            kind = "audio" if req.audio is not None else "image" if req.image is not None else ""
+        kind (a processor call takes audio for all of its texts or for none), each batch of
+        similar lengths: media size first (audio samples, image pixels: they set the
+        number of media tokens), then the prompt's characters."""
+        kinds, lengths = [], []
+        for req in requests:
             if req.audio is not None and req.image is not None:
                 raise UnsupportedRequest("a request carries both audio and an image; the hf "
                                          "backend takes one medium per request")
-            groups.setdefault(kind, []).append(i)
-        return [idx[s:s + self.batch_size] for idx in groups.values()
-                for s in range(0, len(idx), self.batch_size)]
+            kinds.append("audio" if req.audio is not None else
+                         "image" if req.image is not None else "")
+            media = (len(req.audio) if req.audio is not None else
+                     req.image.width * req.image.height if req.image is not None else 0)
+            lengths.append((media, len(req.text) + len(req.system or "")))
+        return plan_batches(kinds, lengths, self.batch_size)
 
     def _token_strings(self, ids: list[int]) -> list[str]:
         return [self.tokenizer.decode([i]) for i in ids]
@@ -385,103 +436,25 @@ class HFModel(BaseModel):
         """Text out for each request; see :meth:`telltale.models.base.TargetModel.generate`.
 
         Greedy when ``decoding.temperature == 0``; otherwise multinomial sampling with
-        temperature and nucleus ``top_p``, seeded with ``decoding.seed`` per batch (the
-        global torch RNG state is restored afterwards). With ``with_stats`` the per-step
-        statistics come from the unprocessed logits that ``generate`` returns
-        (``output_logits``): the model's own distribution, before temperature or top-p.
+        temperature and nucleus ``top_p``, seeded with ``decoding.seed`` per batch. With
+        ``with_stats`` the per-step statistics are those of the model's own distribution
+        (before temperature, top-p or placeholder suppression), recorded as each step's
+        logits appear (:class:`telltale.models.transformers_common.StepStats`).
         """
-        import torch
-
         self.require("generate", requests)
         decoding = decoding or DecodingConfig()
         out: list[Generation | None] = [None] * len(requests)
+        stops = self.eos_ids | {self.pad_id}
         for idx in self._batches(requests):
             inputs = self._encode([requests[i] for i in idx], "left")
-            prompt_len = inputs["input_ids"].shape[1]
-            options: dict[str, Any] = {
-                "max_new_tokens": decoding.max_new_tokens,
-                "suppress_tokens": self.placeholder_ids or None,
-                "return_dict_in_generate": True, "output_logits": with_stats}
-            if decoding.deterministic:
-                options.update(do_sample=False)
-            else:
-                options.update(do_sample=True, temperature=decoding.temperature,
-                               top_p=decoding.top_p, top_k=0)
-            with torch.no_grad(), torch.random.fork_rng(devices=self._cuda_indices()):
-                torch.manual_seed(decoding.seed)
-                result = self.lm.generate(**inputs, **options)
-            new = result.sequences[:, prompt_len:].cpu()
-            step_logits = list(result.logits) if with_stats else []
-            del result
-            lengths = [self._kept_length(row.tolist()) for row in new]
-            values = self._step_stats(step_logits, new, lengths) if with_stats else None
-            for row, i in enumerate(idx):
-                kept = new[row, :lengths[row]].tolist()
-                stats = None
-                if values is not None:
-                    stats = TokenStats(tokens=self._token_strings(kept),
-                                       values={k: v[row][:lengths[row]]
-                                               for k, v in values.items()})
+            rows = generate_rows(self.lm, inputs, decoding, with_stats, stops,
+                                 suppress=self.placeholder_ids, device=self.device)
+            for i, (kept, values) in zip(idx, rows, strict=True):
+                stats = (TokenStats(tokens=self._token_strings(kept), values=values)
+                         if values is not None else None)
                 out[i] = Generation(text=self.tokenizer.decode(kept, skip_special_tokens=True),
                                     stats=stats)
         return out  # type: ignore[return-value]
-
-    def _cuda_indices(self) -> list[int]:
-        """The CUDA device whose RNG state sampling must restore (none on CPU)."""
-        import torch
-
-        device = torch.device(self.device)
-        if device.type != "cuda":
-            return []
-        return [device.index if device.index is not None else torch.cuda.current_device()]
-
-    def _kept_length(self, ids: list[int]) -> int:
-        """Generated tokens before the first end-of-sequence (or padding) token."""
-        for t, tok in enumerate(ids):
-            if tok in self.eos_ids or tok == self.pad_id:
-                return t
-        return len(ids)
-
-    @staticmethod
-    def _step_stats(steps: list, new_tokens: Any,
-                    lengths: list[int]) -> dict[str, list[np.ndarray]]:
-        """Per-row statistics of the generated tokens, one step at a time.
-
-        ``steps[t]`` is the unprocessed (batch, vocab) logits tensor that chose
-        ``new_tokens[:, t]``, as ``generate(output_logits=True)`` returns it; ``generate``
-        holds every step of one batch until it returns. Here each step is reduced to a few
-        scalars per row and dropped from ``steps`` at once, so the vocabulary-sized
-        tensors are freed as the loop goes and only the statistics remain."""
-        from telltale.models.distribution import position_stats
-
-        per_step: list[dict[str, np.ndarray]] = []
-        for t in range(max(lengths, default=0)):
-            logits, steps[t] = steps[t], None
-            per_step.append(position_stats(logits, new_tokens[:, t].to(logits.device)))
-            del logits
-        rows = len(lengths)
-        return {name: [np.array([per_step[t][name][row] for t in range(lengths[row])],
-                                dtype=np.float64) for row in range(rows)]
-                for name in STAT_NAMES}
-
-    @contextmanager
-    def _head_from(self, first: int) -> Iterator[None]:
-        """Apply the output head to positions ``first:`` only.
-
-        A forward pre-hook slices the hidden states the head receives, so the
-        (batch, length, vocab) logits of the prompt are never computed; unlike the
-        ``logits_to_keep`` argument this works for every family (Qwen2-Audio and the
-        Omni thinker lack it)."""
-        head = self.lm.get_output_embeddings()
-
-        def keep_tail(module: Any, args: tuple) -> tuple:
-            return (args[0][:, first:], *args[1:])
-
-        handle = head.register_forward_pre_hook(keep_tail)
-        try:
-            yield
-        finally:
-            handle.remove()
 
     def score(self, requests: list[Request], continuations: list[str]) -> list[TokenStats]:
         """Teacher-forced statistics of ``continuations[i]`` as the answer to ``requests[i]``.
@@ -510,39 +483,13 @@ class HFModel(BaseModel):
         list of TokenStats
             One per request, with one entry per continuation token.
         """
-        import torch
-
-        from telltale.models.distribution import position_stats
-
         self.require("score", requests)
         out: list[TokenStats | None] = [None] * len(requests)
         for idx in self._batches(requests):
             conts = [list(continuation_ids[i]) for i in idx]
-            # right padding keeps every real token at the position it has unbatched
             inputs = self._encode([requests[i] for i in idx], "right")
-            prompt_lens = inputs["attention_mask"].sum(-1).tolist()
-            width = max(p + len(c) for p, c in zip(prompt_lens, conts, strict=True))
-            token_inputs = {k: torch.full((len(idx), width), self.pad_id if k == "input_ids"
-                                          else 0, dtype=torch.long)
-                            for k in TOKEN_KEYS if k in inputs}
-            for row, (plen, cont) in enumerate(zip(prompt_lens, conts, strict=True)):
-                end = plen + len(cont)
-                for key, tensor in token_inputs.items():
-                    tensor[row, :plen] = inputs[key][row, :plen].cpu()
-                token_inputs["input_ids"][row, plen:end] = torch.tensor(cont, dtype=torch.long)
-                token_inputs["attention_mask"][row, plen:end] = 1
-            media = {k: v for k, v in inputs.items() if k not in TOKEN_KEYS}
-            # the LM head runs only from the earliest continuation start onwards
-            first = min((p - 1 for p, c in zip(prompt_lens, conts, strict=True) if c),
-                        default=width - 1)
-            with torch.no_grad(), self._head_from(first):
-                logits = self.lm(**{k: v.to(self.device) for k, v in token_inputs.items()},
-                                 **media, use_cache=False).logits
-            for row, (plen, cont) in enumerate(zip(prompt_lens, conts, strict=True)):
-                start = plen - 1 - first
-                rows = logits[row, start:start + len(cont)]
-                values = position_stats(rows, torch.tensor(cont, dtype=torch.long))
-                out[idx[row]] = TokenStats(tokens=self._token_strings(cont), values=values)
-            del logits
+            for i, cont, values in zip(idx, conts, score_rows(self.lm, inputs, conts, self.pad_id,
+                                                              self.device), strict=True):
+                out[i] = TokenStats(tokens=self._token_strings(cont), values=values)
         log.debug("scored %d continuations", len(requests))
         return out  # type: ignore[return-value]
