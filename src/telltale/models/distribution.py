@@ -10,6 +10,10 @@ For logits ``z`` at one position, with ``log p = log_softmax(z)``:
   the mean and variance that Min-K%++ normalises by (Zhang et al., 2024, "Min-K%++").
 
 Only these scalars leave the function; full-vocabulary tensors are freed chunk by chunk.
+
+A server that returns only the top-k log-probabilities (vLLM, the OpenAI API) gives some of
+these exactly and bounds the others: :data:`EXACT_FROM_TOP_K`, :func:`top_k_stats`;
+:func:`top_k_view` computes the top-k version from full logits, to measure the difference.
 """
 
 from __future__ import annotations
@@ -185,3 +189,27 @@ def top_k_stats(chosen: np.ndarray, top: list[np.ndarray], k: int) -> dict[str, 
         out["var_logp"].append(max(0.0, float((p * logp * logp).sum() - entropy * entropy)))
         out["tail_mass"].append(tail)
     return {name: np.asarray(v, dtype=np.float64) for name, v in out.items()}
+
+
+def top_k_view(logits: torch.Tensor, targets: torch.Tensor, k: int) -> dict[str, np.ndarray]:
+    """What a server returning the top ``k`` log-probabilities lets a client compute from
+    these logits: :func:`top_k_stats` of their truncation. Beside :func:`position_stats`
+    of the same logits it measures the error of the top-k statistics.
+
+    Parameters
+    ----------
+    logits : torch.Tensor, shape (T, V)
+    targets : torch.Tensor, shape (T,)
+    k : int
+
+    Returns
+    -------
+    dict as :func:`top_k_stats` returns it, ``"tail_mass"`` included.
+    """
+    import torch
+
+    with torch.no_grad():
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        chosen = logp.gather(-1, targets[:, None].to(logp.device)).squeeze(-1)
+        top = torch.topk(logp, k=min(k, logp.shape[-1]), dim=-1).values.double().cpu().numpy()
+    return top_k_stats(chosen.double().cpu().numpy(), list(top), k)
