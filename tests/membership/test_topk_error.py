@@ -60,3 +60,25 @@ def test_top_k_marks_against_full_distributions(smollm2):
         assert np.all(view[name] <= exact[name] + 1e-6), name
     top5 = torch.topk(torch.log_softmax(logits.float(), -1), 5).values.exp().sum(-1)
     np.testing.assert_allclose(view["tail_mass"], 1 - top5.double().numpy(), atol=1e-6)
+
+
+def test_indicator_basis_says_what_the_rows_rest_on():
+    from telltale.membership.indicators import indicator_basis
+    from telltale.models.base import STAT_NAMES, TokenStats
+    from telltale.models.openai_api import stats_from_top_logprobs
+
+    exact = TokenStats(["a"], {n: [-0.5] for n in STAT_NAMES})
+    assert indicator_basis([exact]) == {"exact": True, "top_k": None, "bounded": [],
+                                        "tail_mass": None}
+    entry = {"token": "a", "logprob": np.log(0.5),
+             "top_logprobs": [{"token": "a", "logprob": np.log(0.5)},
+                              {"token": "b", "logprob": np.log(0.2)}]}
+    top2 = stats_from_top_logprobs([entry, entry], 2)
+    top1 = stats_from_top_logprobs([{**entry, "top_logprobs": entry["top_logprobs"][:1]}], 1)
+    basis = indicator_basis([exact, top2, top1])
+    assert not basis["exact"] and basis["top_k"] == 1
+    assert basis["bounded"] == bounded_indicators(1)
+    assert "mean_max_prob_gap" in basis["bounded"]  # top-2 is unknown from a top-1 list
+    assert "mean_max_prob_gap" not in bounded_indicators(2)
+    assert basis["tail_mass"]["max"] == pytest.approx(0.5)
+    assert basis["tail_mass"]["mean"] == pytest.approx((0.3 + 0.3 + 0.5) / 3)

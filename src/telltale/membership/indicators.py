@@ -35,6 +35,7 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -147,6 +148,31 @@ def bounded_indicators(top_k: int | None) -> list[str]:
     """
     inexact = inexact_stats(top_k)
     return [ind.name for ind in INDICATORS if inexact.intersection(ind.stats)]
+
+
+def indicator_basis(stats: Sequence[TokenStats]) -> dict[str, Any]:
+    """What a set of indicator rows rests on, for results and the report.
+
+    Parameters
+    ----------
+    stats : sequence of TokenStats
+        The statistics the indicators were computed from.
+
+    Returns
+    -------
+    dict
+        ``exact`` (every row from full distributions), ``top_k`` (the smallest ``k`` among
+        top-k rows, None if none), ``bounded`` (the indicators :func:`bounded_indicators`
+        marks for that ``k``) and ``tail_mass`` (mean and max of ``1 - sum(top-k)`` over
+        the tokens of top-k rows: the bound behind the marked indicators).
+    """
+    ks = [s.top_k for s in stats if s.top_k is not None]
+    tails = [s.tail_mass for s in stats if s.top_k is not None and s.tail_mass is not None]
+    tail = np.concatenate(tails) if tails else np.zeros(0)
+    k = min(ks) if ks else None
+    return {"exact": not ks, "top_k": k, "bounded": bounded_indicators(k),
+            "tail_mass": {"mean": float(tail.mean()), "max": float(tail.max())}
+            if tail.size else None}
 
 
 def _n_selected(size: int, k: float) -> int:
