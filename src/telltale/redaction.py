@@ -3,15 +3,18 @@
 A base URL may carry a credential in its userinfo (``http://user:KEY@host/v1``) or in its
 query string (``...v1?api_key=KEY``). :func:`redact_url` gives the form that may be shown,
 logged, fingerprinted or written; :func:`url_secrets` the values to scrub from any other text
-(a server's error message may echo them) with :func:`scrub`.
+(a server's error message may echo them) with :func:`scrub`; :func:`redact_urls` redacts
+every URL inside a text such as a model spec (``openai:m@http://user:KEY@host/v1``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
+_URL = re.compile(r"https?://[^\s'\"<>,]+")
 #: shortest value of a URL's userinfo or query that :func:`url_secrets` treats as a secret
 MIN_SECRET = 4
 
@@ -42,6 +45,13 @@ def redact_url(url: str) -> str:
     query = "&".join(f"{key}={REDACTED}" for key, _ in parse_qsl(parts.query,
                                                                    keep_blank_values=True))
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with every ``http(s)://`` URL in it replaced by :func:`redact_url` of it
+    (a URL ends at whitespace, a quote, ``<``, ``>`` or a comma, so a model spec's
+    ``,timeout=30`` options stay readable)."""
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)
 
 
 def url_secrets(url: str) -> list[str]:
