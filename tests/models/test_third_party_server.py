@@ -39,7 +39,9 @@ def _start(path: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([shutil.which("transformers"), "serve", str(path), "--port",
                              str(port), "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1",
+                            # one thread: on a loaded 2-core machine the default two
+                            # spinning OpenMP threads made an 8-token reply take 15 s, not 2
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
                                  "TOKENIZERS_PARALLELISM": "false"})
     return proc, f"http://127.0.0.1:{port}/v1"
 
