@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.console import log
+from telltale.redaction import redact_urls
 
 
 def default_cache_path() -> Path:
@@ -45,7 +46,7 @@ def open_model(args: argparse.Namespace, **options: Any):
     from telltale.models import load_model
 
     options.setdefault("batch_size", getattr(args, "batch_size", None))
-    log.info("loading model %s", args.model)
+    log.info("loading model %s", redact_urls(args.model))
     model = load_model(args.model, **options)
     if args.no_cache:
         return model
