@@ -28,6 +28,7 @@ from telltale.console import log, progress
 from telltale.media.errors import MediaError
 from telltale.models.base import DecodingConfig, Generation, Request, TargetModel
 from telltale.records import Record, Sample, json_safe, read_records
+from telltale.redaction import redact_urls
 
 SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization)", re.I)
 SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,}|Bearer\s+\S+)")
@@ -43,7 +44,7 @@ def scrub_secrets(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [scrub_secrets(v) for v in value]
     if isinstance(value, str):
-        return SECRET_VALUE.sub("<redacted>", value)
+        return redact_urls(SECRET_VALUE.sub("<redacted>", value))
     return value
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from telltale.audit import RULES, Audit, ConfigError, RunOptions, from_run, parse_scorer
 from telltale.console import log
+from telltale.redaction import redact_urls
 from telltale.run import MediaLoader, RunDir, run_probes
 
 
@@ -48,7 +49,7 @@ def open_model(options: RunOptions, spec: str | None = None, **backend: Any):
     from telltale.options import default_cache_path
 
     spec = spec or options.model
-    log.info("loading model %s", spec)
+    log.info("loading model %s", redact_urls(spec))
     model = load_model(spec, batch_size=options.batch_size, **backend)
     if options.no_cache:
         return model

@@ -156,3 +156,51 @@ def test_bad_input_names_the_file_and_row_and_skip_mode_goes_on(demo, tmp_path):
     missing = telltale("membership", "--model", "organism:/nonexistent", "--data", manifest,
                        "--skip-bad-rows", "--out", tmp_path / "x", check=False)
     assert missing.returncode == 2 and "/nonexistent" in missing.stderr
+
+
+def test_membership_through_telltale_serve_matches_the_direct_run_and_keeps_keys_out(
+        demo, tmp_path):
+    """The membership audit over openai: against `telltale serve` (real HTTP, the real
+    openai client) gives the direct run's indicators; a key planted in the URL's userinfo
+    and query reaches no file of the run and no line of its log."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    spec = f"organism:{demo / 'organism'}"
+    server = subprocess.Popen([sys.executable, "-m", "telltale", "-q", "serve", spec,
+                               "--port", str(port)], env=ENV, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline and server.poll() is None, "serve did not start"
+                time.sleep(0.3)
+        key = "sk-plantedkey-4f9a2c71"
+        url = f"http://auditor:{key}@127.0.0.1:{port}/v1?api_key={key}"
+        common = ["membership", "--data", demo / "corpus" / "membership.csv", "--no-cache",
+                  "--conditions", "original"]
+        remote = telltale(*common, "--model", f"openai:{spec}@{url},concurrency=4",
+                          "--out", tmp_path / "remote")
+        telltale("-q", *common, "--model", spec, "--out", tmp_path / "direct")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def indicators(run: Path) -> dict[str, dict]:
+        records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+        return {r["key"]: r["scores"].get("indicators") for r in records}
+
+    over_http, direct = indicators(tmp_path / "remote"), indicators(tmp_path / "direct")
+    assert over_http.keys() == direct.keys() and len(direct) > 10
+    for probe, values in direct.items():
+        assert over_http[probe] == pytest.approx(values, rel=1e-5, abs=1e-6), probe
+    leaks = [str(p) for p in (tmp_path / "remote").rglob("*")
+             if p.is_file() and key.encode() in p.read_bytes()]
+    assert not leaks
+    assert key not in remote.stdout + remote.stderr

@@ -1,5 +1,8 @@
 """The openai: backend against real HTTP servers on 127.0.0.1: `telltale serve` in a
-subprocess serving a tiny real transformers model, and a deliberately flaky server."""
+subprocess serving a tiny real transformers model, and a scripted server (real HTTP, answers
+from a script) for failures and for vLLM's scoring reply shape, which no server that runs
+here produces with token ids of a real template. `transformers serve` is in
+test_third_party_server.py."""
 
 import json
 import os
@@ -18,7 +21,12 @@ from PIL import Image
 
 from telltale.models import UnsupportedRequest, load_model
 from telltale.models.base import STAT_NAMES, DecodingConfig, Request
-from telltale.models.openai_api import OpenAIModel, RemoteError, stats_from_top_logprobs
+from telltale.models.openai_api import (
+    OpenAIModel,
+    RemoteError,
+    parse_openai_spec,
+    stats_from_top_logprobs,
+)
 
 
 def free_port() -> int:
@@ -45,13 +53,18 @@ def start_server(command: list[str]):
     raise RuntimeError("telltale serve did not start")
 
 
+def served_id(url: str) -> str:
+    """The model id a server lists (telltale serve: the spec it was started with)."""
+    return httpx.get(f"{url}/models").json()["data"][0]["id"]
+
+
 @pytest.fixture(scope="module")
 def served(tiny_models):
     procs = {}
     urls = {}
     # both entry points: the telltale command line and the server module on its own
     for family, entry in (("qwen2_audio", ["telltale", "-q", "serve"]),
-                          ("llava", ["telltale.models.server"])):
+                          ("llava", ["telltale.models.serve_cli"])):
         procs[family], urls[family] = start_server([*entry, f"hf:{tiny_models[family]}"])
     yield urls
     for proc in procs.values():
@@ -61,7 +74,7 @@ def served(tiny_models):
 
 def test_generate_and_score_over_http_match_the_local_backend(served, tiny_models,
                                                                speech_clips):
-    remote = OpenAIModel("tiny", served["qwen2_audio"], concurrency=4)
+    remote = OpenAIModel(served_id(served["qwen2_audio"]), served["qwen2_audio"], concurrency=4)
     local = load_model(f"hf:{tiny_models['qwen2_audio']}")
     assert {"generate", "score", "audio"} <= remote.capabilities
     reqs = [Request(f"question {i}", system="be brief" if i % 2 else None,
@@ -81,12 +94,13 @@ def test_generate_and_score_over_http_match_the_local_backend(served, tiny_model
             np.testing.assert_allclose(a.values[name], b.values[name], atol=1e-4)
     # four clients at once: the server grouped waiting requests into shared model calls
     after = httpx.get(f"{served['qwen2_audio']}/telltale/info").json()["batching"]
-    assert after["requests"] - before["requests"] == 10
-    assert after["backend_calls"] - before["backend_calls"] < 10
+    # the blank continuation is answered by the client without a request
+    assert after["requests"] - before["requests"] == 9
+    assert after["backend_calls"] - before["backend_calls"] < 9
 
 
 def test_images_travel_as_data_urls_and_wrong_media_is_a_clear_400(served, speech_clips):
-    vision = OpenAIModel("tiny-vl", served["llava"])
+    vision = OpenAIModel(served_id(served["llava"]), served["llava"])
     image = Image.fromarray((np.random.default_rng(0).random((40, 50, 3)) * 255).astype("uint8"))
     out = vision.generate([Request("what is in the image?", image=image)],
                           DecodingConfig(max_new_tokens=4))
@@ -105,6 +119,32 @@ def test_images_travel_as_data_urls_and_wrong_media_is_a_clear_400(served, speec
             Request("what is said?", audio=speech_clips[0])))
 
 
+def test_top_k_path_against_telltale_serve_slices_the_span_and_marks_the_bounds(
+        served, tiny_models, speech_clips):
+    """The client path vLLM gets (prompt_logprobs, return_token_ids, span slicing), here
+    against telltale serve: exact where top-k is exact, a lower bound for the entropies."""
+    url = served["qwen2_audio"]
+    remote = OpenAIModel(served_id(url), url, exact_stats=False, top_logprobs=5)
+    local = load_model(f"hf:{tiny_models['qwen2_audio']}")
+    assert remote.top_logprobs == 2  # capped at what the server names
+    reqs = [Request("question", audio=speech_clips[0]), Request("another")]
+    conts = ["hello there speaker", "yes"]
+    for a, b in zip(remote.score(reqs, conts), local.score(reqs, conts), strict=True):
+        assert a.top_k == 2 and b.top_k is None and a.approximate and not b.approximate
+        assert a.tokens == b.tokens and "".join(a.tokens) == "".join(b.tokens)
+        for name in ("logprob", "top1_prob", "top2_prob", "renyi_inf"):
+            np.testing.assert_allclose(a.values[name], b.values[name], atol=1e-4)
+        np.testing.assert_allclose(a.tail_mass, 1 - b.values["top1_prob"]
+                                   - b.values["top2_prob"], atol=1e-4)
+        assert np.all(a.values["entropy"] <= b.values["entropy"] + 1e-6)
+    generated = remote.generate(reqs, DecodingConfig(max_new_tokens=4), with_stats=True)
+    direct = local.generate(reqs, DecodingConfig(max_new_tokens=4), with_stats=True)
+    for a, b in zip(generated, direct, strict=True):
+        assert a.text == b.text and a.stats.top_k == 2
+        np.testing.assert_allclose(a.stats.values["logprob"], b.stats.values["logprob"],
+                                   atol=1e-4)
+
+
 def test_standard_logprobs_path_gives_chosen_token_logprobs(served, speech_clips):
     from openai import OpenAI
 
@@ -116,11 +156,16 @@ def test_standard_logprobs_path_gives_chosen_token_logprobs(served, speech_clips
         max_tokens=4, temperature=0, logprobs=True, top_logprobs=2)
     entries = reply.choices[0].logprobs.content
     assert entries and all(e.logprob <= 0 for e in entries)
+    assert all(len(e.top_logprobs) == 2 for e in entries)
+    # greedy decoding: the chosen token is the most likely one
+    assert all(e.top_logprobs[0].logprob == pytest.approx(e.logprob, abs=1e-5)
+               for e in entries)
 
 
 def test_server_answers_bad_requests_with_400_and_a_json_reason(served):
     url = served["qwen2_audio"]
     hello = [{"role": "user", "content": "hi"}]
+    scored = [*hello, {"role": "assistant", "content": "hello"}]
     cases = [
         ("/chat/completions", b"{not json", "not valid JSON"),
         ("/chat/completions", {"messages": hello, "stream": True}, "stream"),
@@ -131,7 +176,13 @@ def test_server_answers_bad_requests_with_400_and_a_json_reason(served):
         ("/chat/completions", {"messages": [{"role": "user", "content": [
             {"type": "image_url", "image_url": {"url": "http://example.com/a.png"}}]}]},
          "data: URL"),
-        ("/telltale/score", {"messages": hello}, "continuation"),
+        ("/chat/completions", {"messages": scored, "prompt_logprobs": 1},
+         "continue_final_message: true"),
+        ("/chat/completions", {"messages": scored, "add_generation_prompt": False,
+                               "continue_final_message": True, "prompt_logprobs": 5},
+         "Requested prompt logprobs of 5, which is greater than max allowed: 2"),
+        ("/chat/completions", {"messages": hello, "logprobs": True, "top_logprobs": 3},
+         "greater than max allowed"),
     ]
     for route, body, reason in cases:
         kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
@@ -140,6 +191,16 @@ def test_server_answers_bad_requests_with_400_and_a_json_reason(served):
         assert reason in reply.json()["error"]["message"]
     (entry,) = httpx.get(url + "/models").json()["data"]
     assert entry["id"].startswith("hf:")  # the model id is the spec it was started with
+    # a scoring request in vLLM's fields gets vLLM's reply shape
+    reply = httpx.post(url + "/chat/completions", timeout=30, json={
+        "model": entry["id"], "messages": scored, "add_generation_prompt": False,
+        "continue_final_message": True, "max_tokens": 1, "prompt_logprobs": 1,
+        "return_token_ids": True}).json()
+    assert reply["prompt_logprobs"][0] is None
+    assert len(reply["prompt_logprobs"]) == len(reply["prompt_token_ids"]) > 1
+    for token_id, entry in zip(reply["prompt_token_ids"][1:], reply["prompt_logprobs"][1:],
+                               strict=True):
+        assert str(token_id) in entry and all(e["logprob"] <= 0 for e in entry.values())
 
 
 def test_serve_refuses_a_non_loopback_host_without_allow_remote():
@@ -157,34 +218,22 @@ def test_serve_refuses_a_non_loopback_host_without_allow_remote():
 
 class Flaky(BaseHTTPRequestHandler):
     """A plain OpenAI-compatible server answering from a script: each entry is (status,
-    delay seconds). It keeps the request bodies and returns top-k log-probabilities when
-    asked, like vLLM does."""
+    delay seconds). It keeps the request bodies, paths and headers, returns top-k
+    log-probabilities when asked, and scores a final assistant turn the way vLLM does,
+    with a character-level "tokenizer" (token id = code point) and a known distribution:
+    the rank-r alternative has probability 0.5**r, a lowercase letter is the rank-1 token,
+    any other character has probability 1e-3 (rank 30). Error messages echo the request
+    path, query included, as some servers do."""
 
     script: ClassVar[list[tuple[int, float]]] = []
     bodies: ClassVar[list[dict]] = []
+    seen: ClassVar[list[tuple[str, str | None]]] = []
     hits = 0
     give_logprobs = True
+    scores = True
+    models_status = 200
 
-    def do_POST(self):
-        type(self).hits += 1
-        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        self.bodies.append(request)
-        status, delay = self.script.pop(0) if self.script else (200, 0.0)
-        time.sleep(delay)
-        choice = {"index": 0, "finish_reason": "stop",
-                  "message": {"role": "assistant", "content": "ok go"}}
-        if request.get("logprobs") and self.give_logprobs:
-            k = request["top_logprobs"]
-            step = [("ok", [0.6, 0.3, 0.05]), (" go", [0.9, 0.02])]
-            choice["logprobs"] = {"content": [
-                {"token": tok, "logprob": float(np.log(probs[0])), "bytes": None,
-                 "top_logprobs": [{"token": f"t{j}", "logprob": float(np.log(q)),
-                                   "bytes": None} for j, q in enumerate(probs[:k])]}
-                for tok, probs in step]}
-        body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [choice]}
-        if status != 200:
-            body = {"error": {"message": f"scripted {status}", "type": "test"}}
+    def reply(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
         try:
             self.send_response(status)
@@ -195,9 +244,57 @@ class Flaky(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client timed out and hung up, as scripted
 
+    def do_POST(self):
+        type(self).hits += 1
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.bodies.append(request)
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        status, delay = self.script.pop(0) if self.script else (200, 0.0)
+        time.sleep(delay)
+        if status != 200:
+            return self.reply(status, {"error": {"message": f"scripted {status} for "
+                                                            f"{self.path}", "type": "test"}})
+        body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "ok go"}}]}
+        k = request.get("prompt_logprobs")
+        if k is not None and self.scores:
+            if k > 20:
+                return self.reply(400, {"error": {"message": f"Requested prompt logprobs of "
+                                                             f"{k}, which is greater than max "
+                                                             "allowed: 20", "type": "test"}})
+            prompt = "".join(f"<{m['role']}>" + (m["content"] if isinstance(m["content"], str)
+                                                 else "".join(p.get("text", "") for p in
+                                                              m["content"]))
+                             for m in request["messages"])
+            body["prompt_token_ids"] = [ord(c) for c in prompt]
+            body["prompt_logprobs"] = [None]
+            for c in prompt[1:]:
+                entry = {str(100000 + r): {"logprob": float(np.log(0.5 ** r)), "rank": r,
+                                           "decoded_token": "?"} for r in range(1, k + 1)}
+                if c.islower():
+                    entry.pop("100001", None)
+                    entry[str(ord(c))] = {"logprob": float(np.log(0.5)), "rank": 1,
+                                          "decoded_token": c}
+                else:
+                    entry[str(ord(c))] = {"logprob": float(np.log(1e-3)), "rank": 30,
+                                          "decoded_token": c}
+                body["prompt_logprobs"].append(entry)
+        if request.get("logprobs") and self.give_logprobs:
+            k = request["top_logprobs"]
+            step = [("ok", [0.6, 0.3, 0.05]), (" go", [0.9, 0.02])]
+            body["choices"][0]["logprobs"] = {"content": [
+                {"token": tok, "logprob": float(np.log(probs[0])), "bytes": None,
+                 "top_logprobs": [{"token": f"t{j}", "logprob": float(np.log(q)),
+                                   "bytes": None} for j, q in enumerate(probs[:k])]}
+                for tok, probs in step]}
+        return self.reply(200, body)
+
     def do_GET(self):
-        self.send_response(404)
-        self.end_headers()
+        if self.path.split("?")[0] == "/v1/models" and self.models_status == 200:
+            return self.reply(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+        return self.reply(self.models_status if self.path.startswith("/v1/models") else 404,
+                          {"error": {"message": f"no route {self.path}", "type": "test"}})
 
     def log_message(self, *args):
         pass
@@ -211,55 +308,126 @@ def flaky():
     Flaky.hits = 0
     Flaky.script = []
     Flaky.bodies = []
+    Flaky.seen = []
     Flaky.give_logprobs = True
+    Flaky.scores = True
+    Flaky.models_status = 200
     yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
+
+
+class Collect:
+    """Every log record of telltale's logger while in the ``with`` block."""
+
+    def __enter__(self):
+        import logging
+
+        from telltale.console import log
+
+        class Handler(logging.Handler):
+            def emit(inner, record):
+                self.messages.append(record.getMessage())
+
+        self.messages: list[str] = []
+        self.handler = Handler(logging.DEBUG)
+        self.logger = log
+        log.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
 
 
 @pytest.mark.parametrize("script, hits", [([(429, 0), (429, 0)], 3), ([(503, 0)], 2),
                                           ([(408, 0), (500, 0)], 3), ([(200, 1.5)], 2)])
 def test_retries_on_429_5xx_and_timeouts(flaky, script, hits):
-    import logging
-
-    from telltale.console import log
-
-    class Collect(logging.Handler):
-        def __init__(self):
-            super().__init__(logging.WARNING)
-            self.messages: list[str] = []
-
-        def emit(self, record):
-            self.messages.append(record.getMessage())
-
-    collect = Collect()
     _, url = flaky
     Flaky.script = list(script)
     model = OpenAIModel("m", url, api_key="sk-verysecretkey123", timeout=0.8, backoff=0.01,
-                        max_retries=3)
-    log.addHandler(collect)
-    try:
+                        max_retries=3, capabilities={"generate"})
+    with Collect() as collect:
         assert model.generate([Request("hi")])[0].text == "ok go"
-    finally:
-        log.removeHandler(collect)
     assert Flaky.hits == hits
     retries = [m for m in collect.messages if "retry" in m]
     assert len(retries) == hits - 1
     assert all(url in m for m in retries) and not any("sk-verysecret" in m for m in retries)
 
 
-def test_other_4xx_fails_at_once_and_names_the_server(flaky):
+def test_other_4xx_fails_at_once_and_the_retry_budget_bounds_the_rest(flaky):
     _, url = flaky
     Flaky.script = [(400, 0)]
-    model = OpenAIModel("m", url, backoff=0.01)
+    model = OpenAIModel("m", url, backoff=0.01, capabilities={"generate"})
     with pytest.raises(RemoteError, match=r"m at http://127\.0\.0\.1.*HTTP 400.*scripted 400"):
         model.generate([Request("hi")])
     assert Flaky.hits == 1
-    assert "score" not in model.capabilities
-    with pytest.raises(UnsupportedRequest, match="telltale serve"):
-        model.score([Request("hi")], ["ok"])
     Flaky.script = [(503, 0)] * 10
     with pytest.raises(RemoteError, match="giving up after 3 attempts"):
-        OpenAIModel("m", url, backoff=0.01, max_retries=2).generate([Request("hi")])
+        OpenAIModel("m", url, backoff=0.01, max_retries=2,
+                    capabilities={"generate"}).generate([Request("hi")])
+    # a budget of 0.5 s of backoff: with a 0.2 s base the third wait (>= 0.8 s) is refused
+    Flaky.script = [(503, 0)] * 10
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match="retry budget"):
+        OpenAIModel("m", url, backoff=0.2, max_retries=8, retry_budget=0.5,
+                    capabilities={"generate"}).generate([Request("hi")])
+    assert time.monotonic() - started < 2.0
+
+
+def test_a_dead_or_wrong_endpoint_fails_in_seconds_with_the_reason(flaky):
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match="refused the connection"):
+        OpenAIModel("m", dead)
+    _, url = flaky
+    with pytest.raises(RemoteError, match="not the root of an OpenAI-compatible API"):
+        OpenAIModel("m", url.removesuffix("/v1") + "/wrong")
+    with pytest.raises(RemoteError, match="does not serve model 'other'; it serves m"):
+        OpenAIModel("other", url)
+    Flaky.models_status = 401
+    with pytest.raises(RemoteError, match="HTTP 401"):
+        OpenAIModel("m", url)
+    assert time.monotonic() - started < 10
+    assert Flaky.hits == 0  # no completion was attempted
+
+
+def test_probing_finds_what_a_plain_server_does_and_refusals_carry_its_reason(flaky):
+    _, url = flaky
+    model = OpenAIModel("m", url, top_logprobs=5)
+    assert {"generate", "stats_on_generate", "score"} <= model.capabilities
+    assert Flaky.hits == 2  # one probe per verb
+    too_many = OpenAIModel("m", url, top_logprobs=50)
+    assert "score" not in too_many.capabilities
+    with pytest.raises(UnsupportedRequest, match="greater than max allowed: 20"):
+        too_many.score([Request("hi")], ["ok"])
+    Flaky.give_logprobs = False
+    Flaky.scores = False
+    plain = OpenAIModel("m", url)
+    assert plain.capabilities == {"generate", "audio", "image", "batch"}
+    with pytest.raises(UnsupportedRequest, match="ignored the fields"):
+        plain.generate([Request("hi")], with_stats=True)
+
+
+def test_score_slices_the_assistant_span_out_of_vllm_prompt_logprobs(flaky):
+    _, url = flaky
+    model = OpenAIModel("m", url, top_logprobs=3)
+    Flaky.bodies.clear()
+    (stats, empty) = model.score([Request("who?", system="be brief"), Request("x")],
+                                 ["ok, go", "  "])
+    (body,) = Flaky.bodies  # the blank continuation costs no request
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "assistant"]
+    assert body["messages"][-1]["content"] == "ok, go"
+    assert (body["add_generation_prompt"], body["continue_final_message"], body["max_tokens"],
+            body["prompt_logprobs"], body["return_token_ids"]) == (False, True, 1, 3, True)
+    assert stats.tokens == list("ok, go") and stats.top_k == 3 and len(empty) == 0
+    letter = np.array([c.islower() for c in "ok, go"])
+    np.testing.assert_allclose(stats.values["logprob"], np.where(letter, np.log(0.5),
+                                                                 np.log(1e-3)))
+    # the rank-30 observed token is no part of the top 3
+    np.testing.assert_allclose(stats.values["top1_prob"], 0.5)
+    np.testing.assert_allclose(stats.values["top2_prob"], 0.25)
+    np.testing.assert_allclose(stats.tail_mass, 0.125)
+    p = np.array([0.5, 0.25, 0.125, 0.125])
+    np.testing.assert_allclose(stats.values["entropy"], -(p * np.log(p)).sum())
 
 
 def test_wire_format_and_top_logprob_stats_from_a_plain_server(flaky, speech_clips):
@@ -275,7 +443,8 @@ def test_wire_format_and_top_logprob_stats_from_a_plain_server(flaky, speech_cli
     out = model.generate([Request("who speaks?", system="be brief", audio=audio),
                           Request("what is shown?", image=image)],
                          DecodingConfig(max_new_tokens=7, seed=3), with_stats=True)
-    sent = sorted(Flaky.bodies, key=lambda b: len(b["messages"]))
+    sent = sorted((b for b in Flaky.bodies if b.get("seed") == 3),
+                  key=lambda b: len(b["messages"]))
     assert [b["messages"][0]["role"] for b in sent] == ["user", "system"]
     for body in sent:
         assert (body["temperature"], body["max_tokens"], body["seed"]) == (0.0, 7, 3)
@@ -291,14 +460,15 @@ def test_wire_format_and_top_logprob_stats_from_a_plain_server(flaky, speech_cli
     wav, rate = sf.read(io.BytesIO(base64.b64decode(audio_part["input_audio"]["data"])),
                         dtype="float32", always_2d=True)
     assert rate == 16000 and wav.shape[1] == 1 and np.array_equal(wav[:, 0], audio)
-    # stats from the top-2: exact log-probabilities and top probabilities, residual bucket
+    # stats from the top-2: exact log-probabilities and top probabilities, tail bucket
     stats = out[0].stats
-    assert stats.tokens == ["ok", " go"]
+    assert stats.tokens == ["ok", " go"] and stats.top_k == 2
     np.testing.assert_allclose(stats.values["logprob"], np.log([0.6, 0.9]))
     np.testing.assert_allclose(stats.values["top2_prob"], [0.3, 0.02])
+    np.testing.assert_allclose(stats.tail_mass, [0.1, 0.08])
     p = np.array([0.6, 0.3, 0.1])
     assert stats.values["entropy"][0] == pytest.approx(-(p * np.log(p)).sum())
-    # a server that returns no log-probabilities cannot give statistics
+    # a server that stops returning log-probabilities cannot give statistics
     Flaky.give_logprobs = False
     with pytest.raises(UnsupportedRequest, match="no log-probabilities"):
         model.generate([Request("hi")], with_stats=True)
@@ -312,21 +482,79 @@ def test_declared_capabilities(flaky, speech_clips):
         text_only.generate([Request("what is said?", audio=speech_clips[0])])
     with pytest.raises(UnsupportedRequest, match="stats_on_generate"):
         text_only.generate([Request("hi")], with_stats=True)
-    assert Flaky.hits == 0  # refused before sending
-    with pytest.raises(ValueError, match="cannot be declared able to score"):
-        OpenAIModel("m", url, capabilities={"generate", "score"})
+    assert Flaky.hits == 0  # refused before sending, and nothing probed
     with pytest.raises(ValueError, match="unknown capabilities"):
         OpenAIModel("m", url, capabilities={"telepathy"})
 
 
-def test_api_key_stays_out_of_fingerprint_and_repr(flaky, monkeypatch):
-    _, url = flaky
-    model = OpenAIModel("m", url, api_key="sk-verysecretkey123")
-    assert "sk-verysecret" not in repr(model) and "sk-verysecret" not in model.fingerprint
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-fromtheenvironment")
-    from_env = OpenAIModel("m", url)
-    assert from_env.fingerprint == model.fingerprint  # the key is no part of the identity
-    assert OpenAIModel("m2", url).fingerprint != model.fingerprint
+def test_openai_spec_parsing_keeps_userinfo_and_reads_options():
+    assert parse_openai_spec("m@http://user:KEY@host:8000/v1") == (
+        "m", "http://user:KEY@host:8000/v1", {})
+    assert parse_openai_spec("org/m@v2@https://h/v1?api_key=K,timeout=30,retries=2,"
+                             "concurrency=64") == (
+        "org/m@v2", "https://h/v1?api_key=K", {"timeout": 30.0, "max_retries": 2,
+                                               "concurrency": 64})
+    with pytest.raises(ValueError, match="openai:<model>@<base_url>") as err:
+        parse_openai_spec("m@host:KEYKEY@nohttp")
+    assert "KEYKEY" not in str(err.value)
+    with pytest.raises(ValueError, match="timeout='soon' is not a float"):
+        parse_openai_spec("m@http://h/v1,timeout=soon")
+    with pytest.raises(RemoteError, match="refused the connection") as err:
+        load_model(f"openai:m@http://user:KEYKEY@127.0.0.1:{free_port()}/v1,timeout=2")
+    assert "KEYKEY" not in str(err.value)
+
+
+def test_planted_keys_reach_the_server_but_no_message_log_or_fingerprint(flaky, monkeypatch):
+    """Keys in the query string, the userinfo, the api_key and the environment: the server
+    gets them; errors (the server echoes the query back), retry logs, repr and the
+    fingerprint do not."""
+    server, url = flaky
+    port = server.server_address[1]
+    keys = ["sk-querykey0123456789", "userinfo-pass-987", "sk-apikey-555555", "sk-envkey-7777"]
+    monkeypatch.setenv("OPENAI_API_KEY", keys[3])
+    planted = f"http://alice:{keys[1]}@127.0.0.1:{port}/v1?api_key={keys[0]}"
+    with Collect() as collect:
+        model = OpenAIModel("m", planted, backoff=0.01, max_retries=1)
+        from_env = OpenAIModel("m", f"http://127.0.0.1:{port}/v1?api_key={keys[0]}",
+                               backoff=0.01, max_retries=1, capabilities={"generate"})
+        with_key = OpenAIModel("m", url, api_key=keys[2], backoff=0.01, max_retries=0,
+                               capabilities={"generate"})
+        errors = []
+        for client in (model, from_env, with_key):
+            for script in ([(503, 0)] * 3, [(400, 0)]):
+                Flaky.script = list(script)
+                with pytest.raises(RemoteError) as err:
+                    client.generate([Request("hi")])
+                errors.append(str(err.value))
+    assert any("api_key=" in e for e in errors)  # the server did echo the query...
+    paths = " ".join(path for path, _ in Flaky.seen)
+    assert keys[0] in paths  # ...the key reached the server
+    auth = {a for _, a in Flaky.seen}
+    assert any(a and a.startswith("Basic ") for a in auth)  # userinfo as basic auth
+    assert f"Bearer {keys[2]}" in auth and f"Bearer {keys[3]}" in auth
+    shown = [*errors, *collect.messages, repr(model), model.fingerprint, model.base_url,
+             repr(from_env), from_env.fingerprint]
+    for key in keys:
+        assert not any(key in text for text in shown), key
+    assert model.base_url == f"http://<redacted>@127.0.0.1:{port}/v1?api_key=<redacted>"
+
+
+def test_redact_url_and_scrub():
+    from telltale.redaction import redact_url, redact_urls, scrub, url_secrets
+
+    assert redact_url("https://h:8/v1") == "https://h:8/v1"
+    assert redact_url("https://u:p4ss@h/v1?api-version=2024&key=abcd#frag") == (
+        "https://<redacted>@h/v1?api-version=<redacted>&key=<redacted>")
+    assert url_secrets("https://u:p%40ss@h/v1?key=abcd&n=2") == ["p%40ss", "abcd", "p@ss"]
+    assert scrub("HTTP 429 for key=abcd", url_secrets("http://h/?key=abcd&n=2")) == (
+        "HTTP 429 for key=<redacted>")
+    spec = "openai:m@http://user:KEYKEY@host/v1?api_key=sk-q1,timeout=30"
+    assert redact_urls(f"model {spec}.") == (
+        "model openai:m@http://<redacted>@host/v1?api_key=<redacted>,timeout=30.")
+    # run.json's config goes through the same redaction
+    from telltale.run import scrub_secrets
+
+    assert scrub_secrets({"model": spec}) == {"model": redact_urls(spec)}
 
 
 def test_stats_from_top_logprobs_against_the_full_distribution():
@@ -341,7 +569,7 @@ def test_stats_from_top_logprobs_against_the_full_distribution():
     entries = [{"token": "b", "logprob": np.log(0.2),
                 "top_logprobs": [{"token": "a", "logprob": np.log(0.3)},
                                  {"token": "b", "logprob": np.log(0.2)}]}]
-    approx = stats_from_top_logprobs(entries)
+    approx = stats_from_top_logprobs(entries, 2)
     for name in ("logprob", "top1_prob", "top2_prob", "renyi_inf"):
         assert approx.values[name][0] == pytest.approx(exact[name][0], abs=1e-6), name
     # merging the tail into one outcome can only lower entropies

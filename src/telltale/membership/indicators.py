@@ -35,10 +35,12 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from telltale.models.base import STAT_NAMES, TokenStats
+from telltale.models.distribution import inexact_stats
 
 #: K values of Min-K%, Max-K% and Min-K%++ (Lee et al., 2026, Sec. 3.3, after Maini et al.)
 KS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
@@ -72,6 +74,9 @@ class Indicator:
     name: str
     formula: str
     source: str
+    #: the :data:`STAT_NAMES` it is computed from (what decides whether top-k
+    #: log-probabilities give it exactly, see :func:`bounded_indicators`)
+    stats: tuple[str, ...] = ("logprob",)
     #: always "larger = member" after the sign in ``formula`` is applied
     orientation: str = "larger = member"
 
@@ -80,26 +85,31 @@ def _registry() -> tuple[Indicator, ...]:
     items = [
         Indicator("neg_perplexity", "-exp(-(1/T) sum_t l_t)", _YEOM),
         Indicator("mean_logprob", "(1/T) sum_t l_t  (= -log perplexity)", _YEOM),
-        Indicator("neg_mean_entropy", "-(1/T) sum_t H^1_t", "Lee et al., 2026, Sec. 2.3"),
+        Indicator("neg_mean_entropy", "-(1/T) sum_t H^1_t", "Lee et al., 2026, Sec. 2.3",
+                  ("entropy",)),
     ]
     items += [Indicator(f"min_k_{k:g}", f"low_{k:g}(l)", _SHI) for k in KS]
     items += [Indicator(f"max_k_{k:g}", f"high_{k:g}(l)", _MAINI) for k in KS]
     items += [Indicator(f"min_k_pp_{k:g}",
                         f"low_{k:g}((l_t - mu_t) / sigma_t), mu_t = E_p[log p], "
-                        "sigma_t^2 = Var_p[log p]", _ZHANG) for k in KS]
-    items += [Indicator(f"neg_max_renyi_{a}_k_{k:g}", f"-high_{k:g}(H^{a})", _LI)
+                        "sigma_t^2 = Var_p[log p]", _ZHANG, ("logprob", "mean_logp", "var_logp"))
+              for k in KS]
+    items += [Indicator(f"neg_max_renyi_{a}_k_{k:g}", f"-high_{k:g}(H^{a})", _LI, (RENYI[a],))
               for a in RENYI for k in RENYI_KS]
     items += [
         Indicator("zlib_ratio", "sum_t l_t / zlib_bytes(text)  (model code length over "
                   "zlib code length, in nats per byte)", _CARLINI),
         Indicator("neg_log_ppl_zlib", "(1/T) sum_t l_t / zlib_bytes(text)  (-log perplexity "
                   "over zlib entropy)", _CARLINI),
-        Indicator("mean_max_prob_gap", "(1/T) sum_t (p1_t - p2_t)", _LI),
-        Indicator("mean_max_logprob_gap", "(1/T) sum_t (log p1_t - log p2_t)", _LI),
+        Indicator("mean_max_prob_gap", "(1/T) sum_t (p1_t - p2_t)", _LI,
+                  ("top1_prob", "top2_prob")),
+        Indicator("mean_max_logprob_gap", "(1/T) sum_t (log p1_t - log p2_t)", _LI,
+                  ("top1_prob", "top2_prob")),
         Indicator("neg_modified_entropy",
                   "-(1/T) sum_t [-(1 - p_y) log p_y - sum_{j != y} p_j log(1 - p_j)], the tail "
-                  "of the sum from the collision entropy (see modified_entropy)", _SONG),
-        Indicator("mean_top1_prob", "(1/T) sum_t p1_t", _LI),
+                  "of the sum from the collision entropy (see modified_entropy)", _SONG,
+                  ("logprob", "top1_prob", "top2_prob", "renyi_2")),
+        Indicator("mean_top1_prob", "(1/T) sum_t p1_t", _LI, ("top1_prob",)),
     ]
     return tuple(items)
 
@@ -117,6 +127,52 @@ def indicator_names() -> list[str]:
         46 unique names; see :data:`INDICATORS` for each one's formula and source.
     """
     return [ind.name for ind in INDICATORS]
+
+
+def bounded_indicators(top_k: int | None) -> list[str]:
+    """Indicators that statistics built from the top ``top_k`` log-probabilities give only
+    approximately (their statistics depend on the tail outside the top k; see
+    :func:`telltale.models.distribution.top_k_stats` for which are bounds and how).
+
+    Parameters
+    ----------
+    top_k : int or None
+        ``TokenStats.top_k`` of the scored statistics; None (full distributions) gives none.
+
+    Returns
+    -------
+    list of str
+        Names in the column order of :func:`indicator_names`. For ``k >= 2`` these are the
+        entropy, Rényi 0.5 / 1 / 2, Min-K%++ and modified-entropy indicators; the
+        log-probability, Min-K% / Max-K%, zlib, Rényi-inf and top-1/top-2 ones are exact.
+    """
+    inexact = inexact_stats(top_k)
+    return [ind.name for ind in INDICATORS if inexact.intersection(ind.stats)]
+
+
+def indicator_basis(stats: Sequence[TokenStats]) -> dict[str, Any]:
+    """What a set of indicator rows rests on, for results and the report.
+
+    Parameters
+    ----------
+    stats : sequence of TokenStats
+        The statistics the indicators were computed from.
+
+    Returns
+    -------
+    dict
+        ``exact`` (every row from full distributions), ``top_k`` (the smallest ``k`` among
+        top-k rows, None if none), ``bounded`` (the indicators :func:`bounded_indicators`
+        marks for that ``k``) and ``tail_mass`` (mean and max of ``1 - sum(top-k)`` over
+        the tokens of top-k rows: the bound behind the marked indicators).
+    """
+    ks = [s.top_k for s in stats if s.top_k is not None]
+    tails = [s.tail_mass for s in stats if s.top_k is not None and s.tail_mass is not None]
+    tail = np.concatenate(tails) if tails else np.zeros(0)
+    k = min(ks) if ks else None
+    return {"exact": not ks, "top_k": k, "bounded": bounded_indicators(k),
+            "tail_mass": {"mean": float(tail.mean()), "max": float(tail.max())}
+            if tail.size else None}
 
 
 def _n_selected(size: int, k: float) -> int:

@@ -3,7 +3,8 @@
 A model is named by a spec string:
 
 - ``hf:<local dir>`` — transformers weights (:mod:`telltale.models.hf`)
-- ``openai:<model>@<base_url>`` — an OpenAI-compatible server (:mod:`telltale.models.openai_api`)
+- ``openai:<model>@<base_url>[,timeout=S,retries=N,concurrency=N,top_logprobs=K,retry_budget=S]``
+  — an OpenAI-compatible server (:mod:`telltale.models.openai_api`)
 - ``organism:<dir>`` — a calibration model trained by telltale (:mod:`telltale.organism.backend`)
 
 Backends are imported only when a spec names them, so ``import telltale.models`` stays light.
@@ -63,12 +64,13 @@ def load_model(spec: str, batch_size: int | None = None, **options: Any) -> Targ
 
         return HFModel(rest, **options)
     if scheme == "openai":
-        from telltale.models.openai_api import OpenAIModel
+        from telltale.models.openai_api import OpenAIModel, parse_openai_spec
 
-        model, at, base_url = rest.rpartition("@")
-        if not at or not model:
-            raise ModelSpecError(f"openai spec {spec!r} needs the form openai:<model>@<base_url>")
-        return OpenAIModel(model, base_url, **options)
+        try:
+            model, base_url, spec_options = parse_openai_spec(rest)
+        except ValueError as exc:
+            raise ModelSpecError(str(exc)) from None
+        return OpenAIModel(model, base_url, **{**options, **spec_options})
     if scheme == "organism":
         from telltale.organism.backend import OrganismModel
 

@@ -71,10 +71,17 @@ class TokenStats:
 
     ``tokens`` are the decoded token strings, ``values[name]`` a float array per name in
     :data:`STAT_NAMES`, one entry per token.
+
+    ``top_k`` is None for statistics of the full distribution (exact). Statistics built
+    from a server's top-k log-probabilities carry that ``k`` and, per position, the
+    ``tail_mass`` ``1 - sum(top-k probabilities)`` that the bounded statistics leave out
+    (see :func:`telltale.models.distribution.top_k_stats`).
     """
 
     tokens: list[str]
     values: dict[str, np.ndarray]
+    top_k: int | None = None
+    tail_mass: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for name in STAT_NAMES:
@@ -84,6 +91,13 @@ class TokenStats:
             if len(self.values[name]) != len(self.tokens):
                 raise ValueError(f"TokenStats {name!r} has {len(self.values[name])} values "
                                  f"for {len(self.tokens)} tokens")
+        if self.tail_mass is not None:
+            self.tail_mass = np.asarray(self.tail_mass, dtype=np.float64)
+
+    @property
+    def approximate(self) -> bool:
+        """Whether the statistics come from a truncated (top-k) distribution."""
+        return self.top_k is not None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -92,12 +106,17 @@ class TokenStats:
         out: dict[str, list] = {"tokens": list(self.tokens)}
         for name in STAT_NAMES:
             out[name] = [float(v) for v in self.values[name]]
+        if self.top_k is not None:
+            out["top_k"] = self.top_k
+            if self.tail_mass is not None:
+                out["tail_mass"] = [float(v) for v in self.tail_mass]
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, list]) -> TokenStats:
+    def from_dict(cls, data: dict[str, Any]) -> TokenStats:
         return cls(tokens=list(data["tokens"]),
-                   values={n: np.asarray(data[n], dtype=np.float64) for n in STAT_NAMES})
+                   values={n: np.asarray(data[n], dtype=np.float64) for n in STAT_NAMES},
+                   top_k=data.get("top_k"), tail_mass=data.get("tail_mass"))
 
 
 @dataclass

@@ -1,22 +1,36 @@
-"""The ``openai:`` backend: any OpenAI-compatible chat server (vLLM, SGLang, hosted APIs,
-or ``telltale serve``).
+"""The ``openai:`` backend: any OpenAI-compatible chat server (vLLM, SGLang, ``transformers
+serve``, hosted APIs, or ``telltale serve``).
 
-Requests run concurrently up to ``concurrency``; 429, 408, 5xx, timeouts and connection
-errors are retried with exponential backoff and jitter; any other 4xx fails at once with the
-server's message. ``score`` and exact per-token statistics need a server that exposes the
-telltale extension (``telltale serve``); elsewhere ``generate(with_stats=True)`` builds
-statistics from the returned top-k log-probabilities (see :func:`stats_from_top_logprobs`).
+At start the backend checks the endpoint (``GET /models``: a refused connection, a 404, a
+401 or a model the server does not list stops at once, with the reason) and asks what it
+can do: ``telltale serve`` says so at ``/telltale/info``; any other server is probed with
+one tiny request per verb (log-probabilities on generate; scoring with vLLM's
+``prompt_logprobs`` fields, see :mod:`telltale.models.wire`). What a server refused is
+refused later with the server's own reason.
+
+Requests run concurrently up to ``concurrency``. 429, 408, 5xx, timeouts and dropped
+connections are retried with exponential backoff and jitter, within a total retry budget
+shared by all requests; any other 4xx fails at once with the server's message.
+
+Statistics: ``telltale serve`` returns the backend's exact ones. From other servers they
+are built from the top-k log-probabilities (:func:`telltale.models.distribution.top_k_stats`)
+and marked with ``top_k`` and the tail mass: some are exact, the others only bounded.
+
+Credentials (the API key, a URL's userinfo or query values) never reach ``repr``, the
+fingerprint, logs or error messages (:mod:`telltale.redaction`).
 """
 
 from __future__ import annotations
 
-import math
 import os
 import random
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import numpy as np
 
@@ -31,70 +45,67 @@ from telltale.models.base import (
     TokenStats,
     UnsupportedRequest,
 )
-from telltale.models.wire import to_messages
+from telltale.models.distribution import top_k_stats
+from telltale.models.wire import MAX_LOGPROBS, score_fields, span_stats, to_messages
+from telltale.redaction import redact_url, scrub, url_secrets
 
 T = TypeVar("T")
 
+#: options an ``openai:`` spec may carry after the URL, as ``,name=value``, and their types
+SPEC_OPTIONS: dict[str, type] = {"timeout": float, "retries": int, "concurrency": int,
+                                 "top_logprobs": int, "retry_budget": float}
+_OPTION = re.compile(r",(" + "|".join(SPEC_OPTIONS) + r")=([^,]*)$")
+
 
 class RemoteError(RuntimeError):
-    """A request the server rejected for good (a 4xx other than 408 and 429), or a server
-    that stayed unavailable through every retry."""
+    """A request the server rejected for good (a 4xx other than 408 and 429), an endpoint
+    that is not there, or a server that stayed unavailable through the retry budget."""
 
 
-def stats_from_top_logprobs(entries: list[dict[str, Any]]) -> TokenStats:
-    """Per-token statistics from an OpenAI ``logprobs.content`` list.
+def _reason(exc: Any) -> str:
+    """The server's own words for an HTTP error: OpenAI's ``{"error": {"message"}}`` or
+    FastAPI's ``{"detail"}`` (``transformers serve``)."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        detail = body.get("message") or body.get("detail")
+        if detail:
+            return str(detail)
+    return str(getattr(exc, "message", exc))
 
-    Parameters
-    ----------
-    entries : list of dict
-        One dict per generated token, as in ``choices[0].logprobs.content`` of a chat
-        completion: ``token`` (str), ``logprob`` (float, natural log) and ``top_logprobs``
-        (list of ``{"token", "logprob"}``, the k most likely tokens at that step; may be empty).
+
+def parse_openai_spec(rest: str) -> tuple[str, str, dict[str, Any]]:
+    """Split the part of an ``openai:`` spec after the scheme.
+
+    ``<model>@<base_url>[,name=value...]``: the model id ends at the ``@`` that starts the
+    URL (``@http://`` or ``@https://``), so a URL with userinfo such as
+    ``http://user:KEY@host/v1`` stays whole. Options are those of :data:`SPEC_OPTIONS`
+    (``retries`` is ``max_retries``), e.g. ``openai:m@http://127.0.0.1:8000/v1,timeout=30``.
 
     Returns
     -------
-    TokenStats
-        One entry per token. ``logprob`` is exact. ``top1_prob`` and ``renyi_inf`` are exact
-        when the top list is not empty, ``top2_prob`` when it has at least two entries.
-        With an empty top list the chosen token is taken as the most likely one, which is
-        exact under greedy decoding only, and ``top2_prob`` is 0.
+    model, base_url, options
 
-    Notes
-    -----
-    The server returns a truncated distribution: the top-k probabilities and nothing about
-    the other tokens. The residual mass ``1 - sum(top-k)`` is kept explicitly as one extra
-    outcome, so the distribution sums to one. Merging outcomes never increases Shannon or
-    Renyi entropy (both are Schur-concave), so ``entropy``, ``renyi_0_5`` and ``renyi_2`` are
-    lower bounds of the true values; ``mean_logp`` (= -entropy) is an upper bound and
-    ``var_logp`` an approximation. They are approximations, not the exact statistics of
-    :func:`telltale.models.distribution.position_stats`; a server run by ``telltale serve``
-    returns the exact ones, and :class:`OpenAIModel` uses those when it can.
+    Raises
+    ------
+    ValueError
+        With the expected form; the message never holds the URL's credentials.
     """
-    tokens: list[str] = []
-    values: dict[str, list[float]] = {n: [] for n in STAT_NAMES}
-    for entry in entries:
-        tokens.append(entry["token"])
-        top = sorted((t["logprob"] for t in entry.get("top_logprobs") or []), reverse=True)
-        if not top:
-            top = [entry["logprob"]]
-        probs = np.exp(np.asarray(top, dtype=float))
-        residual = max(0.0, 1.0 - probs.sum())
-        p = np.append(probs, residual) if residual > 1e-12 else probs
-        # top-k log-probabilities rounded by the server can sum to slightly more than one
-        p = p / p.sum()
-        logp = np.log(p)
-        entropy = float(-(p * logp).sum())
-        values["logprob"].append(float(entry["logprob"]))
-        values["entropy"].append(entropy)
-        values["renyi_0_5"].append(float(2 * np.log(np.sqrt(p).sum())))
-        values["renyi_2"].append(float(-np.log((p * p).sum())))
-        # the residual bucket may be heavier than any single token: use the known top-1
-        values["renyi_inf"].append(float(-top[0]))
-        values["top1_prob"].append(float(math.exp(top[0])))
-        values["top2_prob"].append(float(math.exp(top[1])) if len(top) > 1 else 0.0)
-        values["mean_logp"].append(-entropy)
-        values["var_logp"].append(float((p * logp * logp).sum() - entropy * entropy))
-    return TokenStats(tokens=tokens, values=values)
+    match = re.search(r"@(?=https?://)", rest)
+    if not match or not rest[:match.start()]:
+        # the spec is not echoed: whatever follows the model id may hold a credential
+        raise ValueError("openai spec needs the form openai:<model>@<base_url>, the URL "
+                         "starting with http:// or https://")
+    model, url = rest[:match.start()], rest[match.end():]
+    options: dict[str, Any] = {}
+    while found := _OPTION.search(url):
+        name, value = found.groups()
+        try:
+            options["max_retries" if name == "retries" else name] = SPEC_OPTIONS[name](value)
+        except ValueError:
+            raise ValueError(f"openai spec option {name}={value!r} is not a "
+                             f"{SPEC_OPTIONS[name].__name__}") from None
+        url = url[:found.start()]
+    return model, url, options
 
 
 class OpenAIModel(BaseModel):
@@ -105,118 +116,230 @@ class OpenAIModel(BaseModel):
     model : str
         The model id the server knows the model by.
     base_url : str
-        The API root, e.g. ``http://127.0.0.1:8000/v1``.
+        The API root, e.g. ``http://127.0.0.1:8000/v1``. Userinfo (``user:KEY@``) is sent as
+        HTTP basic auth, query parameters (``?api_key=KEY``) with every request; both are
+        kept out of ``repr``, the fingerprint, logs and errors.
     api_key : str, optional
         Sent as the bearer token. Defaults to ``$OPENAI_API_KEY``, else ``"EMPTY"`` (local
-        servers ignore it). It is handed to the client only: never logged, never part of
-        ``repr`` or ``fingerprint``.
+        servers ignore it). Never logged, never part of ``repr`` or ``fingerprint``.
     concurrency : int
         Most requests in flight at once.
     timeout : float
         Seconds per HTTP request before it counts as timed out (and is retried).
     max_retries : int
-        Retries after the first attempt on 429, 408, 5xx, timeouts and connection errors.
+        Retries of one request after its first attempt on 429, 408, 5xx, timeouts and
+        dropped connections.
+    retry_budget : float
+        Seconds of backoff all requests together may spend waiting before a retry; when it
+        is spent, the next transient failure is final. Bounds how long a run keeps going
+        against a server that has gone away.
     backoff : float
         Base delay in seconds; retry ``i`` (from 0) waits ``backoff * 2**i * (1 + u)`` with
         ``u`` uniform in [0, 1) from a generator seeded with ``seed``.
     top_logprobs : int
-        ``k`` asked for with ``generate(with_stats=True)`` on servers without the telltale
-        extension (the OpenAI API allows at most 20).
+        ``k`` of the top-k log-probabilities asked for statistics and scoring on servers
+        without exact statistics. vLLM refuses more than its ``--max-logprobs`` (default
+        20); a ``telltale serve`` server's own limit caps it.
     capabilities : iterable of str, optional
-        What the server accepts, a subset of :data:`telltale.models.base.CAPABILITIES`, for
-        servers that cannot say it themselves (e.g. a text-only vLLM that returns
-        log-probabilities: ``{"generate", "stats_on_generate"}``). By default a
-        ``telltale serve`` server's own capabilities are used, and any other server is
-        assumed to take audio and images, to return log-probabilities and to be unable to
-        score. ``"batch"`` is added whenever ``"generate"`` is there.
+        What the server accepts, a subset of :data:`telltale.models.base.CAPABILITIES`.
+        Given, it replaces asking the server. By default a ``telltale serve`` server's own
+        capabilities are used; any other server is probed for log-probabilities and for
+        scoring and assumed to take audio and images (declare a text-only server here).
+        ``"batch"`` is added whenever ``"generate"`` is there.
+    exact_stats : bool
+        Use a ``telltale serve`` server's exact statistics. False takes the top-k path any
+        vLLM-compatible server gives (to compare the two on one server).
     seed : int
         Seed of the backoff jitter.
+
+    Raises
+    ------
+    RemoteError
+        When nothing answers at ``base_url``, it is no OpenAI API root, it refuses the
+        credentials, or it does not serve ``model``.
     """
 
     name = "openai"
 
     def __init__(self, model: str, base_url: str, api_key: str | None = None,
                  concurrency: int = 8, timeout: float = 60.0, max_retries: int = 5,
-                 backoff: float = 0.5, top_logprobs: int = 5,
-                 capabilities: Iterable[str] | None = None, seed: int = 0):
-        import httpx
+                 retry_budget: float = 120.0, backoff: float = 0.5,
+                 top_logprobs: int = MAX_LOGPROBS, capabilities: Iterable[str] | None = None,
+                 exact_stats: bool = True, seed: int = 0):
         from openai import OpenAI
 
         if not model:
             raise ValueError("OpenAIModel needs a model id")
+        self.base_url = redact_url(base_url.rstrip("/"))
         if not base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base URL {base_url!r} for model {model!r} must start with "
+            raise ValueError(f"base URL {self.base_url!r} for model {model!r} must start with "
                              "http:// or https://")
+        key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self._secrets = [*url_secrets(base_url), key]
         self.model = model
-        self.base_url = base_url.rstrip("/")
         self.concurrency = max(1, int(concurrency))
         self.max_retries = max(0, int(max_retries))
         self.backoff = float(backoff)
         self.top_logprobs = int(top_logprobs)
+        if self.top_logprobs < 1:
+            raise ValueError(f"top_logprobs must be at least 1, got {top_logprobs}")
         self._jitter = random.Random(seed)
-        # retries are ours (logged, tested), so the client's own are switched off
-        self._client = OpenAI(base_url=self.base_url,
-                              api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
-                              timeout=timeout, max_retries=0)
-        self.server_info: dict[str, Any] = {}
-        try:
-            reply = httpx.get(f"{self.base_url}/telltale/info", timeout=min(timeout, 10.0))
-            if reply.status_code == 200 and isinstance(reply.json(), dict):
-                self.server_info = reply.json()
-        except (httpx.HTTPError, ValueError):
-            pass  # an ordinary OpenAI-compatible server: no telltale extension
+        self._budget = float(retry_budget)
+        self._budget_lock = threading.Lock()
+        # the query travels as default_query: the SDK appends routes to the URL's path
+        parts = urlsplit(base_url.rstrip("/"))
+        # retries are ours (logged, tested, budgeted), so the client's own are switched off
+        self._client = OpenAI(base_url=urlunsplit((*parts[:3], "", "")), api_key=key,
+                              timeout=timeout, max_retries=0,
+                              default_query=dict(parse_qsl(parts.query)) or None)
+        #: capability -> the server's reason for refusing it, shown when it is asked for
+        self.refusals: dict[str, str] = {}
+        self.server_info = self._check_endpoint(min(timeout, 10.0))
+        self.exact = bool(self.server_info) and exact_stats
+        if self.server_info:
+            served_k = int(self.server_info.get("max_logprobs", self.top_logprobs))
+            self.top_logprobs = max(1, min(self.top_logprobs, served_k))
         if capabilities is not None:
             caps = set(capabilities)
             unknown = caps - CAPABILITIES
             if unknown:
                 raise ValueError(f"unknown capabilities {sorted(unknown)} for {model!r}; "
                                  f"expected a subset of {sorted(CAPABILITIES)}")
-            if "score" in caps and not self.server_info:
-                raise ValueError(f"{model} at {self.base_url} does not expose the telltale "
-                                 "scoring extension, so it cannot be declared able to score")
         elif self.server_info:
             caps = set(self.server_info.get("capabilities", ())) & CAPABILITIES
         else:
-            # the usual multimodal chat server, whose log-probabilities give the statistics
-            caps = {"generate", "audio", "image", "stats_on_generate"}
+            caps = {"generate", "audio", "image"} | self._probe()
         if "generate" in caps:
             caps.add("batch")  # many requests per call, sent concurrently
         self.capabilities = frozenset(caps)
         self.fingerprint = self.make_fingerprint(
             backend="openai", model=model, base_url=self.base_url,
-            server=self.server_info.get("fingerprint"))
+            server=self.server_info.get("fingerprint"),
+            top_k=None if self.exact else self.top_logprobs)
 
     def __repr__(self) -> str:
         return f"OpenAIModel(model={self.model!r}, base_url={self.base_url!r})"
 
+    def _safe(self, text: str) -> str:
+        """``text`` with this backend's credentials scrubbed out."""
+        return scrub(text, self._secrets)
+
+    # the endpoint and what it can do --------------------------------------------------------
+    def _check_endpoint(self, timeout: float) -> dict[str, Any]:
+        """Fail fast on an endpoint that cannot work; the telltale extension's info if the
+        server has it, else ``{}``."""
+        import httpx
+        import openai
+
+        client = self._client.with_options(timeout=timeout)
+        where = f"{self.model} at {self.base_url}"
+        try:
+            served = [m.id for m in client.models.list()]
+        except openai.APIConnectionError as exc:
+            kind = "did not answer in time" if isinstance(exc, openai.APITimeoutError) \
+                else "refused the connection or could not be reached"
+            raise RemoteError(f"{where}: the server {kind} (GET /models); is it running, and "
+                              "is the URL right?") from None
+        except openai.NotFoundError:
+            raise RemoteError(f"{where}: GET /models answered 404, so this is not the root of "
+                              "an OpenAI-compatible API (it usually ends in /v1)") from None
+        except openai.APIStatusError as exc:
+            raise RemoteError(self._safe(f"{where}: GET /models answered HTTP "
+                                         f"{exc.status_code}: {_reason(exc)}")) from None
+        if served and self.model not in served:
+            raise RemoteError(self._safe(f"{where}: the server does not serve model "
+                                         f"{self.model!r}; it serves {', '.join(served)}"))
+        try:
+            info = client.get("/telltale/info", cast_to=httpx.Response).json()
+        except (openai.APIError, ValueError):
+            return {}  # an ordinary OpenAI-compatible server: no telltale extension
+        return info if isinstance(info, dict) and "telltale" in info else {}
+
+    def _probe(self) -> set[str]:
+        """Ask the server, with one tiny request each, whether it returns log-probabilities
+        on generate and scores a given continuation; record why not in :attr:`refusals`."""
+        import httpx
+        import openai
+
+        found: set[str] = set()
+        hello = Request("Say OK.")
+        k = self.top_logprobs
+        probes = {
+            "stats_on_generate": dict(messages=to_messages(hello), max_tokens=1,
+                                      temperature=0.0, logprobs=True, top_logprobs=k),
+            "score": {"messages": to_messages(hello, "OK"), **score_fields(k)},
+        }
+        for capability, body in probes.items():
+            try:
+                reply = self._client.post("/chat/completions", cast_to=httpx.Response,
+                                          body={"model": self.model, **body}).json()
+            except openai.APIStatusError as exc:
+                self.refusals[capability] = self._safe(f"the probe was refused with HTTP "
+                                                       f"{exc.status_code}: {_reason(exc)}")
+                continue
+            except (openai.APIError, ValueError) as exc:
+                raise RemoteError(self._safe(f"{self.model} at {self.base_url}: the probe "
+                                             f"for {capability} failed: "
+                                             f"{type(exc).__name__}")) from None
+            try:
+                if capability == "score":
+                    span_stats(reply, "OK", k)
+                elif not reply["choices"][0]["logprobs"]["content"]:
+                    raise ValueError("empty logprobs.content")
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                self.refusals[capability] = self._safe(f"the server ignored the fields: {exc}")
+                continue
+            found.add(capability)
+        return found
+
+    def require(self, capability: str, requests: list[Request] | None = None) -> None:
+        try:
+            super().require(capability, requests)
+        except UnsupportedRequest as exc:
+            reason = self.refusals.get(capability)
+            if reason is None:
+                raise
+            raise UnsupportedRequest(f"{exc}; {self.model} at {self.base_url}: {reason}") from None
+
     # retries ------------------------------------------------------------------------------
+    def _spend(self, delay: float) -> bool:
+        """Take ``delay`` seconds from the retry budget; False when it does not hold them."""
+        with self._budget_lock:
+            if delay > self._budget:
+                return False
+            self._budget -= delay
+            return True
+
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` with retries on transient failures.
 
         Raises
         ------
         RemoteError
-            On a 4xx other than 408 and 429 (at once), or when the retries run out.
+            On a 4xx other than 408 and 429 (at once), or when the retries or the retry
+            budget run out.
         """
         import openai
 
         transient = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                      openai.APIConnectionError)
+        where = f"{self.model} at {self.base_url}"
         for attempt in range(self.max_retries + 1):
             try:
                 return fn(*args, **kwargs)
             except (openai.APIStatusError, *transient) as exc:
                 status = getattr(exc, "status_code", None)
                 if not isinstance(exc, transient) and status != 408:
-                    raise RemoteError(f"{self.model} at {self.base_url} rejected the request "
-                                      f"(HTTP {status}): {exc.message}") from None
-                if attempt == self.max_retries:
-                    raise RemoteError(f"{self.model} at {self.base_url}: giving up after "
-                                      f"{attempt + 1} attempts ({type(exc).__name__}: {exc})"
-                                      ) from None
+                    raise RemoteError(self._safe(f"{where} rejected the request (HTTP "
+                                                 f"{status}): {_reason(exc)}")) from None
+                what = f"HTTP {status}" if status else type(exc).__name__
                 delay = self.backoff * 2**attempt * (1 + self._jitter.random())
-                log.warning("%s at %s: %s; retry %d/%d in %.2fs", self.model, self.base_url,
-                            type(exc).__name__, attempt + 1, self.max_retries, delay)
+                if attempt == self.max_retries or not self._spend(delay):
+                    raise RemoteError(self._safe(
+                        f"{where}: giving up after {attempt + 1} attempts ({what}; retries "
+                        f"or retry budget spent)")) from None
+                log.warning("%s: %s; retry %d/%d in %.2fs", where, what, attempt + 1,
+                            self.max_retries, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -226,6 +349,23 @@ class OpenAIModel(BaseModel):
             return [fn(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(items))) as pool:
             return list(pool.map(fn, items))
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One chat completion request with retries, as plain JSON (vLLM's extra reply
+        fields included)."""
+        import httpx
+
+        def post() -> Any:
+            return self._client.post("/chat/completions", cast_to=httpx.Response,
+                                     body={"model": self.model, **body}).json()
+
+        try:
+            reply = self._call(post)
+        except ValueError:
+            raise RemoteError(f"{self.model} at {self.base_url} answered with no JSON") from None
+        if not isinstance(reply, dict) or not reply.get("choices"):
+            raise RemoteError(f"{self.model} at {self.base_url} returned no choices")
+        return reply
 
     # the two verbs -------------------------------------------------------------------------
     def generate(self, requests: list[Request], decoding: DecodingConfig | None = None,
@@ -241,12 +381,8 @@ class OpenAIModel(BaseModel):
             Greedy by default; ``seed`` is always sent.
         with_stats : bool
             Also return per-step :class:`TokenStats` of each answer: exact ones from a
-            ``telltale serve`` server, else built from ``logprobs=True, top_logprobs=k`` by
-            :func:`stats_from_top_logprobs` (approximations, see there).
-
-        Returns
-        -------
-        list of Generation
+            ``telltale serve`` server, else built from ``logprobs=True, top_logprobs=k``
+            and marked with ``top_k`` (see :func:`telltale.models.distribution.top_k_stats`).
 
         Raises
         ------
@@ -262,67 +398,94 @@ class OpenAIModel(BaseModel):
         decoding = decoding or DecodingConfig()
 
         def one(request: Request) -> Generation:
-            kwargs: dict[str, Any] = {"model": self.model, "messages": to_messages(request),
-                                      "temperature": decoding.temperature,
-                                      "max_tokens": decoding.max_new_tokens,
-                                      "seed": decoding.seed}
+            body: dict[str, Any] = {"messages": to_messages(request),
+                                    "temperature": decoding.temperature,
+                                    "max_tokens": decoding.max_new_tokens, "seed": decoding.seed}
             if decoding.top_p != 1.0:
-                kwargs["top_p"] = decoding.top_p
-            if with_stats:
-                if self.server_info:
-                    kwargs["extra_body"] = {"telltale_stats": True}
-                else:
-                    kwargs.update(logprobs=True, top_logprobs=self.top_logprobs)
-            reply = self._call(self._client.chat.completions.create, **kwargs)
-            if not reply.choices:
-                raise RemoteError(f"{self.model} at {self.base_url} returned no choices")
-            choice = reply.choices[0]
-            text = choice.message.content or ""
+                body["top_p"] = decoding.top_p
+            if with_stats and self.exact:
+                body["telltale_stats"] = True
+            elif with_stats:
+                body.update(logprobs=True, top_logprobs=self.top_logprobs)
+            reply = self._post(body)
+            choice = reply["choices"][0]
+            text = (choice.get("message") or {}).get("content") or ""
             if not with_stats:
                 return Generation(text)
-            exact = (reply.model_extra or {}).get("telltale_stats")
-            if exact is not None:
-                return Generation(text, TokenStats.from_dict(exact))
-            if choice.logprobs is None or choice.logprobs.content is None:
+            if self.exact:
+                return Generation(text, TokenStats.from_dict(reply["telltale_stats"]))
+            entries = (choice.get("logprobs") or {}).get("content")
+            if entries is None:
                 raise UnsupportedRequest(f"{self.model} at {self.base_url} returned no "
                                          "log-probabilities; per-token statistics need them")
-            entries = [c.model_dump() for c in choice.logprobs.content]
-            return Generation(text, stats_from_top_logprobs(entries))
+            return Generation(text, stats_from_top_logprobs(entries, self.top_logprobs))
 
         return self._map(one, requests)
 
     def score(self, requests: list[Request], continuations: list[str]) -> list[TokenStats]:
-        """Exact per-token statistics of ``continuations[i]`` as the answer to
-        ``requests[i]``, from the ``/v1/telltale/score`` extension of ``telltale serve``.
+        """Per-token statistics of ``continuations[i]`` as the answer to ``requests[i]``.
+
+        Each pair goes as the user turn plus an assistant turn holding the continuation,
+        with vLLM's scoring fields (:func:`telltale.models.wire.score_fields`); the span of
+        the continuation is sliced out of ``prompt_logprobs``
+        (:func:`telltale.models.wire.span_stats`). ``telltale serve`` also returns its exact
+        statistics, which are used instead.
 
         Raises
         ------
         UnsupportedRequest
-            On any other server: the chat API has no way to teacher-force a given answer
-            (the completions ``echo`` path would need the model's chat template and media
-            encoding on the client side, which the client does not have).
+            When the server does not score (with the reason it gave to the probe).
+        RemoteError
+            When a reply cannot be read as a scoring reply, or the server fails.
         """
-        if not self.server_info:
-            raise UnsupportedRequest(
-                f"{self.model} at {self.base_url} cannot score a given continuation: OpenAI-"
-                "compatible chat servers do not expose teacher-forced log-probabilities; serve "
-                "the model with `telltale serve` for exact scoring")
         self.require("score", requests)
         if len(requests) != len(continuations):
             raise ValueError(f"score got {len(requests)} requests and {len(continuations)} "
                              "continuations")
-        import httpx
+        k = self.top_logprobs
 
         def one(pair: tuple[Request, str]) -> TokenStats:
             request, continuation = pair
-
-            def post() -> Any:
-                reply = self._client.post(
-                    "/telltale/score", cast_to=httpx.Response,
-                    body={"model": self.model, "messages": to_messages(request),
-                          "continuation": continuation})
-                return reply.json()
-
-            return TokenStats.from_dict(self._call(post))
+            if not continuation.strip():
+                return TokenStats([], {n: [] for n in STAT_NAMES},
+                                  top_k=None if self.exact else k,
+                                  tail_mass=None if self.exact else [])
+            body = {"messages": to_messages(request, continuation), **score_fields(k)}
+            if self.exact:
+                body["telltale_stats"] = True
+            reply = self._post(body)
+            if self.exact:
+                return TokenStats.from_dict(reply["telltale_stats"])
+            try:
+                return span_stats(reply, continuation, k)
+            except ValueError as exc:
+                raise RemoteError(self._safe(f"{self.model} at {self.base_url}: {exc}")) from None
 
         return self._map(one, list(zip(requests, continuations, strict=True)))
+
+
+def stats_from_top_logprobs(entries: list[dict[str, Any]], k: int) -> TokenStats:
+    """Per-token statistics from an OpenAI ``logprobs.content`` list, marked approximate.
+
+    Parameters
+    ----------
+    entries : list of dict
+        One dict per generated token, as in ``choices[0].logprobs.content`` of a chat
+        completion: ``token`` (str), ``logprob`` (float, natural log) and ``top_logprobs``
+        (list of ``{"token", "logprob"}``, the k most likely tokens at that step).
+    k : int
+        The ``top_logprobs`` asked for.
+
+    Returns
+    -------
+    TokenStats
+        With ``top_k = k`` and the tail mass per token; which statistics are exact and which
+        bounded is said in :func:`telltale.models.distribution.top_k_stats`.
+    """
+    own = np.array([float(e["logprob"]) for e in entries])
+    top = [np.array([float(t["logprob"]) for t in e.get("top_logprobs") or []])
+           for e in entries]
+    values = top_k_stats(own, top, k)
+    tail = values.pop("tail_mass")
+    return TokenStats(tokens=[e["token"] for e in entries], values=values, top_k=k,
+                      tail_mass=tail)

@@ -1,12 +1,19 @@
-"""``telltale serve MODEL_SPEC``: one loaded model behind an OpenAI-compatible endpoint."""
+"""``telltale serve MODEL_SPEC``: one loaded model behind an OpenAI-compatible endpoint.
+
+Also runnable on its own as ``python -m telltale.models.serve_cli MODEL_SPEC``. The
+command line lives here and imports :mod:`telltale.models.server` only when it serves, so
+the server module knows nothing of the command line (no import cycle).
+"""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import sys
 
 DESCRIPTION = ("Serve a model as an OpenAI-compatible endpoint (chat completions with audio "
-               "and image parts, plus telltale's exact-scoring extension) on loopback.")
+               "and image parts, scoring with vLLM's prompt_logprobs fields, and telltale's "
+               "exact-statistics extension) on loopback.")
 
 
 def is_loopback(host: str) -> bool:
@@ -37,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments of ``telltale serve``, shared with ``python -m telltale.models.server``."""
+    """The arguments of ``telltale serve``, shared with ``python -m telltale.models.serve_cli``."""
     parser.add_argument("model", metavar="MODEL_SPEC",
                         help="hf:<dir>, openai:<model>@<base_url>, organism:<dir>, ...")
     parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
@@ -55,3 +62,19 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve a model as an OpenAI-compatible "
                                    "endpoint on loopback", description=DESCRIPTION)
     add_arguments(parser)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m telltale.models.serve_cli MODEL_SPEC [--port N]``: ``telltale serve``
+    without the rest of the command line."""
+    from telltale.console import configure
+
+    parser = argparse.ArgumentParser(prog="python -m telltale.models.serve_cli",
+                                     description=DESCRIPTION)
+    add_arguments(parser)
+    configure()
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,20 +1,33 @@
 """``telltale serve``: any backend behind an OpenAI-compatible HTTP endpoint.
 
-One loaded model can then serve many runs (and other tools). Routes:
+One loaded model can then serve many runs (and other tools). It speaks the fields vLLM
+serves, so one client path (:class:`telltale.models.openai_api.OpenAIModel`) drives both.
+Routes:
 
 - ``GET /v1/models``: the one model, under the id given at start (the model spec).
 - ``POST /v1/chat/completions``: one system and one user turn; user content as a string or
   as ``text``, ``input_audio`` (base64 audio in any format soundfile reads, decoded to
   16 kHz mono) and ``image_url`` (``data:`` URLs only: the server fetches nothing) parts;
   ``temperature``, ``top_p``, ``max_tokens`` / ``max_completion_tokens``, ``seed``,
-  ``logprobs``. Backends keep per-step statistics (:class:`TokenStats`), not the identities
-  of the top-k alternatives, so ``logprobs`` gives each generated token's own
-  log-probability and an empty ``top_logprobs`` list whatever ``top_logprobs`` asks for.
-  ``stream`` and ``n > 1`` are refused with a 400.
+  ``logprobs``, ``top_logprobs``. ``stream`` and ``n > 1`` are refused with a 400.
+- scoring, as vLLM does it (see :mod:`telltale.models.wire`): a final assistant turn with
+  ``add_generation_prompt: false`` and ``continue_final_message: true`` is scored, not
+  continued; ``prompt_logprobs: k`` returns ``prompt_token_ids`` and ``prompt_logprobs``.
+  ``top_logprobs`` and ``prompt_logprobs`` above :data:`SERVED_LOGPROBS` are refused with a
+  400, as ``vllm serve`` refuses them above its ``--max-logprobs``.
 - the telltale extension: ``GET /v1/telltale/info`` (version, fingerprint, capabilities,
-  batching counters), ``POST /v1/telltale/score`` (``messages`` and ``continuation``; the
-  reply is the backend's exact ``TokenStats.to_dict()``), and ``"telltale_stats": true`` in
-  a chat request adds the exact statistics of the generated answer to the reply.
+  ``max_logprobs``, batching counters), and ``"telltale_stats": true`` in a chat request
+  adds the backend's exact statistics (``TokenStats.to_dict()``) of the generated or scored
+  answer to the reply.
+
+What differs from vLLM: backends keep per-position statistics (:class:`TokenStats`), not
+vocabulary ids or the identities of alternatives. So the log-probability lists hold, per
+position, the observed token and at most the two most likely ones (so the server's
+``max_logprobs`` is 2), alternatives carry an empty token string, and ids are negative numbers local
+to the reply (the observed token at reply position ``i`` is ``-(i + 1)``, the rank-r
+alternative ``-(10**6 + r)``). ``prompt_logprobs`` covers the scored continuation only,
+after one ``None`` entry that stands for the prompt; the span a client slices from the
+end is the same as in vLLM's reply.
 
 Errors are JSON ``{"error": {"message", "type"}}``: 400 for a bad request or one the
 backend refuses (:class:`UnsupportedRequest`), 500 for a failure inside the backend.
@@ -26,9 +39,8 @@ parameters into one backend call of at most ``max_batch`` (:class:`MicroBatcher`
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sys
+import math
 import time
 import uuid
 from collections.abc import Hashable
@@ -36,8 +48,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telltale import __version__
-from telltale.models.base import DecodingConfig, Request, TargetModel, UnsupportedRequest
-from telltale.models.wire import from_messages
+from telltale.models.base import (
+    DecodingConfig,
+    Request,
+    TargetModel,
+    TokenStats,
+    UnsupportedRequest,
+)
+from telltale.models.wire import from_messages, split_continuation
+
+#: most alternatives per position the server can name: backends keep top-1 and top-2 only
+SERVED_LOGPROBS = 2
+#: ids of the anonymous alternatives: -(ALTERNATIVE + rank)
+ALTERNATIVE = 10**6
 
 
 @dataclass
@@ -146,6 +169,63 @@ def _decoding(body: dict[str, Any]) -> DecodingConfig:
     return decoding
 
 
+def _logprob_count(body: dict[str, Any], field: str) -> int:
+    """The ``k`` a request asks for in ``field``, refused above :data:`SERVED_LOGPROBS` with
+    the wording of vLLM's own refusal (``vllm serve`` checks against ``--max-logprobs``)."""
+    value = body.get(field)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadRequest(f"{field} must be a non-negative integer, got {value!r}")
+    if value > SERVED_LOGPROBS:
+        raise BadRequest(f"Requested {field.replace('_', ' ')} of {value}, which is greater "
+                         f"than max allowed: {SERVED_LOGPROBS}")
+    return value
+
+
+def _ranked(stats: TokenStats, i: int) -> tuple[int, list[float]]:
+    """Position ``i``: the observed token's rank among the top two (3 when below them) and
+    the top-two log-probabilities."""
+    own = float(stats.values["logprob"][i])
+    tops = [math.log(p) for p in (stats.values["top1_prob"][i], stats.values["top2_prob"][i])
+            if p > 0]
+    # the top probabilities went through float32 softmax: equal up to its rounding
+    rank = next((r for r, lp in enumerate(tops, 1) if math.isclose(own, lp, abs_tol=1e-5)),
+                3)
+    return rank, tops
+
+
+def _content_logprobs(stats: TokenStats, k: int) -> list[dict[str, Any]]:
+    """OpenAI ``choices[0].logprobs.content`` of a generated answer, top ``k`` <= 2."""
+    out = []
+    for i, token in enumerate(stats.tokens):
+        rank, tops = _ranked(stats, i)
+        top = [{"token": token if r == rank else "", "logprob": lp,
+                "bytes": list(token.encode()) if r == rank else None}
+               for r, lp in enumerate(tops[:k], 1)]
+        out.append({"token": token, "logprob": float(stats.values["logprob"][i]),
+                    "bytes": list(token.encode()), "top_logprobs": top})
+    return out
+
+
+def _prompt_logprobs(stats: TokenStats, k: int) -> tuple[list[int], list[dict | None]]:
+    """vLLM's ``prompt_token_ids`` and ``prompt_logprobs`` for a scored continuation: one
+    ``None`` entry for the prompt, then per token the observed token and the top ``k`` <= 2
+    (ids as in the module docstring)."""
+    ids = [0]
+    entries: list[dict | None] = [None]
+    for i, token in enumerate(stats.tokens):
+        rank, tops = _ranked(stats, i)
+        entry = {str(-(i + 1)): {"logprob": float(stats.values["logprob"][i]), "rank": rank,
+                                 "decoded_token": token}}
+        for r, lp in enumerate(tops[:k], 1):
+            if r != rank:
+                entry[str(-(ALTERNATIVE + r))] = {"logprob": lp, "rank": r, "decoded_token": ""}
+        ids.append(-(i + 1))
+        entries.append(entry)
+    return ids, entries
+
+
 def build_app(model: TargetModel, name: str, max_batch: int = 8):
     """A Starlette application serving ``model`` under the model id ``name``.
 
@@ -189,6 +269,7 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8):
         return JSONResponse({"telltale": __version__, "model": name,
                              "fingerprint": model.fingerprint,
                              "capabilities": sorted(model.capabilities),
+                             "max_logprobs": SERVED_LOGPROBS,
                              "batching": {"max_batch": batcher.max_batch,
                                           "requests": batcher.requests,
                                           "backend_calls": batcher.backend_calls}})
@@ -196,55 +277,53 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8):
     async def chat(http: HTTPRequest) -> JSONResponse:
         try:
             body = await read_json(http)
-            decoding = _decoding(body)
-            request = from_messages(body.get("messages"))
+            messages, continuation = split_continuation(body.get("messages"))
+            request = from_messages(messages)
+            if continuation is None:
+                decoding = _decoding(body)
+                k = _logprob_count(body, "top_logprobs")
+            else:
+                if body.get("add_generation_prompt", True) or not body.get(
+                        "continue_final_message"):
+                    raise BadRequest("a final assistant turn is scored only with "
+                                     "add_generation_prompt: false and "
+                                     "continue_final_message: true")
+                k = _logprob_count(body, "prompt_logprobs")
         except Exception as exc:  # reading the body is all this does: any failure is the body's
             return error(400, f"bad request: {type(exc).__name__}: {exc}")
-        want_stats = bool(body.get("logprobs") or body.get("telltale_stats"))
+        exact = bool(body.get("telltale_stats"))
         try:
-            generation = await batcher.generate(request, decoding, want_stats)
+            if continuation is None:
+                generation = await batcher.generate(request, decoding,
+                                                    bool(body.get("logprobs")) or exact)
+                text, stats = generation.text, generation.stats
+            else:
+                text, stats = "", await batcher.score(request, continuation)
         except UnsupportedRequest as exc:
             return error(400, str(exc))
         except Exception as exc:  # reported to the client, the server stays up
             return error(500, f"{type(exc).__name__}: {exc}", "server_error")
-        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": generation.text}}
-        if body.get("logprobs") and generation.stats is not None:
-            # backends keep statistics per step, not the identities of the alternatives
-            choice["logprobs"] = {"content": [
-                {"token": tok, "logprob": float(lp), "bytes": list(tok.encode()),
-                 "top_logprobs": []}
-                for tok, lp in zip(generation.stats.tokens, generation.stats.values["logprob"],
-                                   strict=True)]}
+        choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text},
+                                  "finish_reason": "stop" if continuation is None else "length"}
         reply: dict[str, Any] = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion",
                                  "created": int(time.time()), "model": name, "choices": [choice],
                                  "system_fingerprint": model.fingerprint[:16]}
-        if body.get("telltale_stats") and generation.stats is not None:
-            reply["telltale_stats"] = generation.stats.to_dict()
+        if continuation is None and body.get("logprobs") and stats is not None:
+            choice["logprobs"] = {"content": _content_logprobs(stats, k)}
+        if continuation is not None and body.get("prompt_logprobs") is not None:
+            ids, entries = _prompt_logprobs(stats, k)
+            reply["prompt_logprobs"] = entries
+            if body.get("return_token_ids"):
+                reply["prompt_token_ids"] = ids
+                choice["token_ids"] = []
+        if exact and stats is not None:
+            reply["telltale_stats"] = stats.to_dict()
         return JSONResponse(reply)
-
-    async def score(http: HTTPRequest) -> JSONResponse:
-        try:
-            body = await read_json(http)
-            request = from_messages(body.get("messages"))
-            continuation = body.get("continuation")
-            if not isinstance(continuation, str):
-                raise BadRequest("continuation must be a string")
-        except Exception as exc:  # reading the body is all this does: any failure is the body's
-            return error(400, f"bad request: {type(exc).__name__}: {exc}")
-        try:
-            stats = await batcher.score(request, continuation)
-        except UnsupportedRequest as exc:
-            return error(400, str(exc))
-        except Exception as exc:
-            return error(500, f"{type(exc).__name__}: {exc}", "server_error")
-        return JSONResponse(stats.to_dict())
 
     return Starlette(routes=[
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/v1/telltale/info", info, methods=["GET"]),
-        Route("/v1/telltale/score", score, methods=["POST"]),
     ])
 
 
@@ -273,20 +352,3 @@ def serve(spec: str, host: str = "127.0.0.1", port: int = 8000, batch_size: int 
              port)
     uvicorn.run(build_app(model, spec, max_batch=batch_size), host=host, port=port,
                 log_level="warning")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m telltale.models.server MODEL_SPEC [--port N]``: ``telltale serve``
-    without the rest of the command line."""
-    from telltale.console import configure
-    from telltale.models import serve_cli
-
-    parser = argparse.ArgumentParser(prog="python -m telltale.models.server",
-                                     description=serve_cli.DESCRIPTION)
-    serve_cli.add_arguments(parser)
-    configure()
-    return serve_cli.run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,17 @@
 """The OpenAI chat wire format for telltale requests, shared by the client backend and
 ``telltale serve``: audio travels as base64 WAV (``input_audio``), images as PNG data URLs
-(``image_url``)."""
+(``image_url``).
+
+Scoring a given continuation uses the fields vLLM serves (``vllm serve``'s chat
+completions; see vLLM's ``ChatCompletionRequest`` / ``ChatCompletionResponse``): the user
+turn plus an assistant turn holding the continuation, ``add_generation_prompt: false`` and
+``continue_final_message: true`` so the template leaves the assistant turn open,
+``max_tokens: 1`` (nothing needs generating), ``prompt_logprobs: k`` and
+``return_token_ids: true``. The reply carries ``prompt_token_ids`` (the whole templated
+prompt) and ``prompt_logprobs``: per prompt token ``None`` (the first) or a mapping from
+token id to ``{"logprob", "rank", "decoded_token"}`` holding the k most likely tokens and the
+observed one. :func:`span_stats` slices the continuation's span out of it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from telltale.models.base import Request
+from telltale.models.base import Request, TokenStats
+from telltale.models.distribution import top_k_stats
+
+#: vLLM's default ``--max-logprobs``; a request for more is rejected, not truncated
+MAX_LOGPROBS = 20
 
 
 def encode_audio(audio: np.ndarray, rate: int = 16000) -> str:
@@ -27,8 +42,9 @@ def encode_image(image: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def to_messages(request: Request) -> list[dict[str, Any]]:
-    """A telltale Request as OpenAI chat messages."""
+def to_messages(request: Request, continuation: str | None = None) -> list[dict[str, Any]]:
+    """A telltale Request as OpenAI chat messages; with ``continuation``, followed by an
+    assistant turn holding it (for scoring, see :func:`score_fields`)."""
     content: list[dict[str, Any]] = []
     if request.audio is not None:
         content.append({"type": "input_audio",
@@ -40,7 +56,69 @@ def to_messages(request: Request) -> list[dict[str, Any]]:
     if request.system:
         messages.append({"role": "system", "content": request.system})
     messages.append({"role": "user", "content": content})
+    if continuation is not None:
+        messages.append({"role": "assistant", "content": continuation})
     return messages
+
+
+def score_fields(k: int) -> dict[str, Any]:
+    """The request fields (besides ``model`` and ``messages``) that ask a vLLM-compatible
+    server for the log-probabilities of a final assistant turn, with the top ``k``."""
+    return {"add_generation_prompt": False, "continue_final_message": True, "max_tokens": 1,
+            "temperature": 0.0, "prompt_logprobs": k, "return_token_ids": True}
+
+
+def split_continuation(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                                  str | None]:
+    """``messages`` without a final assistant turn, and that turn's text (None if the last
+    turn is not the assistant's)."""
+    if not isinstance(messages, list) or not messages or messages[-1].get("role") != "assistant":
+        return messages, None
+    content = messages[-1].get("content")
+    if not isinstance(content, str):
+        content = "".join(p.get("text", "") for p in content or [])
+    return messages[:-1], content
+
+
+def span_stats(reply: dict[str, Any], continuation: str, k: int) -> TokenStats:
+    """Statistics of the tokens of ``continuation`` from a scoring reply.
+
+    The span is found from the end of the prompt: the shortest run of final tokens whose
+    decoded text ends with the continuation, compared without whitespace (chat templates
+    may strip trailing whitespace, and some tokenizers decode single tokens without their
+    leading space). The first token of the span may also hold the end of the template
+    (a tokenizer can merge the two); its statistics are then those of that merged token.
+
+    Raises
+    ------
+    ValueError
+        When the reply lacks ``prompt_logprobs`` / ``prompt_token_ids`` or its prompt does not
+        end with the continuation (a server that rendered it differently).
+    """
+    ids, entries = reply.get("prompt_token_ids"), reply.get("prompt_logprobs")
+    if not isinstance(ids, list) or not isinstance(entries, list) or len(ids) != len(entries):
+        raise ValueError("the reply has no prompt_token_ids and prompt_logprobs of one length; "
+                         "the server does not support prompt_logprobs with return_token_ids")
+    target = "".join(continuation.split())
+    tokens: list[str] = []
+    text = ""
+    start = len(ids)
+    while not text.endswith(target) or (not tokens and target):
+        start -= 1
+        entry = entries[start] if start >= 0 else None
+        if entry is None or str(ids[start]) not in entry:
+            raise ValueError(f"the scored prompt does not end with the continuation "
+                             f"{continuation[:40]!r} (read back {text[-40:]!r})")
+        piece = entry[str(ids[start])].get("decoded_token") or ""
+        tokens.insert(0, piece)
+        text = "".join(piece.split()) + text
+    own = [entries[i][str(ids[i])]["logprob"] for i in range(start, len(ids))]
+    top = [np.array([e["logprob"] for e in entries[i].values()
+                     if e.get("rank") is not None and e["rank"] <= k])
+           for i in range(start, len(ids))]
+    values = top_k_stats(np.array(own, dtype=float), top, k)
+    tail = values.pop("tail_mass")
+    return TokenStats(tokens=tokens, values=values, top_k=k, tail_mass=tail)
 
 
 def from_messages(messages: list[dict[str, Any]]) -> Request:
