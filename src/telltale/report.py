@@ -127,7 +127,7 @@ def render(run: RunDir) -> str:
         f"<title>telltale — {html.escape(audit)}</title><style>{STYLE}</style></head><body>",
         f"<h1>telltale: {html.escape(audit)} audit</h1>",
         "<p class='meta'>"
-        f"model <code>{html.escape(str(info.get('config', {}).get('model', '–')))}</code>"
+        f"model <code>{html.escape(str(info.get('model') or '–'))}</code>"
         f" · fingerprint <code>{html.escape(str(info.get('model_fingerprint')))}</code>"
         f" · data <code>{html.escape(str(info.get('data')))}</code>"
         f" · seed {html.escape(str(info.get('seed')))}"

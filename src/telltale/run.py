@@ -121,7 +121,8 @@ class RunDir:
                              "resume with the same options or use a new --out directory")
 
     def start(self, audit: str, config: dict[str, Any], *, seed: int = 0,
-              model_fingerprint: str | None = None, data: str | Path | None = None,
+              model: str | None = None, model_fingerprint: str | None = None,
+              data: str | Path | None = None,
               manifest_problems: Iterable[str] = ()) -> None:
         """Write ``run.json``; on resume keep the original start time and check that the
         audit, config, model and data are the ones the directory was started with."""
@@ -143,6 +144,7 @@ class RunDir:
             "audit": audit,
             "config": scrub_secrets(json_safe(config)),
             "seed": seed,
+            "model": scrub_secrets(model),
             "model_fingerprint": model_fingerprint,
             "data": str(Path(data).resolve()) if data else None,
             "data_sha256": data_hash,

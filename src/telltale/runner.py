@@ -77,6 +77,7 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
     prepared = audit.prepare(run, options)
     model = open_model(options) if audit.uses_model else None
     run.start(audit.name, audit.config.to_dict(), seed=audit.config.seed,
+              model=redact_urls(options.model) if options.model else None,
               model_fingerprint=model.fingerprint if model is not None else None,
               data=prepared.data, manifest_problems=prepared.problems)
     for problem in prepared.problems:

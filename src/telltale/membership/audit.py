@@ -125,7 +125,7 @@ def score_records(run: RunDir, folds: int, seed: int) -> dict[str, Any]:
     """Every phase 2 and 3 figure from the stored records (and the phase 1 files)."""
     from telltale.membership.attack import analyse
     from telltale.membership.disentangle import disentangle, write_membership_tables
-    from telltale.membership.indicators import indicator_matrix
+    from telltale.membership.indicators import indicator_basis, indicator_matrix
 
     info = run.read_run_json()
     records = run.records()
@@ -155,6 +155,7 @@ def score_records(run: RunDir, folds: int, seed: int) -> dict[str, Any]:
         return full, names
 
     X, names = indicators(originals)
+    basis = indicator_basis([TokenStats.from_dict(originals[i].token_stats) for i in ids])
     blind_scores = read_blind_scores(run)
     families = {f: blind[f] for f in ("metadata", "text", "acoustic", "combined")
                 if "auc" in blind.get(f, {})}
@@ -182,8 +183,16 @@ def score_records(run: RunDir, folds: int, seed: int) -> dict[str, Any]:
                                seed=seed) if len(condition_scores) > 1 else {}
 
     verdict = phase2["diagnosis"]
+    if not basis["exact"]:
+        # statistics from top-k log-probabilities: say which indicators are only bounded
+        verdict["text"] += (
+            f" The indicators rest on top-{basis['top_k']} log-probabilities: "
+            f"{len(basis['bounded'])} of {len(names)} ({', '.join(sorted(basis['bounded']))}) "
+            f"are approximate, bounded by a tail mass of {basis['tail_mass']['mean']:.2f} on "
+            f"average (max {basis['tail_mass']['max']:.2f}).")
     mia_auc = phase2["attack"]["aggregated"]["auc"]
     results.update(attack=phase2["attack"], correlation=phase2["correlation"],
+                   indicator_basis=basis,
                    diagnosis=verdict, disentanglement=disentangled,
                    verdicts=[{"level": verdict["level"], "text": verdict["text"]}])
     results["counts"] = {"samples": len(ids), "members": int(y.sum()),

@@ -47,11 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of ``telltale serve``, shared with ``python -m telltale.models.serve_cli``."""
     parser.add_argument("model", metavar="MODEL_SPEC",
                         help="hf:<dir>, openai:<model>@<base_url>, organism:<dir>, ...")
-    parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
-    parser.add_argument("--port", type=int, default=8000, help="default: %(default)s")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--batch-size", type=int, default=8,
-                        help="most concurrent requests grouped into one model call "
-                             "(default: %(default)s)")
+                        help="most concurrent requests grouped into one model call")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback host (the server has no authentication)")
     parser.set_defaults(func=run)
@@ -59,8 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     """Add ``serve`` to the ``telltale`` command line."""
-    parser = subparsers.add_parser("serve", help="serve a model as an OpenAI-compatible "
-                                   "endpoint on loopback", description=DESCRIPTION)
+    from telltale.options import add_command
+
+    parser = add_command(subparsers, "serve", help="serve a model as an OpenAI-compatible "
+                         "endpoint on loopback", description=DESCRIPTION)
     add_arguments(parser)
 
 
@@ -68,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m telltale.models.serve_cli MODEL_SPEC [--port N]``: ``telltale serve``
     without the rest of the command line."""
     from telltale.console import configure
+    from telltale.options import DefaultsFormatter
 
     parser = argparse.ArgumentParser(prog="python -m telltale.models.serve_cli",
-                                     description=DESCRIPTION)
+                                     description=DESCRIPTION, formatter_class=DefaultsFormatter)
     add_arguments(parser)
     configure()
     return run(parser.parse_args(argv))
