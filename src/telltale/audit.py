@@ -40,6 +40,9 @@ AUDITS: dict[str, str] = {
 }
 
 RULES = "rules"
+#: longest clip an audio audit accepts unless told otherwise: Qwen2-Audio reads 30 s,
+#: the calibration organism about 40 s, Audio Flamingo 3 up to 10 minutes
+MAX_AUDIO_SECONDS = 60.0
 
 
 class ConfigError(ValueError):
@@ -92,6 +95,25 @@ class AuditConfig:
         from telltale.records import json_safe
 
         return json_safe(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class ClipsConfig(AuditConfig):
+    """The base of audits over a manifest of clips: the manifest, whether bad rows are
+    dropped or stop the run, and the longest clip accepted."""
+
+    data: Path | None = None
+    skip_bad_rows: bool = False
+    max_audio_seconds: float = MAX_AUDIO_SECONDS
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.data is not None, "data", f"the {self.audit_name()} audit needs a manifest")
+        require(self.max_audio_seconds > 0, "max_audio_seconds",
+                f"must be positive, got {self.max_audio_seconds}")
+
+    def audit_name(self) -> str:
+        return type(self).__name__.removesuffix("Config").lower()
 
 
 @dataclass(frozen=True)
@@ -195,11 +217,6 @@ class Audit(ABC):
         """Metrics from the run directory alone; writes records, tables and figures and
         returns the results (``summary``: headline rows with intervals, ``verdicts``,
         ``counts``), which the runner writes to ``results.json``."""
-
-
-#: longest clip an audio audit accepts unless told otherwise: Qwen2-Audio reads 30 s,
-#: the calibration organism about 40 s, Audio Flamingo 3 up to 10 minutes
-MAX_AUDIO_SECONDS = 60.0
 
 
 def audit_class(name: str) -> type[Audit]:

@@ -15,10 +15,9 @@ from typing import Any
 from telltale.attributes.taxonomy import Taxonomy, from_dict, load_taxonomy
 from telltale.attributes.verdicts import cell_verdict, parse_health
 from telltale.audit import (
-    MAX_AUDIO_SECONDS,
     RULES,
     Audit,
-    AuditConfig,
+    ClipsConfig,
     ConfigError,
     Job,
     Prepared,
@@ -33,30 +32,24 @@ from telltale.tables import write_table
 
 
 @dataclass(frozen=True)
-class AttributesConfig(AuditConfig):
+class AttributesConfig(ClipsConfig):
     """The attribute audit's protocol: which traits, asked how, on which data.
 
     ``taxonomy`` and ``prompts`` are optional JSON/TOML files that extend the built-in
     attribute taxonomy and prompt modes; the run keeps their resolved content
     (``taxonomy.json``, ``prompts.json``) and a resume whose files changed is refused."""
 
-    data: Path | None = None
     attributes: tuple[str, ...] = ("gender", "age")
     modes: tuple[str, ...] = ("direct", "cot", "defense")
     taxonomy: Path | None = None
     prompts: Path | None = None
     silence_control: bool = True
     max_new_tokens: int = 96
-    skip_bad_rows: bool = False
-    max_audio_seconds: float = MAX_AUDIO_SECONDS
 
     def validate(self) -> None:
         from telltale.attributes.prompts import load_templates
 
         super().validate()
-        require(self.max_audio_seconds > 0, "max_audio_seconds",
-                f"must be positive, got {self.max_audio_seconds}")
-        require(self.data is not None, "data", "the attribute audit needs a manifest")
         require(self.max_new_tokens >= 1, "max_new_tokens",
                 f"must be at least 1, got {self.max_new_tokens}")
         taxonomy = load_taxonomy(self.taxonomy)

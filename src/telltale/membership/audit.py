@@ -14,16 +14,14 @@ import csv
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from telltale.audit import (
-    MAX_AUDIO_SECONDS,
     RULES,
     Audit,
-    AuditConfig,
+    ClipsConfig,
     Job,
     Prepared,
     RunOptions,
@@ -41,10 +39,9 @@ TARGETS = ("self", "reference")
 
 
 @dataclass(frozen=True)
-class MembershipConfig(AuditConfig):
+class MembershipConfig(ClipsConfig):
     """Phases 1-3 of the membership protocol (Lee et al., 2026)."""
 
-    data: Path | None = None
     conditions: tuple[str, ...] = ("original", "silence", "noise")
     tts_k: int = 3
     prompt: str = DEFAULT_PROMPT
@@ -53,14 +50,9 @@ class MembershipConfig(AuditConfig):
     folds: int = 10
     baselines: bool = True
     permutations: int = PERMUTATIONS
-    skip_bad_rows: bool = False
-    max_audio_seconds: float = MAX_AUDIO_SECONDS
 
     def validate(self) -> None:
         super().validate()
-        require(self.max_audio_seconds > 0, "max_audio_seconds",
-                f"must be positive, got {self.max_audio_seconds}")
-        require(self.data is not None, "data", "the membership audit needs a manifest")
         require_choices(self.conditions, CONDITIONS, "conditions")
         require("original" in self.conditions, "conditions", "must include original")
         require(self.tts_k >= 1, "tts_k", f"must be at least 1, got {self.tts_k}")

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from telltale.audit import (
-    MAX_AUDIO_SECONDS,
     RULES,
     Audit,
-    AuditConfig,
+    ClipsConfig,
     ConfigError,
     Prepared,
     RunOptions,
@@ -133,22 +132,16 @@ def _verdict(blind: dict[str, Any]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class BlindConfig(AuditConfig):
+class BlindConfig(ClipsConfig):
     """Phase 1 alone: which baselines, how cross-validated, how many label shuffles."""
 
-    data: Path | None = None
     families: tuple[str, ...] = FAMILIES
     folds: int = 10
     permutations: int = PERMUTATIONS
     matched: bool = False
-    skip_bad_rows: bool = False
-    max_audio_seconds: float = MAX_AUDIO_SECONDS
 
     def validate(self) -> None:
         super().validate()
-        require(self.max_audio_seconds > 0, "max_audio_seconds",
-                f"must be positive, got {self.max_audio_seconds}")
-        require(self.data is not None, "data", "the blind baselines need a manifest")
         require_choices(self.families, FAMILIES, "families")
         require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
         require(self.permutations >= 0, "permutations",
