@@ -14,6 +14,7 @@ from pathlib import Path
 
 from telltale import __version__
 from telltale.console import configure, log
+from telltale.models.base import BackendError
 from telltale.options import add_command
 
 #: modules whose ``register(subparsers)`` adds subcommands, in help order
@@ -90,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         log.error("%s", exc)
         return 2
+    except BackendError as exc:  # the model cannot serve the run: nothing was asked
+        log.error("%s", exc)
+        return 1
 
 
 if __name__ == "__main__":

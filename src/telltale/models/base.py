@@ -36,7 +36,12 @@ STAT_NAMES: tuple[str, ...] = (
 CAPABILITIES = frozenset({"generate", "score", "audio", "image", "stats_on_generate", "batch"})
 
 
-class UnsupportedRequest(RuntimeError):
+class BackendError(RuntimeError):
+    """A model that cannot serve the run (unreachable, refused, misconfigured); the message
+    says why, with any credential redacted. The CLI reports it without a traceback."""
+
+
+class UnsupportedRequest(BackendError):
     """Raised when a backend is asked for something it does not support."""
 
 

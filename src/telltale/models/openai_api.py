@@ -38,6 +38,7 @@ from telltale.console import log
 from telltale.models.base import (
     CAPABILITIES,
     STAT_NAMES,
+    BackendError,
     BaseModel,
     DecodingConfig,
     Generation,
@@ -57,7 +58,7 @@ SPEC_OPTIONS: dict[str, type] = {"timeout": float, "retries": int, "concurrency"
 _OPTION = re.compile(r",(" + "|".join(SPEC_OPTIONS) + r")=([^,]*)$")
 
 
-class RemoteError(RuntimeError):
+class RemoteError(BackendError):
     """A request the server rejected for good (a 4xx other than 408 and 429), an endpoint
     that is not there, or a server that stayed unavailable through the retry budget."""
 
