@@ -47,3 +47,29 @@ def test_report_and_score_on_a_missing_run_fail_and_create_nothing(tmp_path, cap
         assert main([command, str(tmp_path / "typo")]) == 2
         assert "typo" in capsys.readouterr().err
         assert not (tmp_path / "typo").exists()
+
+
+def test_a_dead_endpoint_ends_the_run_at_once_naming_no_secret(tmp_path, capsys):
+    import time
+
+    import numpy as np
+    import soundfile as sf
+
+    rows = ["id,audio,gender"]
+    for i in range(4):
+        sf.write(tmp_path / f"c{i}.wav", (0.1 * np.sin(np.arange(8000) * 0.05 * (i + 1)))
+                 .astype("float32"), 16000)
+        rows.append(f"c{i},c{i}.wav,{'male' if i % 2 else 'female'}")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    start = time.monotonic()
+    # port 9 (discard) has nothing listening here
+    status = main(["attributes", "--model", "openai:m@http://u:PLANTEDKEY1@127.0.0.1:9/v1"
+                   "?api_key=PLANTEDKEY2", "--data", str(tmp_path / "m.csv"), "--out",
+                   str(tmp_path / "run"), "--attributes", "gender", "--modes", "direct",
+                   "--no-cache"])
+    err = capsys.readouterr().err
+    assert status == 1 and time.monotonic() - start < 60
+    assert "refused the connection or could not be reached" in err
+    assert "PLANTEDKEY" not in err
+    assert not any("PLANTEDKEY" in p.read_text(errors="replace")
+                   for p in (tmp_path / "run").rglob("*") if p.is_file())
