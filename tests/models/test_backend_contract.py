@@ -102,9 +102,12 @@ def open_backend(name: str, request: pytest.FixtureRequest) -> Subject:
         from telltale.models.openai_api import OpenAIModel
 
         url = request.getfixturevalue("served_audio")
-        model = OpenAIModel("tiny", url, concurrency=4)
+        from test_openai_backend import served_id
+
+        served = served_id(url)  # the client checks the server lists the model it names
+        model = OpenAIModel(served, url, concurrency=4)
         return Subject(name, model, media_requests(model.capabilities, clips),
-                       _set(model, "concurrency"), lambda: OpenAIModel("tiny", url))
+                       _set(model, "concurrency"), lambda: OpenAIModel(served, url))
     if name == "organism":
         spec = f"organism:{request.getfixturevalue('organism_dir')}"
         model = load_model(spec, batch_size=4)
