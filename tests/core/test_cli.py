@@ -73,3 +73,16 @@ def test_a_dead_endpoint_ends_the_run_at_once_naming_no_secret(tmp_path, capsys)
     assert "PLANTEDKEY" not in err
     assert not any("PLANTEDKEY" in p.read_text(errors="replace")
                    for p in (tmp_path / "run").rglob("*") if p.is_file())
+
+
+def test_bad_attribute_data_is_refused_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / "fake.wav").write_text("hello")
+    (tmp_path / "bad.csv").write_text("id,audio,gender\na,fake.wav,male\nb,gone.wav,female\n")
+    model = tmp_path / "model"
+    model.mkdir()
+    status = main(["attributes", "--model", f"hf:{model}", "--data",
+                   str(tmp_path / "bad.csv"), "--out", str(tmp_path / "run"),
+                   "--attributes", "gender"])
+    err = capsys.readouterr().err
+    assert status == 2 and "row 1 (id a)" in err and "row 2 (id b)" in err and "gone.wav" in err
+    assert not (tmp_path / "run").exists()

@@ -216,8 +216,6 @@ class AttributesAudit(Audit):
 
         config = self.config
         taxonomy, templates = _taxonomy_and_prompts(config, options.model)
-        _keep(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
-        _keep(run, "prompts.json", templates, "--prompts")
         samples, problems = load_manifest(
             config.data, require=("audio",), labels=taxonomy.label_sets(config.attributes),
             max_seconds=config.max_audio_seconds,
@@ -225,6 +223,9 @@ class AttributesAudit(Audit):
         self._samples = samples[:config.limit] if config.limit else samples
         if not self._samples:
             raise ConfigError(f"{config.data}: no usable samples")
+        # written only once the data is known good: a refused run leaves no directory
+        _keep(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
+        _keep(run, "prompts.json", templates, "--prompts")
         self._taxonomy, self._templates = taxonomy, templates
         return Prepared(config.data, [str(p) for p in problems])
 
