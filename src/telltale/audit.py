@@ -129,6 +129,10 @@ class RunOptions:
     jobs: int = 2
     scorer: str = RULES
     max_failure_share: float = 0.5
+    #: ``openai:`` endpoints only (a ``,name=value`` option in the spec wins over these)
+    timeout: float | None = None
+    retries: int | None = None
+    concurrency: int | None = None
 
     def __post_init__(self) -> None:
         require(isinstance(self.batch_size, int) and self.batch_size >= 1, "batch_size",
@@ -136,11 +140,28 @@ class RunOptions:
         require(self.jobs >= 0, "jobs", f"must be 0 (every core) or more, got {self.jobs}")
         require(0.0 <= self.max_failure_share <= 1.0, "max_failure_share",
                 f"must be a share between 0 and 1, got {self.max_failure_share}")
+        require(self.timeout is None or self.timeout > 0, "timeout",
+                f"must be a positive number of seconds, got {self.timeout}")
+        require(self.retries is None or self.retries >= 0, "retries",
+                f"must be 0 or more, got {self.retries}")
+        require(self.concurrency is None or self.concurrency >= 1, "concurrency",
+                f"must be at least 1, got {self.concurrency}")
         if self.model is not None:
             from telltale.models import check_spec
 
             check_spec(self.model)  # ModelSpecError (a ValueError) names the problem
-        parse_scorer(self.scorer)
+        judge = parse_scorer(self.scorer)[1]
+        if self.endpoint_options():
+            specs = [s for s in (self.model, judge) if s]
+            require(any(s.startswith("openai:") for s in specs), "timeout/retries/concurrency",
+                    "apply to openai: endpoints only, and neither the model nor the judge "
+                    "is one")
+
+    def endpoint_options(self) -> dict[str, float | int]:
+        """The ``openai:`` backend options given, under the backend's own names."""
+        given = {"timeout": self.timeout, "max_retries": self.retries,
+                 "concurrency": self.concurrency}
+        return {name: value for name, value in given.items() if value is not None}
 
 
 def parse_scorer(name: str) -> tuple[str, str | None]:

@@ -67,6 +67,17 @@ def add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int = 96)
     group.add_argument("--judge", metavar="MODEL_SPEC", default=None,
                        help="score the replies with this LLM judge instead of the rules "
                             "(audits whose replies need parsing)")
+    endpoint = parser.add_argument_group(
+        "openai: endpoint", "for openai: models (and judges); a ,name=value option in the "
+                            "spec wins over these")
+    endpoint.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                          help="seconds per HTTP request before it is retried (backend "
+                               "default 60)")
+    endpoint.add_argument("--retries", type=int, default=None,
+                          help="retries of a request on 429, 408, 5xx and timeouts (backend "
+                               "default 5); refused connections and 404s are never retried")
+    endpoint.add_argument("--concurrency", type=int, default=None,
+                          help="most requests in flight at once (backend default 8)")
 
 
 def add_run_options(parser: argparse.ArgumentParser, data_required: bool = True) -> None:

@@ -50,6 +50,8 @@ def open_model(options: RunOptions, spec: str | None = None, **backend: Any):
 
     spec = spec or options.model
     log.info("loading model %s", redact_urls(spec))
+    if spec.startswith("openai:"):
+        backend = {**options.endpoint_options(), **backend}
     model = load_model(spec, batch_size=options.batch_size, **backend)
     if options.no_cache:
         return model

@@ -577,3 +577,39 @@ def test_stats_from_top_logprobs_against_the_full_distribution():
         assert approx.values[name][0] < exact[name][0], name
     merged = np.array([0.3, 0.2, 0.5])
     assert approx.values["entropy"][0] == pytest.approx(-(merged * np.log(merged)).sum())
+
+
+def test_endpoint_options_on_the_command_line_reach_the_backend(flaky, tmp_path):
+    from telltale.cli import build_parser
+    from telltale.options import run_options
+    from telltale.runner import open_model
+
+    _, url = flaky
+    args = build_parser().parse_args(
+        ["attributes", "--model", f"openai:m@{url}", "--data", "m.csv", "--out",
+         str(tmp_path / "run"), "--no-cache", "--retries", "1", "--timeout", "5",
+         "--concurrency", "3"])
+    model = open_model(run_options(args))
+    assert model.concurrency == 3 and model.max_retries == 1
+    Flaky.script = [(503, 0)] * 10
+    with pytest.raises(RemoteError, match="giving up after 2 attempts"):
+        model.generate([Request("hi")])
+    # an option written into the spec wins over the flag
+    args.model = f"openai:m@{url},retries=0"
+    assert open_model(run_options(args)).max_retries == 0
+
+
+@pytest.mark.parametrize("flags, model, message", [
+    (["--timeout", "0"], "openai:m@http://127.0.0.1:9/v1", "--timeout: must be a positive"),
+    (["--retries", "-1"], "openai:m@http://127.0.0.1:9/v1", "--retries: must be 0 or more"),
+    (["--concurrency", "2"], "organism:{tmp}", "apply to openai: endpoints only"),
+])
+def test_bad_endpoint_options_are_refused_before_anything_runs(tmp_path, capsys, flags, model,
+                                                               message):
+    from telltale.cli import main
+
+    (tmp_path / "m.csv").write_text("id,audio,gender\n")
+    status = main(["attributes", "--model", model.format(tmp=tmp_path), "--data",
+                   str(tmp_path / "m.csv"), "--out", str(tmp_path / "run"), *flags])
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
