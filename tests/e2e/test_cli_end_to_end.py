@@ -55,6 +55,16 @@ def test_demo_leaves_complete_run_directories(demo):
     assert membership["diagnosis"]["verdict"] == "inconclusive"
     assert membership["summary"][1]["value"] is None  # TPR at 1% FPR: not estimable
     assert "not estimable: 16 non-members" in membership["summary"][1]["control"]
+    # the corpus's speakers (voice x pitch level) are the clusters of the paired tests
+    attributes = [json.loads(line) for line in
+                  (demo / "attributes" / "records.jsonl").read_text().splitlines()]
+    speakers = {r["labels"]["speaker"] for r in attributes}
+    samples = {r["sample_id"] for r in attributes}
+    assert 1 < len(speakers) < len(samples)
+    metrics = json.loads((demo / "attributes" / "results.json").read_text())["metrics"]
+    blind_bias = [m["blind_bias"]["test"] for a in metrics.values() if isinstance(a, dict)
+                  for m in a.values() if isinstance(m, dict) and "blind_bias" in m]
+    assert blind_bias and all(t["n_clusters"] <= len(speakers) for t in blind_bias)
     records = [json.loads(line) for line in
                (demo / "membership" / "records.jsonl").read_text().splitlines()]
     assert all(len(r["token_stats"]["logprob"]) == len(r["token_stats"]["tokens"])

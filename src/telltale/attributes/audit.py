@@ -59,12 +59,17 @@ class AttributesConfig(ClipsConfig):
 
 def build_probes(samples, attributes: list[str], modes: list[str], taxonomy: Taxonomy,
                  templates: dict, blind: bool, seed: int) -> list[Probe]:
-    """One probe per sample x attribute x mode x condition (original, and silence if blind)."""
+    """One probe per sample x attribute x mode x condition (original, and silence if blind).
+
+    A manifest's ``speaker`` column travels into the records: the paired tests cluster on
+    it, since clips of one voice are not independent evidence."""
     from telltale.attributes.prompts import build_prompt, pick_variant
 
     conditions = ("original", "silence") if blind else ("original",)
     probes = []
     for sample in samples:
+        speaker = sample.extra.get("speaker")
+        truth = {"speaker": str(speaker)} if speaker not in (None, "") else {}
         for attribute in attributes:
             variant = pick_variant(taxonomy, attribute, sample.id, seed)
             for mode in modes:
@@ -72,7 +77,7 @@ def build_probes(samples, attributes: list[str], modes: list[str], taxonomy: Tax
                 for condition in conditions:
                     probes.append(Probe(
                         key=f"{sample.id}|{attribute}|{mode}|{condition}", sample=sample,
-                        text=user, system=system, condition=condition,
+                        text=user, system=system, condition=condition, truth=truth,
                         meta={"attribute": attribute, "mode": mode, "variant": variant}))
     return probes
 
@@ -111,7 +116,8 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
                       "evidence": answer.evidence, "parser": "judge" if judge else "rules"}
         truth = rec.labels.get(rec.probe["attribute"])
         rec.scores = {"correct": bool(answer.label is not None and answer.label == truth)}
-        rows.append({"sample_id": rec.sample_id, "attribute": rec.probe["attribute"],
+        rows.append({"sample_id": rec.sample_id, "cluster": rec.labels.get("speaker"),
+                     "attribute": rec.probe["attribute"],
                      "mode": rec.probe["mode"], "condition": rec.probe["condition"],
                      "truth": truth, "status": answer.status, "label": answer.label})
     attributes = sorted({r["attribute"] for r in rows})
