@@ -95,6 +95,7 @@ def score_records(run: RunDir, pii_types: tuple[str, ...]) -> dict[str, Any]:
     """Leak, partial leak and refusal per record, and the rates per framing x scenario x
     PII type, from the records alone."""
     from telltale.disclosure.scoring import score_response, summarise
+    from telltale.disclosure.verdicts import disclosure_verdicts
 
     records = run.records()
     rows = []
@@ -125,6 +126,7 @@ def score_records(run: RunDir, pii_types: tuple[str, ...]) -> dict[str, Any]:
                       "partial": cell["partial_rate"]["value"],
                       "refuse": cell["refuse_rate"]["value"], "trials": cell["n"]})
     results["summary"] = summary
+    results["verdicts"] = disclosure_verdicts(summary_data)
     write_table(run.tables, "disclosure_by_framing", table,
                 ["framing", "ASR", "ASR low", "ASR high", "partial", "refuse", "trials"],
                 "Attack success and refuse rate per framing")
