@@ -52,6 +52,19 @@ def register(subparsers) -> None:
     membership.add_argument("--target", choices=("self", "reference"), default="self",
                             help="score the model's own transcription (two-stage protocol) "
                                  "or the manifest transcript (white-box)")
+    membership.add_argument("--methods", default="indicators,dataset",
+                            help="indicators (log-probability attack), blackbox (sampled "
+                                 "transcriptions, no log-probabilities needed), dataset "
+                                 "(set-level dataset inference), reference (calibration by "
+                                 "--reference-model)")
+    membership.add_argument("--samples", type=int, default=5,
+                            help="sampled transcriptions per clip for the blackbox method")
+    membership.add_argument("--temperature", type=float, default=1.0,
+                            help="sampling temperature of the blackbox method")
+    membership.add_argument("--reference-model", metavar="SPEC", default=None,
+                            help="a model that did not train on the clips (a base model, a "
+                                 "sibling checkpoint, an organism trained on other clips) "
+                                 "for the reference method")
     _add_baseline_options(membership, jobs=2)
     membership.add_argument("--no-baselines", action="store_true",
                             help="skip phase 1 (the blind baselines)")

@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from telltale.models.server import serve
 
-    serve(args.model, host=args.host, port=args.port, batch_size=args.batch_size)
+    serve(args.model, host=args.host, port=args.port, batch_size=args.batch_size,
+          text_only=args.text_only)
     return 0
 
 
@@ -51,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--batch-size", type=int, default=8,
                         help="most concurrent requests grouped into one model call")
+    parser.add_argument("--text-only", action="store_true",
+                        help="return text only, as a closed API does: log-probabilities and "
+                             "scoring are refused (for black-box audits)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback host (the server has no authentication)")
     parser.set_defaults(func=run)

@@ -226,7 +226,7 @@ def _prompt_logprobs(stats: TokenStats, k: int) -> tuple[list[int], list[dict | 
     return ids, entries
 
 
-def build_app(model: TargetModel, name: str, max_batch: int = 8):
+def build_app(model: TargetModel, name: str, max_batch: int = 8, text_only: bool = False):
     """A Starlette application serving ``model`` under the model id ``name``.
 
     Parameters
@@ -237,6 +237,10 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8):
         The model id reported by ``/v1/models`` and in replies.
     max_batch : int
         Most concurrent requests grouped into one backend call.
+    text_only : bool
+        Behave as a closed API that returns text only: log-probabilities, scoring and the
+        telltale statistics are refused with a 400, and ``/v1/telltale/info`` is not
+        served, so a client learns what it can do only by asking (the black-box setting).
 
     Returns
     -------
@@ -292,6 +296,10 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8):
         except Exception as exc:  # reading the body is all this does: any failure is the body's
             return error(400, f"bad request: {type(exc).__name__}: {exc}")
         exact = bool(body.get("telltale_stats"))
+        if text_only and (continuation is not None or exact or body.get("logprobs")
+                          or body.get("top_logprobs") or body.get("prompt_logprobs") is not None):
+            return error(400, "this server returns text only: logprobs, prompt_logprobs and "
+                              "scored continuations are not supported")
         try:
             if continuation is None:
                 generation = await batcher.generate(request, decoding,
@@ -320,15 +328,15 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8):
             reply["telltale_stats"] = stats.to_dict()
         return JSONResponse(reply)
 
-    return Starlette(routes=[
-        Route("/v1/models", models, methods=["GET"]),
-        Route("/v1/chat/completions", chat, methods=["POST"]),
-        Route("/v1/telltale/info", info, methods=["GET"]),
-    ])
+    routes = [Route("/v1/models", models, methods=["GET"]),
+              Route("/v1/chat/completions", chat, methods=["POST"])]
+    if not text_only:
+        routes.append(Route("/v1/telltale/info", info, methods=["GET"]))
+    return Starlette(routes=routes)
 
 
 def serve(spec: str, host: str = "127.0.0.1", port: int = 8000, batch_size: int = 8,
-          **options: Any) -> None:
+          text_only: bool = False, **options: Any) -> None:
     """Load the model a spec names and serve it until interrupted.
 
     Parameters
@@ -339,6 +347,8 @@ def serve(spec: str, host: str = "127.0.0.1", port: int = 8000, batch_size: int 
         Where to listen. Callers check that ``host`` is loopback (see ``serve_cli``).
     batch_size : int
         Most requests per backend call, for both the micro-batcher and the backend.
+    text_only : bool
+        Serve text only, as a closed API does (see :func:`build_app`).
     **options
         Passed to the backend constructor.
     """
@@ -350,5 +360,5 @@ def serve(spec: str, host: str = "127.0.0.1", port: int = 8000, batch_size: int 
     model = load_model(spec, batch_size=batch_size, **options)
     log.info("serving %s (fingerprint %s) on http://%s:%d/v1", spec, model.fingerprint, host,
              port)
-    uvicorn.run(build_app(model, spec, max_batch=batch_size), host=host, port=port,
-                log_level="warning")
+    app = build_app(model, spec, max_batch=batch_size, text_only=text_only)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,313 @@
+"""Scoring a membership run from its records: each selected method's figures, summary rows
+and verdict, with the blind baselines of phase 1 as context.
+
+Records are grouped by their ``condition``: the media conditions of phases 2 and 3
+(original, silence, noise, tts), the black-box draws (``draw``, one per sampled
+transcription) and the reference model's transcriptions (``reference``). Everything here
+reads the run directory alone, so ``telltale score`` recomputes it.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from telltale.membership.audit import CONDITIONS, DRAW, REFERENCE, MembershipConfig
+from telltale.membership.blind import chance_control
+from telltale.models.base import TokenStats
+from telltale.records import Record
+from telltale.run import RunDir
+
+
+def read_blind_scores(run: RunDir) -> dict[str, dict[str, float]]:
+    """Out-of-fold blind score per family and sample id, from ``blind_scores.csv``."""
+    path = run.path / "blind_scores.csv"
+    if not path.exists():
+        return {}
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for name, value in row.items():
+                if name not in ("id", "member"):
+                    out[name][row["id"]] = float(value)
+    return dict(out)
+
+
+def _ci(est: dict[str, Any]) -> dict[str, Any]:
+    return {"value": est["value"], "low": est["low"], "high": est["high"], "n": est["n"]}
+
+
+def _tpr_control(negatives: int) -> str:
+    return ("chance 0.01" if negatives >= 100 else
+            f"not estimable: {negatives} non-members (needs 100)")
+
+
+@dataclass
+class _Scoring:
+    """The records of one run, aligned on the original clips, and what scoring produces."""
+
+    run: RunDir
+    config: MembershipConfig
+    groups: dict[tuple[str, int], dict[str, Record]]
+    ids: list[str]
+    y: np.ndarray
+    blind: dict[str, Any]
+    results: dict[str, Any]
+    summary: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def originals(self) -> dict[str, Record]:
+        return self.groups[("original", 0)]
+
+    def families(self) -> dict[str, Any]:
+        """Phase-1 AUC per blind family that ran."""
+        return {f: self.blind[f] for f in ("metadata", "text", "acoustic", "combined")
+                if "auc" in self.blind.get(f, {})}
+
+    def blind_scores(self) -> dict[str, np.ndarray]:
+        """Phase-1 out-of-fold scores per family, aligned with ``ids``."""
+        scores = read_blind_scores(self.run)
+        return {f: np.array([scores[f].get(i, np.nan) for i in self.ids])
+                for f in self.families() if f in scores}
+
+    def indicators(self, recs: dict[str, Record]) -> tuple[np.ndarray, list[str]]:
+        """Indicator matrix aligned with ``ids`` (NaN rows where ``recs`` has no
+        statistics for a clip)."""
+        from telltale.membership.indicators import indicator_matrix
+
+        present = [i for i in self.ids if i in recs and recs[i].token_stats is not None]
+        X, names = indicator_matrix([(TokenStats.from_dict(recs[i].token_stats),
+                                      recs[i].output or "") for i in present])
+        full = np.full((len(self.ids), len(names)), np.nan)
+        full[[self.ids.index(i) for i in present]] = X
+        return full, names
+
+
+def score_records(run: RunDir, config: MembershipConfig) -> dict[str, Any]:
+    """Every figure of the selected methods from the stored records (and phase 1 files)."""
+    records = run.records()
+    groups: dict[tuple[str, int], dict[str, Record]] = defaultdict(dict)
+    for rec in records:
+        if rec.error is None:
+            key = (rec.probe["condition"], int(rec.probe.get("realisation", 0)))
+            groups[key][rec.sample_id] = rec
+    originals = groups.get(("original", 0), {})
+    if not originals:
+        raise ValueError(f"{run.path}: no successful original-condition records to score")
+    ids = sorted(originals)
+    blind = run.read_json("blind.json") if (run.path / "blind.json").exists() else {}
+    errors = [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error]
+    s = _Scoring(run, config, groups, ids,
+                 np.array([int(originals[i].labels["member"]) for i in ids]), blind,
+                 {"blind": blind, "errors": errors})
+    features = None
+    if "indicators" in config.methods:
+        features = _indicator_attack(s)
+    if "blackbox" in config.methods:
+        blackbox = _blackbox_attack(s)
+        features = blackbox if features is None else features
+    if "dataset" in config.methods:
+        _dataset_inference(s, features)
+    if "reference" in config.methods:
+        _reference_calibration(s, features)
+    y = s.y
+    s.results.update(summary=s.summary, verdicts=s.verdicts, counts={
+        "samples": len(ids), "members": int(y.sum()), "non-members": int((1 - y).sum()),
+        "records": len(records), "errors": len(errors)})
+    run.rewrite_records(records)
+    return s.results
+
+
+def _indicator_attack(s: _Scoring) -> np.ndarray:
+    """Phases 2 and 3: the indicator vector aggregated by logistic regression, its
+    diagnosis against the blind baselines, and each media condition scored the same way."""
+    from telltale.membership.attack import analyse
+    from telltale.membership.disentangle import disentangle, write_membership_tables
+    from telltale.membership.indicators import indicator_basis
+
+    run, ids, y, originals = s.run, s.ids, s.y, s.originals
+    with_stats = [i for i in ids if originals[i].token_stats is not None]
+    if not with_stats:
+        raise ValueError(f"{run.path}: no original-condition record holds token statistics")
+    if all(len(originals[i].token_stats.get("tokens", [])) == 0 for i in with_stats):
+        raise ValueError(f"{run.path}: the model returned an empty transcription for every "
+                         "sample, so there is nothing to score; check the prompt and model")
+    X, names = s.indicators(originals)
+    basis = indicator_basis([TokenStats.from_dict(originals[i].token_stats)
+                             for i in with_stats])
+    families = s.families()
+    phase2, mia = analyse(X, y, names, blind_aucs=families, blind_scores=s.blind_scores(),
+                          folds=s.config.folds, seed=s.config.seed, figures=run.figures)
+    for row, sample_id in enumerate(ids):
+        originals[sample_id].scores = {
+            "indicators": dict(zip(names, X[row].tolist(), strict=True)),
+            "mia_score": None if np.isnan(mia[row]) else float(mia[row])}
+
+    # phase 3: each condition's records scored by the same out-of-fold attack
+    condition_scores: dict[str, list[np.ndarray]] = {"original": [mia]}
+    for (condition, _k), recs in sorted(s.groups.items()):
+        if condition == "original" or condition not in CONDITIONS:
+            continue
+        Xc, _ = s.indicators(recs)
+        present = ~np.all(np.isnan(Xc), axis=1)
+        if np.bincount(y[present], minlength=2).min() < 2:
+            continue
+        _, scores = analyse(Xc, y, names, folds=s.config.folds, seed=s.config.seed, n_boot=0,
+                            indicator_boot=0)
+        condition_scores.setdefault(condition, []).append(scores)
+    disentangled = disentangle(y, {c: np.vstack(v) for c, v in condition_scores.items()},
+                               seed=s.config.seed) if len(condition_scores) > 1 else {}
+
+    verdict = phase2["diagnosis"]
+    if not basis["exact"]:
+        # statistics from top-k log-probabilities: say which indicators are only bounded
+        verdict["text"] += (
+            f" The indicators rest on top-{basis['top_k']} log-probabilities: "
+            f"{len(basis['bounded'])} of {len(names)} ({', '.join(sorted(basis['bounded']))}) "
+            f"are approximate, bounded by a tail mass of {basis['tail_mass']['mean']:.2f} on "
+            f"average (max {basis['tail_mass']['max']:.2f}).")
+    mia_auc = phase2["attack"]["aggregated"]["auc"]
+    s.results.update(attack=phase2["attack"], correlation=phase2["correlation"],
+                     indicator_basis=basis, diagnosis=verdict, disentanglement=disentangled)
+    s.verdicts.append({"level": verdict["level"], "text": verdict["text"]})
+    s.summary += [{"metric": f"MIA AUC (aggregated LR over {len(names)} indicators)",
+                   **_ci(mia_auc), "control": "chance 0.5"},
+                  {"metric": "TPR at 1% FPR",
+                   "value": phase2["attack"]["aggregated"]["tpr_at_1pct_fpr"],
+                   "n": int(y.size), "control": _tpr_control(int((1 - y).sum()))}]
+    for family, values in families.items():
+        s.summary.append({"metric": f"blind AUC ({family})", **_ci(values["auc"]),
+                          "control": chance_control(values)})
+    for condition, values in disentangled.items():
+        if condition != "original":
+            s.summary.append({"metric": f"MIA AUC under {condition}", **_ci(values["auc"]),
+                              "control": f"original {mia_auc['value']:.3f}"})
+    label = str(run.read_run_json().get("data") or "data")
+    write_membership_tables(
+        run.tables, {label: {"mia_auc": mia_auc, "blind": families,
+                             "correlation": phase2["correlation"],
+                             "verdict": verdict["verdict"]}},
+        {label: disentangled} if disentangled else None)
+    return X
+
+
+def _blackbox_attack(s: _Scoring) -> np.ndarray:
+    """SaMIA-style features from the sampled transcriptions, aggregated and diagnosed like
+    the indicators."""
+    from telltale.membership.attack import analyse
+    from telltale.membership.blackbox import clip_features, feature_matrix
+
+    draws = sorted(k for c, k in s.groups if c == DRAW)
+    rows = []
+    for sample_id in s.ids:
+        got = [s.groups[(DRAW, k)][sample_id] for k in draws
+               if sample_id in s.groups[(DRAW, k)]]
+        greedy = s.originals[sample_id]
+        features = (clip_features([r.output or "" for r in got], greedy.output,
+                                  got[0].labels.get("transcript")) if len(got) >= 2 else {})
+        rows.append(features)
+        greedy.scores = {**greedy.scores, "blackbox": features}
+    X, names = feature_matrix(rows)
+    if not names:
+        raise ValueError(f"{s.run.path}: no clip has two successful black-box draws to compare")
+    phase, scores = analyse(X, s.y, names, blind_aucs=s.families(),
+                            blind_scores=s.blind_scores(), folds=s.config.folds,
+                            seed=s.config.seed, indicator_boot=200)
+    auc = phase["attack"]["aggregated"]["auc"]
+    k = s.config.samples
+    s.results["blackbox"] = {
+        "attack": phase["attack"], "diagnosis": phase["diagnosis"], "samples": k,
+        "temperature": s.config.temperature,
+        # the greedy transcription is shared with the indicator attack, which needs one
+        # generation with statistics (and one scoring call where the backend cannot do both)
+        "model_calls_per_clip": {"blackbox": k + 1, "indicators": "1 (2 without statistics "
+                                                                  "on generate)"}}
+    for row, sample_id in enumerate(s.ids):
+        s.originals[sample_id].scores["blackbox_score"] = (
+            None if np.isnan(scores[row]) else float(scores[row]))
+    s.summary += [{"metric": f"black-box MIA AUC ({k} samples at T={s.config.temperature:g}, "
+                             f"{len(names)} features)", **_ci(auc),
+                   "control": f"chance 0.5; {k + 1} model calls per clip"},
+                  {"metric": "black-box TPR at 1% FPR",
+                   "value": phase["attack"]["aggregated"]["tpr_at_1pct_fpr"],
+                   "n": int(s.y.size), "control": _tpr_control(int((1 - s.y).sum()))}]
+    s.verdicts.append({"level": phase["diagnosis"]["level"],
+                       "text": "Black-box (sampled transcriptions): "
+                               + phase["diagnosis"]["text"]})
+    return X
+
+
+def _dataset_inference(s: _Scoring, features: np.ndarray) -> None:
+    """The set-level test on the members (the suspect set) against the non-members, the
+    same test on the blind scores, p against set size and the rate under the null."""
+    from telltale.membership import dataset_inference as di
+
+    seed, y = s.config.seed, s.y
+    usable = ~np.all(np.isnan(features), axis=1)
+    X, yu = features[usable], y[usable]
+    if np.bincount(yu, minlength=2).min() < 4:
+        s.results["dataset_inference"] = {"verdict": {
+            "verdict": "inconclusive", "level": "info",
+            "text": "Dataset inference: inconclusive - fewer than 4 clips in a set."}}
+        s.verdicts.append(s.results["dataset_inference"]["verdict"])
+        return
+    test = di.set_test(X[yu == 1], X[yu == 0], seed=seed)
+    blind_columns = [v[usable] for v in s.blind_scores().values()]
+    blind = None
+    if blind_columns:
+        B = np.column_stack(blind_columns)
+        blind = di.set_test(B[yu == 1], B[yu == 0], seed=seed)
+    smallest = int(np.bincount(yu, minlength=2).min())
+    sizes = sorted({m for m in (4, 8, 16, 32, 64, 128, 256, 512) if m < smallest}
+                   | {smallest})
+    curve = di.p_by_size(X, yu, sizes, seed=seed)
+    null = di.null_rate(X, yu, seed=seed)
+    verdict = di.verdict(test, blind)
+    reached = next((c["size"] for c in curve if c["median_p"] < di.ALPHA), None)
+    s.results["dataset_inference"] = {"test": test, "blind_test": blind, "p_by_size": curve,
+                                      "null": null, "verdict": verdict,
+                                      "smallest_size_below_alpha": reached}
+    rate = null.get("rate")
+    s.summary.append({
+        "metric": "dataset inference p (members as the suspect set)", "value": test["p"],
+        "n": test["n_suspect"] + test["n_reference"],
+        "control": (f"blind p = {blind['p']:.3g}; " if blind else "no blind control; ")
+        + (f"false-positive rate on non-member halves {rate['value']:.2f} "
+           f"[{rate['low']:.2f}, {rate['high']:.2f}] over {null['draws']} draws (nominal 0.05)"
+           if rate else null["note"])})
+    s.verdicts.append({"level": verdict["level"], "text": verdict["text"]})
+
+
+def _reference_calibration(s: _Scoring, features: np.ndarray) -> None:
+    """The indicator attack with and without the reference model's indicators subtracted."""
+    from telltale.membership.indicators import indicator_names
+    from telltale.membership.reference import calibrated_attack
+
+    reference = s.groups.get((REFERENCE, 0), {})
+    X_ref, _ = s.indicators(reference)
+    if np.all(np.isnan(X_ref)):
+        raise ValueError(f"{s.run.path}: the reference model gave no statistics to calibrate "
+                         "with")
+    names = indicator_names()
+    out = calibrated_attack(features, X_ref, s.y, names, folds=s.config.folds,
+                            seed=s.config.seed)
+    scores = out.pop("scores")
+    for row, sample_id in enumerate(s.ids):
+        s.originals[sample_id].scores["calibrated_score"] = (
+            None if np.isnan(scores[row]) else float(scores[row]))
+    s.results["reference"] = {**out, "model": s.run.read_run_json()["config"].get(
+        "reference_model")}
+    negatives = int((1 - s.y).sum())
+    before, after = out["uncalibrated"], out["calibrated"]
+    s.summary += [
+        {"metric": "MIA AUC calibrated by the reference model", **_ci(after["auc"]),
+         "control": f"uncalibrated {before['auc']['value']:.3f}"},
+        {"metric": "TPR at 1% FPR calibrated by the reference model",
+         "value": after["tpr_at_1pct_fpr"], "n": int(s.y.size),
+         "control": (f"uncalibrated {before['tpr_at_1pct_fpr']:.3f}"
+                     if before["tpr_at_1pct_fpr"] is not None else _tpr_control(negatives))}]
