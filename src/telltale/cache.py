@@ -82,6 +82,10 @@ class CachedModel:
         self.hits = 0
         self.misses = 0
 
+    def require(self, capability: str, requests: list[Request] | None = None) -> None:
+        """The wrapped backend's check, with its reason for a refusal."""
+        self.model.require(capability, requests)
+
     def generate(self, requests: list[Request], decoding: DecodingConfig | None = None,
                  with_stats: bool = False) -> list[Generation]:
         decoding = decoding or DecodingConfig()

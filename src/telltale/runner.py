@@ -11,8 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from telltale.audit import RULES, Audit, ConfigError, RunOptions, from_run, parse_scorer
+from telltale.audit import (
+    RULES,
+    Audit,
+    ConfigError,
+    Job,
+    RunOptions,
+    from_run,
+    parse_scorer,
+)
 from telltale.console import log
+from telltale.models.base import UnsupportedRequest
 from telltale.redaction import redact_urls
 from telltale.run import MediaLoader, RunDir, run_probes
 
@@ -94,6 +103,8 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
                 counts["skipped"] += len(job.probes)
                 continue
             variants[job.variant] = audit.open_variant(job.variant, model, run, options)
+        if job.with_stats and "stats_on_generate" not in variants[job.variant].capabilities:
+            _require_statistics(variants[job.variant], job)
         got = run_probes(run, job.probes, variants[job.variant], decoding=job.decoding,
                          with_stats=job.with_stats, batch_size=options.batch_size,
                          loader=loader, desc=job.desc)
@@ -109,6 +120,17 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
 
     write_report(run.path)
     return outcome
+
+
+def _require_statistics(model: Any, job: Job) -> None:
+    """Stop before the first probe of a job that needs per-token statistics from a model
+    that can neither return them with its text nor score a continuation (a closed API):
+    every probe would fail the same way."""
+    try:
+        model.require("score")
+    except UnsupportedRequest as exc:
+        raise UnsupportedRequest(f"{job.desc} need per-token statistics (log-probabilities), "
+                                 f"which this model does not return: {exc}") from None
 
 
 def score_run(run: RunDir, audit: Audit | None = None, scorer: str = RULES) -> dict[str, Any]:

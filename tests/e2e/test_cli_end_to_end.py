@@ -13,23 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-ENV = {**os.environ, "TELLTALE_CACHE": "", "PYTHONUNBUFFERED": "1"}
-
-
-def telltale(*args, cwd=None, check=True, timeout=600):
-    proc = subprocess.run([sys.executable, "-m", "telltale", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=ENV)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"telltale {' '.join(map(str, args))} failed:\n{proc.stderr}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo")
-    telltale("-q", "demo", "--size", "small", "--out", out)
-    return out
+from cli import ENV, served, telltale
 
 
 def test_demo_leaves_complete_run_directories(demo):
@@ -173,34 +157,15 @@ def test_membership_through_telltale_serve_matches_the_direct_run_and_keeps_keys
     """The membership audit over openai: against `telltale serve` (real HTTP, the real
     openai client) gives the direct run's indicators; a key planted in the URL's userinfo
     and query reaches no file of the run and no line of its log."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     spec = f"organism:{demo / 'organism'}"
-    server = subprocess.Popen([sys.executable, "-m", "telltale", "-q", "serve", spec,
-                               "--port", str(port)], env=ENV, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline and server.poll() is None, "serve did not start"
-                time.sleep(0.3)
-        key = "sk-plantedkey-4f9a2c71"
+    key = "sk-plantedkey-4f9a2c71"
+    common = ["membership", "--data", demo / "corpus" / "membership.csv", "--no-cache",
+              "--conditions", "original"]
+    with served(spec) as port:
         url = f"http://auditor:{key}@127.0.0.1:{port}/v1?api_key={key}"
-        common = ["membership", "--data", demo / "corpus" / "membership.csv", "--no-cache",
-                  "--conditions", "original"]
         remote = telltale(*common, "--model", f"openai:{spec}@{url},concurrency=4",
                           "--out", tmp_path / "remote")
         telltale("-q", *common, "--model", spec, "--out", tmp_path / "direct")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     def indicators(run: Path) -> dict[str, dict]:
         records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]

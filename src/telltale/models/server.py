@@ -282,6 +282,11 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8, text_only: bool
         try:
             body = await read_json(http)
             messages, continuation = split_continuation(body.get("messages"))
+            if text_only and (continuation is not None or body.get("telltale_stats")
+                              or body.get("logprobs") or body.get("top_logprobs")
+                              or body.get("prompt_logprobs") is not None):
+                raise BadRequest("this server returns text only: logprobs, prompt_logprobs "
+                                 "and scored continuations are not supported")
             request = from_messages(messages)
             if continuation is None:
                 decoding = _decoding(body)
@@ -296,10 +301,6 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8, text_only: bool
         except Exception as exc:  # reading the body is all this does: any failure is the body's
             return error(400, f"bad request: {type(exc).__name__}: {exc}")
         exact = bool(body.get("telltale_stats"))
-        if text_only and (continuation is not None or exact or body.get("logprobs")
-                          or body.get("top_logprobs") or body.get("prompt_logprobs") is not None):
-            return error(400, "this server returns text only: logprobs, prompt_logprobs and "
-                              "scored continuations are not supported")
         try:
             if continuation is None:
                 generation = await batcher.generate(request, decoding,
