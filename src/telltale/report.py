@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.run import RunDir
+from telltale.tables import format_summary
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1d2330}
@@ -72,9 +73,9 @@ def _summary_table(summary: list[dict[str, Any]]) -> str:
         "<th>control</th></tr></thead><tbody>"
     ]
     for row in summary:
-        ci = "–" if row.get("low") is None else f"[{_fmt(row.get('low'))}, {_fmt(row.get('high'))}]"
+        value, ci = (html.escape(text) for text in format_summary(row))
         out.append(
-            f"<tr><td>{html.escape(str(row.get('metric')))}</td><td>{_fmt(row.get('value'))}</td>"
+            f"<tr><td>{html.escape(str(row.get('metric')))}</td><td>{value}</td>"
             f"<td>{ci}</td><td>{_fmt(row.get('n'))}</td><td>{_fmt(row.get('control'))}</td></tr>"
         )
     out.append("</tbody></table>")

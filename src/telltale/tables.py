@@ -43,8 +43,28 @@ def format_cell(value: Any, digits: int = 3) -> str:
         return "yes" if value else "no"
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         value = float(value)
-        return MISSING if math.isnan(value) else f"{value:.{digits}f}"
+        if math.isnan(value):
+            return MISSING
+        text = f"{value:.{digits}f}"
+        # a difference that rounds to zero is zero, not "-0.000"
+        return text[1:] if text.startswith("-") and not text.strip("-0.") else text
     return str(value)
+
+
+def format_summary(row: dict[str, Any]) -> tuple[str, str]:
+    """The value and the interval of a headline row as text, the same wherever it is shown
+    (stdout, report). A row with ``"kind": "p"`` holds a p-value, shown to three
+    significant digits (1.25e-37, not 0.000)."""
+    value = row.get("value")
+    if value is None:
+        text = MISSING
+    elif row.get("kind") == "p":
+        text = f"{float(value):.3g}"
+    else:
+        text = format_cell(value)
+    low, high = row.get("low"), row.get("high")
+    interval = MISSING if low is None else f"[{format_cell(low)}, {format_cell(high)}]"
+    return text, interval
 
 
 def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], digits: int = 3) -> str:

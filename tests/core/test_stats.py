@@ -215,3 +215,24 @@ def test_clustered_bootstrap_interval_resamples_whole_clusters():
     assert result["low"] == 0.0 and result["high"] == 1.0
     with pytest.raises(ValueError, match="differ in length"):
         stats.clustered_paired_test([1, 0], [1, 1], [0])
+
+
+def test_out_of_fold_scores_carry_no_signal_from_unequal_fold_class_ratios():
+    from sklearn.metrics import roc_auc_score
+
+    from telltale.stats import oof_logistic_scores
+
+    # 16 + 16 rows in 10 stratified folds: training folds hold 14 or 15 of each class; an
+    # unweighted intercept follows that ratio and ranks held-out rows by it (AUC 0.344 here)
+    y = np.r_[np.ones(16, int), np.zeros(16, int)]
+    scores = oof_logistic_scores(np.zeros((32, 3)), y, folds=10)
+    assert roc_auc_score(y, scores) == 0.5
+
+
+def test_headline_rows_print_p_values_and_zero_differences_honestly():
+    from telltale.tables import format_summary
+
+    assert format_summary({"value": 1.25e-37, "kind": "p"}) == ("1.25e-37", "–")
+    assert format_summary({"value": -0.0001, "low": -0.02, "high": 0.0004}) == (
+        "0.000", "[-0.020, 0.000]")
+    assert format_summary({"value": None})[0] == "–"

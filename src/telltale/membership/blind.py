@@ -240,7 +240,8 @@ def _model(with_text: bool, with_dense: bool, C: float = 1.0):
     # within 0.003); this family is refitted K times per label shuffle
     return Pipeline([("features", ColumnTransformer(parts)),
                      ("classifier", LogisticRegression(C=C, solver="newton-cg",
-                                                       max_iter=2000))])
+                                                       max_iter=2000,
+                                                       class_weight="balanced"))])
 
 
 def oof_scores(features: BlindFeatures, family: str, rows: np.ndarray, y: np.ndarray,

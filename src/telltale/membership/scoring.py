@@ -266,7 +266,7 @@ def _dataset_inference(s: _Scoring, features: np.ndarray) -> None:
     sizes = sorted({m for m in (4, 8, 16, 32, 64, 128, 256, 512) if m < smallest}
                    | {smallest})
     curve = di.p_by_size(X, yu, sizes, seed=seed)
-    null = di.null_rate(X, yu, seed=seed)
+    null = di.null_rate(X, yu, draws=100, seed=seed)
     verdict = di.verdict(test, blind)
     reached = next((c["size"] for c in curve if c["median_p"] < di.ALPHA), None)
     s.results["dataset_inference"] = {"test": test, "blind_test": blind, "p_by_size": curve,
@@ -275,6 +275,7 @@ def _dataset_inference(s: _Scoring, features: np.ndarray) -> None:
     rate = null.get("rate")
     s.summary.append({
         "metric": "dataset inference p (members as the suspect set)", "value": test["p"],
+        "kind": "p",
         "n": test["n_suspect"] + test["n_reference"],
         "control": (f"blind p = {blind['p']:.3g}; " if blind else "no blind control; ")
         + (f"false-positive rate on non-member halves {rate['value']:.2f} "
