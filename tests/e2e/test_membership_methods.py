@@ -76,7 +76,9 @@ def test_method_options_are_checked_before_anything_runs(demo, tmp_path):
             (["--methods", "blackbox"], "--conditions"),
             (["--methods", "blackbox", "--conditions", "original", "--samples", "1"],
              "--samples"),
-            (["--methods", "magic"], "--methods")):
+            (["--methods", "magic"], "--methods"),
+            (["--methods", "indicators,reference", "--reference-model", "organism:/nonexistent"],
+             "/nonexistent")):
         proc = telltale(*common, *extra, "--out", tmp_path / "x", check=False)
         assert proc.returncode == 2 and message in proc.stderr, (extra, proc.stderr)
         assert not (tmp_path / "x").exists()

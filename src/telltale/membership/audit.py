@@ -71,10 +71,6 @@ class MembershipConfig(ClipsConfig):
                     "reference calibrates the indicators; add indicators")
         require(("reference" in self.methods) == (self.reference_model is not None),
                 "reference_model", "the reference method and --reference-model go together")
-        if self.reference_model is not None:
-            from telltale.models import check_spec
-
-            check_spec(self.reference_model)
         require(self.samples >= 2, "samples",
                 f"the black-box attack compares at least 2 samples, got {self.samples}")
         require(self.temperature > 0, "temperature",
@@ -166,6 +162,14 @@ class MembershipAudit(Audit):
                             "reference model probes", greedy, with_stats=True,
                             variant=REFERENCE))
         return jobs
+
+    def check_model(self, spec: str) -> None:
+        # the reference model is checked when a run needs it, not when a finished run is
+        # re-scored on a machine without it
+        if self.config.reference_model is not None:
+            from telltale.models import check_spec
+
+            check_spec(self.config.reference_model)
 
     def open_variant(self, variant: str, model: Any, run: RunDir, options: RunOptions) -> Any:
         from telltale.runner import open_model
