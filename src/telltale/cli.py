@@ -50,6 +50,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Put several runs of one audit side by side."""
+    from telltale.compare import CompareError, compare_runs
+
+    try:
+        print(compare_runs(args.runs, args.out))
+    except CompareError as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="telltale",
@@ -70,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = add_command(sub, "report", help="write report.html for a run directory")
     report.add_argument("run_dir", type=Path)
     report.set_defaults(func=cmd_report)
+
+    compare = add_command(sub, "compare", help="several runs of one audit side by side "
+                                               "(HTML page, Markdown and LaTeX tables)")
+    compare.add_argument("runs", type=Path, nargs="+", metavar="RUN")
+    compare.add_argument("--out", type=Path, default=Path("compare"),
+                         help="folder for compare.html, compare.md and compare.tex")
+    compare.set_defaults(func=cmd_compare)
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -63,7 +63,8 @@ def format_summary(row: dict[str, Any]) -> tuple[str, str]:
     else:
         text = format_cell(value)
     low, high = row.get("low"), row.get("high")
-    interval = MISSING if low is None else f"[{format_cell(low)}, {format_cell(high)}]"
+    interval = (MISSING if low is None or value is None
+                else f"[{format_cell(low)}, {format_cell(high)}]")
     return text, interval
 
 

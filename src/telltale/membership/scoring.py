@@ -21,6 +21,7 @@ from telltale.membership.blind import chance_control
 from telltale.models.base import TokenStats
 from telltale.records import Record
 from telltale.run import RunDir
+from telltale.tables import write_table
 
 
 def read_blind_scores(run: RunDir) -> dict[str, dict[str, float]]:
@@ -272,6 +273,13 @@ def _dataset_inference(s: _Scoring, features: np.ndarray) -> None:
     s.results["dataset_inference"] = {"test": test, "blind_test": blind, "p_by_size": curve,
                                       "null": null, "verdict": verdict,
                                       "smallest_size_below_alpha": reached}
+    write_table(s.run.tables, "dataset_inference_by_size",
+                [{"suspect set": c["size"], "median p": f"{c['median_p']:.3g}",
+                  "share p < 0.01": c["share_below_alpha"], "draws": c["draws"]}
+                 for c in curve],
+                ["suspect set", "median p", "share p < 0.01", "draws"],
+                "Dataset inference: p against the size of the suspect set (members against as "
+                "many non-members)")
     rate = null.get("rate")
     s.summary.append({
         "metric": "dataset inference p (members as the suspect set)", "value": test["p"],
