@@ -26,6 +26,7 @@ from telltale.audit import (
 )
 from telltale.console import log
 from telltale.disclosure.framings import FRAMINGS, PROBE_PII_TYPES
+from telltale.disclosure.verdicts import verdicts
 from telltale.run import Probe, RunDir
 from telltale.tables import write_table
 
@@ -125,9 +126,16 @@ def score_records(run: RunDir, pii_types: tuple[str, ...]) -> dict[str, Any]:
                       "partial": cell["partial_rate"]["value"],
                       "refuse": cell["refuse_rate"]["value"], "trials": cell["n"]})
     results["summary"] = summary
+    results["verdicts"] = verdicts(summary_data)
     write_table(run.tables, "disclosure_by_framing", table,
                 ["framing", "ASR", "ASR low", "ASR high", "partial", "refuse", "trials"],
                 "Attack success and refuse rate per framing")
+    by_type = [{"PII type": pii_type, "ASR": cell["asr"]["value"], "ASR low": cell["asr"]["low"],
+                "ASR high": cell["asr"]["high"], "refuse": cell["refuse_rate"]["value"],
+                "trials": cell["n"]} for pii_type, cell in summary_data["by_pii_type"].items()]
+    write_table(run.tables, "disclosure_by_pii_type", by_type,
+                ["PII type", "ASR", "ASR low", "ASR high", "refuse", "trials"],
+                "Attack success and refuse rate per PII type")
     grid = []
     for cell in summary_data["by_framing_x_scenario"]:
         grid.append({"framing": cell["framing"], "scenario": cell["scenario"],
