@@ -43,7 +43,11 @@ def format_cell(value: Any, digits: int = 3) -> str:
         return "yes" if value else "no"
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         value = float(value)
-        return MISSING if math.isnan(value) else f"{value:.{digits}f}"
+        if math.isnan(value):
+            return MISSING
+        text = f"{value:.{digits}f}"
+        # a value that rounds to zero prints without a sign: "-0.000" reads as a finding
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
     return str(value)
 
 

@@ -1,0 +1,29 @@
+"""Verdict boxes share one vocabulary across audits; no cell prints "-0.000"."""
+
+from __future__ import annotations
+
+from telltale.disclosure.scoring import summarise
+from telltale.disclosure.verdicts import verdicts
+from telltale.report import VERDICTS_SHOWN, _verdicts
+from telltale.tables import format_cell
+
+
+def test_a_value_rounding_to_zero_prints_unsigned_and_nan_is_missing() -> None:
+    assert format_cell(-0.0001) == "0.000"
+    assert format_cell(-0.0006) == "-0.001"
+    assert format_cell(float("nan")) == format_cell(None)
+
+
+def test_leaks_come_first_labelled_and_the_rest_folded() -> None:
+    rows = [{"framing": framing, "scenario": "bank", "pii_type": "name",
+             "scores": {"pii": {"name": {"leaked": framing == "vqa" and i == 0,
+                                         "partial": False}}}}
+            for framing in ("direct", "captioning", "vqa") for i in range(20)]
+    boxes = _verdicts(verdicts(summarise(rows)))
+    assert len(boxes) == VERDICTS_SHOWN + 1
+    assert boxes[0].startswith("<div class='verdict warn'><b>Leak.</b> framing vqa")
+    assert boxes[1].startswith("<div class='verdict warn'><b>Leak.</b> PII type name")
+    folded = boxes[-1]
+    assert "<b>No leak shown.</b> framing direct" in folded
+    assert folded.startswith("<details><summary>2 more verdicts</summary>")
+    assert folded.count("class='verdict") == 2
