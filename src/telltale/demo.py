@@ -21,6 +21,7 @@ from typing import Any
 
 from telltale.console import log
 from telltale.membership.blind import chance_control
+from telltale.tables import format_estimate
 
 # large: four times the clips, where a random split keeps every blind AUC near 0.5 (at 240
 # about half the splits have a family beyond 0.5 +- 0.07), with the organism wide enough
@@ -46,12 +47,6 @@ def membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
     return out
 
 
-def _interval(estimate: dict[str, float | None]) -> str:
-    if estimate.get("value") is None:  # e.g. accuracy over answers when all were refused
-        return f"n/a (n={estimate.get('n', 0)})"
-    return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
-
-
 def _index(out: Path, card: dict[str, Any]) -> Path:
     membership = json.loads((out / "membership" / "results.json").read_text())
     attributes = json.loads((out / "attributes" / "results.json").read_text())
@@ -63,10 +58,10 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
          "≤ 180" if card.get("size") == "demo" else f"{card.get('size')} organism"),
         ("CER on training clips / held-out clips",
          f"{figures['cer_train']:.3f} / {figures['cer_heldout']:.3f}", "train ≪ held-out"),
-        ("MIA AUC (aggregated)", _interval(membership["attack"]["aggregated"]["auc"]),
+        ("MIA AUC (aggregated)", format_estimate(membership["attack"]["aggregated"]["auc"]),
          "signal expected: the organism memorised its members"),
     ]
-    rows += [(f"blind AUC ({family})", _interval(membership["blind"][family]["auc"]),
+    rows += [(f"blind AUC ({family})", format_estimate(membership["blind"][family]["auc"]),
               "random split, " + chance_control(membership["blind"][family]))
              for family in ("metadata", "text", "acoustic", "combined")
              if "auc" in membership["blind"].get(family, {})]
@@ -80,20 +75,22 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
                          f"{values['auc_mean']:.3f} ± {values['auc_sd']:.3f}",
                          expected.get(condition, "")))
         else:
-            rows.append((f"MIA AUC under {condition}", _interval(values["auc"]),
+            rows.append((f"MIA AUC under {condition}", format_estimate(values["auc"]),
                          expected.get(condition, "")))
     direct = gender["direct"]
     rows += [
         # over answered replies: refusals are the same on audio and on silence, so they
         # would only dilute both accuracies alike
-        ("gender accuracy (answered), real audio",
-         _interval(direct["original"]["accuracy_answered"]),
+        ("gender accuracy, answered replies (direct)",
+         format_estimate(direct["original"]["accuracy_answered"]),
          f"majority {direct['original']['majority_baseline']:.3f}"),
-        ("gender accuracy (answered), silence", _interval(direct["silence"]["accuracy_answered"]),
+        ("gender accuracy on silence, answered replies (direct)",
+         format_estimate(direct["silence"]["accuracy_answered"]),
          f"chance {direct['silence']['chance']:.3f}"),
-        ("refusal rate, direct", _interval(direct["original"]["refusal_rate"]),
+        ("refusal rate, direct", format_estimate(direct["original"]["refusal_rate"]),
          f"planted {planted['no_system']:.2f}"),
-        ("refusal rate, defense prompt", _interval(gender["defense"]["original"]["refusal_rate"]),
+        ("refusal rate, defense prompt",
+         format_estimate(gender["defense"]["original"]["refusal_rate"]),
          f"planted {planted['privacy_system']:.2f}"),
     ]
     body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(str(b))}</td>"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.run import RunDir
-from telltale.tables import format_cell
+from telltale.tables import format_cell, format_estimate
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1d2330}
@@ -67,14 +67,14 @@ def _markdown_table(text: str) -> str:
 
 def _summary_table(summary: list[dict[str, Any]]) -> str:
     out = [
-        "<table><thead><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th>"
+        "<table><thead><tr><th>metric</th><th>value [95% CI]</th><th>n</th>"
         "<th>control</th></tr></thead><tbody>"
     ]
     for row in summary:
-        ci = "–" if row.get("low") is None else f"[{_fmt(row.get('low'))}, {_fmt(row.get('high'))}]"
         out.append(
-            f"<tr><td>{html.escape(str(row.get('metric')))}</td><td>{_fmt(row.get('value'))}</td>"
-            f"<td>{ci}</td><td>{_fmt(row.get('n'))}</td><td>{_fmt(row.get('control'))}</td></tr>"
+            f"<tr><td>{html.escape(str(row.get('metric')))}</td>"
+            f"<td>{html.escape(format_estimate(row))}</td>"
+            f"<td>{_fmt(row.get('n'))}</td><td>{_fmt(row.get('control'))}</td></tr>"
         )
     out.append("</tbody></table>")
     return "".join(out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,17 @@ def format_cell(value: Any, digits: int = 3) -> str:
         # a value that rounds to zero prints without a sign: "-0.000" reads as a finding
         return text[1:] if text.startswith("-") and float(text) == 0 else text
     return str(value)
+
+
+def format_estimate(estimate: Mapping[str, Any]) -> str:
+    """A rate or AUC with its interval, as every page prints it: ``0.513 [0.400, 0.600]``,
+    the value alone when it has no interval, or ``not estimable (n=…)`` without a value."""
+    if estimate.get("value") is None:
+        return f"not estimable (n={estimate.get('n') or 0})"
+    text = format_cell(estimate["value"])
+    if estimate.get("low") is None or estimate.get("high") is None:
+        return text
+    return f"{text} [{format_cell(estimate['low'])}, {format_cell(estimate['high'])}]"
 
 
 def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], digits: int = 3) -> str:
