@@ -21,7 +21,7 @@ from typing import Any
 
 from telltale.console import log
 from telltale.membership.blind import chance_control
-from telltale.tables import format_estimate
+from telltale.tables import format_cell, format_estimate
 
 # large: four times the clips, where a random split keeps every blind AUC near 0.5 (at 240
 # about half the splits have a family beyond 0.5 +- 0.07), with the organism wide enough
@@ -45,6 +45,36 @@ def membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     return out
+
+
+def _card_value(value: Any) -> str:
+    """One card field as HTML: a nested table for a mapping, a folded table for a list of
+    records (the training sets run to thousands of rows), the text otherwise."""
+    if isinstance(value, dict):
+        return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_card_value(v)}"
+                                   "</td></tr>" for k, v in value.items()) + "</table>"
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        columns = list(value[0])
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(row.get(c, '')))}</td>"
+                                        for c in columns) + "</tr>" for row in value)
+        return (f"<details><summary>{len(value)} rows</summary><table><tr>{head}</tr>{body}"
+                "</table></details>")
+    if isinstance(value, list):
+        text = ", ".join(map(str, value))
+        return (html.escape(text) if len(text) < 200 else
+                f"<details><summary>{len(value)} items</summary>{html.escape(text)}</details>")
+    return html.escape(format_cell(value))
+
+
+def card_page(card: dict[str, Any]) -> str:
+    """The organism card (``card.json``) as a readable page."""
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>organism card"
+            "</title><style>body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em "
+            "auto}td,th{border:1px solid #ccd;padding:.2em .5em;text-align:left;"
+            "vertical-align:top}table{border-collapse:collapse}</style></head><body>"
+            f"<h1>organism card</h1>{_card_value(card)}"
+            "<p><a href='card.json'>card.json</a></p></body></html>")
 
 
 def _index(out: Path, card: dict[str, Any]) -> Path:
@@ -104,7 +134,8 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
         f"<th>truth / control</th></tr>{body}</table><ul>"
         "<li><a href='membership/report.html'>membership report</a></li>"
         "<li><a href='attributes/report.html'>attribute report</a></li>"
-        "<li><a href='organism/card.json'>organism card</a></li></ul></body></html>")
+        "<li><a href='organism/card.html'>organism card</a></li></ul></body></html>")
+    (out / "organism" / "card.html").write_text(card_page(card), encoding="utf-8")
     (out / "index.html").write_text(page, encoding="utf-8")
     print("\n".join(f"{a:<40} {b!s:<24} {c}" for a, b, c in rows))
     return out / "index.html"

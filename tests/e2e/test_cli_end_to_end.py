@@ -37,6 +37,9 @@ def test_demo_leaves_complete_run_directories(demo):
     card = json.loads((demo / "organism" / "card.json").read_text())
     assert len(card["training_set"]) == 16 and all(len(r["sha256"]) == 64
                                                    for r in card["training_set"])
+    page = (demo / "organism" / "card.html").read_text()
+    assert "<summary>16 rows</summary>" in page and card["training_set"][0]["sha256"] in page
+    assert "organism/card.html" in (demo / "index.html").read_text()
     for audit in ("membership", "attributes"):
         run = demo / audit
         info = json.loads((run / "run.json").read_text())
