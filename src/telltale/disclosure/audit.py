@@ -28,7 +28,7 @@ from telltale.console import log
 from telltale.disclosure.framings import FRAMINGS, PROBE_PII_TYPES
 from telltale.disclosure.verdicts import verdicts
 from telltale.run import Probe, RunDir
-from telltale.tables import write_table
+from telltale.tables import format_cell, write_table
 
 INDIRECT = ("captioning", "rephrasing")
 DEFAULT_TYPES = ("email", "phone", "ssn", "dob", "address")
@@ -159,15 +159,20 @@ def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
     matrix = np.full((len(framings), len(scenarios)), np.nan)
     for g in grid:
         matrix[framings.index(g["framing"]), scenarios.index(g["scenario"])] = g["ASR"]
-    fig, ax = plt.subplots(figsize=(1.6 * len(scenarios) + 2, 0.6 * len(framings) + 1.5))
-    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Reds")
+    # cells sized so that an 11 pt annotation reads at 100% zoom
+    fig, ax = plt.subplots(figsize=(1.9 * len(scenarios) + 3, 0.8 * len(framings) + 2))
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Reds", aspect="auto")
     ax.set_xticks(range(len(scenarios)), scenarios, rotation=20)
     ax.set_yticks(range(len(framings)), framings)
+    ax.set_xlabel("scenario")
+    ax.set_ylabel("framing")
     for i in range(len(framings)):
         for j in range(len(scenarios)):
             if np.isfinite(matrix[i, j]):
-                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(image, ax=ax, label="attack success rate")
+                # white on the dark half of the colour map, black on the light half
+                ax.text(j, i, format_cell(matrix[i, j], 2), ha="center", va="center",
+                        fontsize=11, color="white" if matrix[i, j] > 0.6 else "black")
+    fig.colorbar(image, ax=ax, label="attack success rate (share of trials, 0-1)")
     ax.set_title("PII disclosure by framing and scenario")
     fig.tight_layout()
     fig.savefig(run.figures / "disclosure_heatmap.png", dpi=120)
