@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from telltale.tables import MISSING, format_summary, to_latex, to_markdown
+from telltale.tables import MISSING, format_estimate, to_latex, to_markdown
 
 #: config fields that may differ between compared runs
 VARYING = ("data",)
@@ -79,10 +79,7 @@ def check_comparable(runs: Sequence[RunView]) -> None:
 
 def _cell(estimate: dict[str, Any] | None) -> str:
     """A rate or AUC with its interval, as on the reports."""
-    if not estimate:
-        return MISSING
-    value, interval = format_summary(estimate)
-    return value if interval == MISSING else f"{value} {interval}"
+    return format_estimate(estimate) if estimate else MISSING
 
 
 def summary_rows(runs: Sequence[RunView]) -> tuple[list[dict[str, Any]], list[str]]:

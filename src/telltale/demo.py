@@ -21,6 +21,7 @@ from typing import Any
 
 from telltale.console import log
 from telltale.membership.blind import chance_control
+from telltale.tables import format_cell, format_estimate
 
 # large: four times the clips, where a random split keeps every blind AUC near 0.5 (at 240
 # about half the splits have a family beyond 0.5 +- 0.07), with the organism wide enough
@@ -46,10 +47,34 @@ def membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
     return out
 
 
-def _interval(estimate: dict[str, float | None]) -> str:
-    if estimate.get("value") is None:  # e.g. accuracy over answers when all were refused
-        return f"n/a (n={estimate.get('n', 0)})"
-    return f"{estimate['value']:.3f} [{estimate['low']:.3f}, {estimate['high']:.3f}]"
+def _card_value(value: Any) -> str:
+    """One card field as HTML: a nested table for a mapping, a folded table for a list of
+    records (the training sets run to thousands of rows), the text otherwise."""
+    if isinstance(value, dict):
+        return "<table>" + "".join(f"<tr><th>{html.escape(str(k))}</th><td>{_card_value(v)}"
+                                   "</td></tr>" for k, v in value.items()) + "</table>"
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        columns = list(value[0])
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(row.get(c, '')))}</td>"
+                                        for c in columns) + "</tr>" for row in value)
+        return (f"<details><summary>{len(value)} rows</summary><table><tr>{head}</tr>{body}"
+                "</table></details>")
+    if isinstance(value, list):
+        text = ", ".join(map(str, value))
+        return (html.escape(text) if len(text) < 200 else
+                f"<details><summary>{len(value)} items</summary>{html.escape(text)}</details>")
+    return html.escape(format_cell(value))
+
+
+def card_page(card: dict[str, Any]) -> str:
+    """The organism card (``card.json``) as a readable page."""
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>organism card"
+            "</title><style>body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em "
+            "auto}td,th{border:1px solid #ccd;padding:.2em .5em;text-align:left;"
+            "vertical-align:top}table{border-collapse:collapse}</style></head><body>"
+            f"<h1>organism card</h1>{_card_value(card)}"
+            "<p><a href='card.json'>card.json</a></p></body></html>")
 
 
 def _index(out: Path, card: dict[str, Any]) -> Path:
@@ -63,10 +88,10 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
          "≤ 180" if card.get("size") == "demo" else f"{card.get('size')} organism"),
         ("CER on training clips / held-out clips",
          f"{figures['cer_train']:.3f} / {figures['cer_heldout']:.3f}", "train ≪ held-out"),
-        ("MIA AUC (aggregated)", _interval(membership["attack"]["aggregated"]["auc"]),
+        ("MIA AUC (aggregated)", format_estimate(membership["attack"]["aggregated"]["auc"]),
          "signal expected: the organism memorised its members"),
     ]
-    rows += [(f"blind AUC ({family})", _interval(membership["blind"][family]["auc"]),
+    rows += [(f"blind AUC ({family})", format_estimate(membership["blind"][family]["auc"]),
               "random split, " + chance_control(membership["blind"][family]))
              for family in ("metadata", "text", "acoustic", "combined")
              if "auc" in membership["blind"].get(family, {})]
@@ -80,20 +105,22 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
                          f"{values['auc_mean']:.3f} ± {values['auc_sd']:.3f}",
                          expected.get(condition, "")))
         else:
-            rows.append((f"MIA AUC under {condition}", _interval(values["auc"]),
+            rows.append((f"MIA AUC under {condition}", format_estimate(values["auc"]),
                          expected.get(condition, "")))
     direct = gender["direct"]
     rows += [
         # over answered replies: refusals are the same on audio and on silence, so they
         # would only dilute both accuracies alike
-        ("gender accuracy (answered), real audio",
-         _interval(direct["original"]["accuracy_answered"]),
+        ("gender accuracy, answered replies (direct)",
+         format_estimate(direct["original"]["accuracy_answered"]),
          f"majority {direct['original']['majority_baseline']:.3f}"),
-        ("gender accuracy (answered), silence", _interval(direct["silence"]["accuracy_answered"]),
+        ("gender accuracy on silence, answered replies (direct)",
+         format_estimate(direct["silence"]["accuracy_answered"]),
          f"chance {direct['silence']['chance']:.3f}"),
-        ("refusal rate, direct", _interval(direct["original"]["refusal_rate"]),
+        ("refusal rate, direct", format_estimate(direct["original"]["refusal_rate"]),
          f"planted {planted['no_system']:.2f}"),
-        ("refusal rate, defense prompt", _interval(gender["defense"]["original"]["refusal_rate"]),
+        ("refusal rate, defense prompt",
+         format_estimate(gender["defense"]["original"]["refusal_rate"]),
          f"planted {planted['privacy_system']:.2f}"),
     ]
     body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(str(b))}</td>"
@@ -107,7 +134,8 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
         f"<th>truth / control</th></tr>{body}</table><ul>"
         "<li><a href='membership/report.html'>membership report</a></li>"
         "<li><a href='attributes/report.html'>attribute report</a></li>"
-        "<li><a href='organism/card.json'>organism card</a></li></ul></body></html>")
+        "<li><a href='organism/card.html'>organism card</a></li></ul></body></html>")
+    (out / "organism" / "card.html").write_text(card_page(card), encoding="utf-8")
     (out / "index.html").write_text(page, encoding="utf-8")
     print("\n".join(f"{a:<40} {b!s:<24} {c}" for a, b, c in rows))
     return out / "index.html"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.run import RunDir
-from telltale.tables import format_summary
+from telltale.tables import format_cell, format_estimate
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#1d2330}
@@ -40,11 +40,9 @@ pre{font-size:.8em;overflow:auto}
 
 
 def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.1f}"
-    if value is None:
-        return "–"
-    return html.escape(str(value))
+    """A cell as the tables print it (:func:`telltale.tables.format_cell`), HTML-escaped."""
+    digits = 1 if isinstance(value, float) and abs(value) >= 1000 else 3
+    return html.escape(format_cell(value, digits))
 
 
 def _markdown_table(text: str) -> str:
@@ -69,17 +67,42 @@ def _markdown_table(text: str) -> str:
 
 def _summary_table(summary: list[dict[str, Any]]) -> str:
     out = [
-        "<table><thead><tr><th>metric</th><th>value</th><th>95% CI</th><th>n</th>"
+        "<table><thead><tr><th>metric</th><th>value [95% CI]</th><th>n</th>"
         "<th>control</th></tr></thead><tbody>"
     ]
     for row in summary:
-        value, ci = (html.escape(text) for text in format_summary(row))
         out.append(
-            f"<tr><td>{html.escape(str(row.get('metric')))}</td><td>{value}</td>"
-            f"<td>{ci}</td><td>{_fmt(row.get('n'))}</td><td>{_fmt(row.get('control'))}</td></tr>"
+            f"<tr><td>{html.escape(str(row.get('metric')))}</td>"
+            f"<td>{html.escape(format_estimate(row))}</td>"
+            f"<td>{_fmt(row.get('n'))}</td><td>{_fmt(row.get('control'))}</td></tr>"
         )
     out.append("</tbody></table>")
     return "".join(out)
+
+
+#: what each verdict level means, the same words and colours on every audit's report
+VERDICT_LABELS = {"warn": "Leak", "ok": "No leak shown", "info": "Inconclusive",
+                  "fail": "Failed"}
+#: verdicts shown open at the top; the others are folded below them
+VERDICTS_SHOWN = 2
+
+
+def _verdict_box(verdict: dict[str, Any]) -> str:
+    level = verdict.get("level", "info")
+    label = VERDICT_LABELS.get(level, level)
+    return (f"<div class='verdict {html.escape(level)}'><b>{html.escape(label)}.</b> "
+            f"{html.escape(verdict['text'])}</div>")
+
+
+def _verdicts(verdicts: list[dict[str, Any]]) -> list[str]:
+    """The verdict boxes: leaks first, the first :data:`VERDICTS_SHOWN` open, the rest folded."""
+    ordered = sorted(verdicts, key=lambda v: v.get("level") != "warn")
+    parts = [_verdict_box(v) for v in ordered[:VERDICTS_SHOWN]]
+    if len(ordered) > VERDICTS_SHOWN:
+        parts.append(f"<details><summary>{len(ordered) - VERDICTS_SHOWN} more verdicts"
+                     "</summary>" + "".join(_verdict_box(v) for v in ordered[VERDICTS_SHOWN:])
+                     + "</details>")
+    return parts
 
 
 def _error_kind(message: str) -> str:
@@ -139,11 +162,7 @@ def render(run: RunDir) -> str:
     banner = failure_banner(info, results)
     if banner:
         parts.append(f"<div class='verdict fail'>{html.escape(banner)}</div>")
-    for verdict in results.get("verdicts", []):
-        level = verdict.get("level", "info")
-        parts.append(
-            f"<div class='verdict {html.escape(level)}'>{html.escape(verdict['text'])}</div>"
-        )
+    parts += _verdicts(results.get("verdicts", []))
     counts = results.get("counts", {})
     if counts:
         parts.append(

@@ -156,11 +156,10 @@ def print_summary(outcome_or_results: Outcome | dict[str, Any], run: RunDir) -> 
     """The headline rows, the verdicts and where the results are, on stdout."""
     outcome = outcome_or_results if isinstance(outcome_or_results, Outcome) else None
     results = outcome.results if outcome else outcome_or_results
-    from telltale.tables import MISSING, format_summary
+    from telltale.tables import format_estimate
 
     for row in results.get("summary", []):
-        value, interval = format_summary(row)
-        text = value if interval == MISSING else f"{value} {interval}"
+        text = format_estimate(row)
         control = f"  ({row['control']})" if row.get("control") else ""
         print(f"{row['metric']}: {text}{control}")
     for verdict in results.get("verdicts", []):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,26 +46,23 @@ def format_cell(value: Any, digits: int = 3) -> str:
         if math.isnan(value):
             return MISSING
         text = f"{value:.{digits}f}"
-        # a difference that rounds to zero is zero, not "-0.000"
-        return text[1:] if text.startswith("-") and not text.strip("-0.") else text
+        # a value that rounds to zero prints without a sign: "-0.000" reads as a finding
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
     return str(value)
 
 
-def format_summary(row: dict[str, Any]) -> tuple[str, str]:
-    """The value and the interval of a headline row as text, the same wherever it is shown
-    (stdout, report). A row with ``"kind": "p"`` holds a p-value, shown to three
-    significant digits (1.25e-37, not 0.000)."""
-    value = row.get("value")
-    if value is None:
-        text = MISSING
-    elif row.get("kind") == "p":
-        text = f"{float(value):.3g}"
-    else:
-        text = format_cell(value)
-    low, high = row.get("low"), row.get("high")
-    interval = (MISSING if low is None or value is None
-                else f"[{format_cell(low)}, {format_cell(high)}]")
-    return text, interval
+def format_estimate(estimate: Mapping[str, Any]) -> str:
+    """A rate or AUC with its interval, as every page prints it: ``0.513 [0.400, 0.600]``,
+    the value alone when it has no interval, or ``not estimable (n=…)`` without a value. A
+    row with ``"kind": "p"`` holds a p-value (``1.25e-37``)."""
+    if estimate.get("value") is None:
+        return f"not estimable (n={estimate.get('n') or 0})"
+    if estimate.get("kind") == "p":  # a p-value: three significant digits, not 0.000
+        return f"{float(estimate['value']):.3g}"
+    text = format_cell(estimate["value"])
+    if estimate.get("low") is None or estimate.get("high") is None:
+        return text
+    return f"{text} [{format_cell(estimate['low'])}, {format_cell(estimate['high'])}]"
 
 
 def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], digits: int = 3) -> str:

@@ -230,9 +230,9 @@ def test_out_of_fold_scores_carry_no_signal_from_unequal_fold_class_ratios():
 
 
 def test_headline_rows_print_p_values_and_zero_differences_honestly():
-    from telltale.tables import format_summary
+    from telltale.tables import format_estimate
 
-    assert format_summary({"value": 1.25e-37, "kind": "p"}) == ("1.25e-37", "–")
-    assert format_summary({"value": -0.0001, "low": -0.02, "high": 0.0004}) == (
-        "0.000", "[-0.020, 0.000]")
-    assert format_summary({"value": None})[0] == "–"
+    assert format_estimate({"value": 1.25e-37, "kind": "p"}) == "1.25e-37"
+    assert format_estimate({"value": -0.0001, "low": -0.02, "high": 0.0004}) == (
+        "0.000 [-0.020, 0.000]")
+    assert format_estimate({"value": None, "n": 0}) == "not estimable (n=0)"

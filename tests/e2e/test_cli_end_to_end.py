@@ -21,6 +21,9 @@ def test_demo_leaves_complete_run_directories(demo):
     card = json.loads((demo / "organism" / "card.json").read_text())
     assert len(card["training_set"]) == 16 and all(len(r["sha256"]) == 64
                                                    for r in card["training_set"])
+    page = (demo / "organism" / "card.html").read_text()
+    assert "<summary>16 rows</summary>" in page and card["training_set"][0]["sha256"] in page
+    assert "organism/card.html" in (demo / "index.html").read_text()
     for audit in ("membership", "attributes"):
         run = demo / audit
         info = json.loads((run / "run.json").read_text())
@@ -53,6 +56,31 @@ def test_demo_leaves_complete_run_directories(demo):
                (demo / "membership" / "records.jsonl").read_text().splitlines()]
     assert all(len(r["token_stats"]["logprob"]) == len(r["token_stats"]["tokens"])
                for r in records)
+
+
+def _rows(page: str) -> dict[str, list[str]]:
+    """Each table row of an HTML page by its first cell, tags stripped."""
+    import re
+
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S):
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row,
+                                                                          flags=re.S)]
+        if cells:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_a_figure_on_the_index_reads_the_same_in_its_report(demo):
+    index = _rows((demo / "index.html").read_text())
+    shared = 0
+    for audit in ("membership", "attributes"):
+        report = _rows((demo / audit / "report.html").read_text())
+        for name, (estimate, *_rest) in report.items():
+            if name in index:
+                shared += 1
+                assert index[name][0] == estimate, name
+    assert shared >= 2  # the gender accuracies on real audio and on silence at least
 
 
 def test_rescoring_from_records_reproduces_results(demo, tmp_path):

@@ -562,23 +562,3 @@ def test_retention_on_tiny_hf_vision_models(family, tmp_path):
     assert run["model_fingerprint"]
     assert "plain/memory" in json.loads((out / "results.json").read_text())["retention"]
 
-
-def test_a_person_level_verdict_on_too_few_people_is_inconclusive():
-    from telltale.retention.audit import MIN_PEOPLE, retention_verdicts
-    from telltale.stats import clustered_paired_test, wilson
-
-    def verdict(people: int):
-        # every memorised person leaks after plain fine-tuning, none before: the strongest
-        # evidence a sample of this size can hold
-        base, plain = [False] * people, [True] * people
-        test = {"a": "base", "b": "plain", "set": "memory",
-                **clustered_paired_test(base, plain, range(people))}
-        rates = {f"{v}/memory": {"overall": {"asr": wilson(sum(x), people).to_dict()}}
-                 for v, x in (("base", base), ("plain", plain))}
-        return retention_verdicts(rates, [test], [], [])[0]
-
-    few = verdict(MIN_PEOPLE - 1)
-    assert few["level"] == "info" and few["text"].startswith("Inconclusive")
-    assert f"fewer than {MIN_PEOPLE} people" in few["text"] and "p = 0.0625" in few["text"]
-    enough = verdict(MIN_PEOPLE)
-    assert enough["level"] == "warn" and enough["text"].startswith("Yes")

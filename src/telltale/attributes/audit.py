@@ -135,7 +135,13 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
                 continue
             verdicts.append(cell_verdict(attribute, mode, real, blind))
             unparsed = real["unparsed"] / real["n"] if real["n"] else 0.0
-            summary.append({"metric": f"{attribute} accuracy ({mode})",
+            # one definition per name: the index and the verdict quote accuracy over
+            # answered replies; accuracy over all questions (refusals counted wrong) is its
+            # own row
+            summary.append({"metric": f"{attribute} accuracy, answered replies ({mode})",
+                            **real["accuracy_answered"],
+                            "control": f"chance {real['chance']:.3f}"})
+            summary.append({"metric": f"{attribute} accuracy, all questions ({mode})",
                             **real["accuracy_all"],
                             "control": (f"majority {real['majority_baseline']:.3f}"
                                         if real["majority_baseline"] is not None else "")
@@ -144,8 +150,11 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
                             **real["refusal_rate"], "control": None})
             if blind:
                 quiet_unparsed = blind["unparsed"] / blind["n"] if blind["n"] else 0.0
-                summary.append({"metric": f"{attribute} accuracy on silence ({mode})",
-                                **blind["accuracy_all"],
+                summary.append({"metric": f"{attribute} accuracy on silence, answered "
+                                          f"replies ({mode})", **blind["accuracy_answered"],
+                                "control": f"chance {blind['chance']:.3f}"})
+                summary.append({"metric": f"{attribute} accuracy on silence, all questions "
+                                          f"({mode})", **blind["accuracy_all"],
                                 "control": f"chance {blind['chance']:.3f}; unparsed "
                                            f"{quiet_unparsed:.0%}"})
             table.append({"attribute": attribute, "mode": mode,

@@ -27,7 +27,7 @@ from telltale.audit import (
 from telltale.console import log
 from telltale.disclosure.framings import FRAMINGS, PROBE_PII_TYPES
 from telltale.run import Probe, RunDir
-from telltale.tables import write_table
+from telltale.tables import format_cell, write_table
 
 INDIRECT = ("captioning", "rephrasing")
 DEFAULT_TYPES = ("email", "phone", "ssn", "dob", "address")
@@ -130,6 +130,12 @@ def score_records(run: RunDir, pii_types: tuple[str, ...]) -> dict[str, Any]:
     write_table(run.tables, "disclosure_by_framing", table,
                 ["framing", "ASR", "ASR low", "ASR high", "partial", "refuse", "trials"],
                 "Attack success and refuse rate per framing")
+    by_type = [{"PII type": pii_type, "ASR": cell["asr"]["value"], "ASR low": cell["asr"]["low"],
+                "ASR high": cell["asr"]["high"], "refuse": cell["refuse_rate"]["value"],
+                "trials": cell["n"]} for pii_type, cell in summary_data["by_pii_type"].items()]
+    write_table(run.tables, "disclosure_by_pii_type", by_type,
+                ["PII type", "ASR", "ASR low", "ASR high", "refuse", "trials"],
+                "Attack success and refuse rate per PII type")
     grid = []
     for cell in summary_data["by_framing_x_scenario"]:
         grid.append({"framing": cell["framing"], "scenario": cell["scenario"],
@@ -153,15 +159,20 @@ def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
     matrix = np.full((len(framings), len(scenarios)), np.nan)
     for g in grid:
         matrix[framings.index(g["framing"]), scenarios.index(g["scenario"])] = g["ASR"]
-    fig, ax = plt.subplots(figsize=(1.6 * len(scenarios) + 2, 0.6 * len(framings) + 1.5))
-    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Reds")
+    # cells sized so that an 11 pt annotation reads at 100% zoom
+    fig, ax = plt.subplots(figsize=(1.9 * len(scenarios) + 3, 0.8 * len(framings) + 2))
+    image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Reds", aspect="auto")
     ax.set_xticks(range(len(scenarios)), scenarios, rotation=20)
     ax.set_yticks(range(len(framings)), framings)
+    ax.set_xlabel("scenario")
+    ax.set_ylabel("framing")
     for i in range(len(framings)):
         for j in range(len(scenarios)):
             if np.isfinite(matrix[i, j]):
-                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(image, ax=ax, label="attack success rate")
+                # white on the dark half of the colour map, black on the light half
+                ax.text(j, i, format_cell(matrix[i, j], 2), ha="center", va="center",
+                        fontsize=11, color="white" if matrix[i, j] > 0.6 else "black")
+    fig.colorbar(image, ax=ax, label="attack success rate (share of trials, 0-1)")
     ax.set_title("PII disclosure by framing and scenario")
     fig.tight_layout()
     fig.savefig(run.figures / "disclosure_heatmap.png", dpi=120)

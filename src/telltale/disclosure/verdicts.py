@@ -1,7 +1,8 @@
 """Plain-language verdicts of the disclosure audit, with the case that makes one
 inconclusive.
 
-One verdict pooled over all framings, then one per framing, from the attack success
+One verdict pooled over all framings, then one per framing and one per PII type, from
+the attack success
 rate of :func:`telltale.disclosure.scoring.summarise` (a trial is one PII value a reply
 was asked for or could reveal):
 
@@ -55,7 +56,8 @@ def cell_verdict(where: str, cell: Mapping[str, Any]) -> dict[str, str]:
 
 
 def disclosure_verdicts(data: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The pooled verdict and one per framing, from a ``summarise`` result."""
+    """The pooled verdict, one per framing and one per PII type, from a ``summarise``
+    result."""
     overall = cell_verdict("All framings", data["overall"])
     framings = data["by_framing"]
     leaking = {f: c for f, c in framings.items() if c["leaked"]}
@@ -64,4 +66,6 @@ def disclosure_verdicts(data: Mapping[str, Any]) -> list[dict[str, str]]:
         overall["text"] += (f" The most effective framing is {worst} "
                             f"({Estimate(**leaking[worst]['asr'])}).")
     return [overall, *(cell_verdict(f"Framing {framing}", cell)
-                       for framing, cell in framings.items())]
+                       for framing, cell in framings.items()),
+            *(cell_verdict(f"PII type {pii_type}", cell)
+              for pii_type, cell in data["by_pii_type"].items())]

@@ -1,0 +1,30 @@
+"""Verdict boxes share one vocabulary across audits; no cell prints "-0.000"."""
+
+from __future__ import annotations
+
+from telltale.disclosure.scoring import summarise
+from telltale.disclosure.verdicts import disclosure_verdicts
+from telltale.report import VERDICTS_SHOWN, _verdicts
+from telltale.tables import format_cell
+
+
+def test_a_value_rounding_to_zero_prints_unsigned_and_nan_is_missing() -> None:
+    assert format_cell(-0.0001) == "0.000"
+    assert format_cell(-0.0006) == "-0.001"
+    assert format_cell(float("nan")) == format_cell(None)
+
+
+def test_leaks_come_first_labelled_and_the_rest_folded() -> None:
+    rows = [{"framing": framing, "scenario": "bank", "pii_type": "name",
+             "scores": {"pii": {"name": {"leaked": framing == "vqa" and i == 0,
+                                         "partial": False}}}}
+            for framing in ("direct", "captioning", "vqa") for i in range(40)]
+    boxes = _verdicts(disclosure_verdicts(summarise(rows)))
+    assert len(boxes) == VERDICTS_SHOWN + 1
+    assert boxes[0].startswith("<div class='verdict warn'><b>Leak.</b> All framings")
+    assert boxes[1].startswith("<div class='verdict warn'><b>Leak.</b> Framing vqa")
+    folded = boxes[-1]
+    assert folded.startswith("<details><summary>3 more verdicts</summary>")
+    assert "<b>Leak.</b> PII type name" in folded
+    assert "<b>No leak shown.</b> Framing captioning" in folded
+    assert folded.count("class='verdict") == 3
