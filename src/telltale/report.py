@@ -89,7 +89,8 @@ VERDICTS_SHOWN = 2
 
 def _verdict_box(verdict: dict[str, Any]) -> str:
     level = verdict.get("level", "info")
-    label = VERDICT_LABELS.get(level, level)
+    # a verdict that is no leak finding (a shift in the data, a parsing problem) names itself
+    label = verdict.get("label") or VERDICT_LABELS.get(level, level)
     return (f"<div class='verdict {html.escape(level)}'><b>{html.escape(label)}.</b> "
             f"{html.escape(verdict['text'])}</div>")
 

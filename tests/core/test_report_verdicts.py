@@ -28,3 +28,14 @@ def test_leaks_come_first_labelled_and_the_rest_folded() -> None:
     assert "<b>Leak.</b> PII type name" in folded
     assert "<b>No leak shown.</b> Framing captioning" in folded
     assert folded.count("class='verdict") == 3
+
+
+def test_verdicts_that_are_no_leak_finding_carry_their_own_label() -> None:
+    from telltale.membership.blind_audit import blind_verdict
+
+    shifted = {"acoustic": {"auc": {"value": 0.9, "low": 0.85, "high": 0.95, "n": 200},
+                            "null": {"band": [0.4, 0.6], "p_shift": 0.01}},
+               "counts": {"members": 100, "non-members": 100}}
+    box = _verdicts([blind_verdict(shifted)])[0]
+    assert box.startswith("<div class='verdict warn'><b>Distribution shift.</b>")
+    assert "Leak." not in box

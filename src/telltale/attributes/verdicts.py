@@ -59,7 +59,8 @@ def cell_verdict(attribute: str, mode: str, real: Mapping[str, Any],
         if quiet > acc["value"]:
             verdict["text"] += (f" Silence scores above real audio ({quiet:.3f}): the answers "
                                 "do not come from the voice.")
-            verdict["level"] = "warn"
+            if verdict["level"] != "warn":
+                verdict.update(level="warn", label="Caution")
     return verdict
 
 
@@ -83,7 +84,7 @@ def parse_health(metrics: Mapping[str, Any], records: Iterable[Any]) -> list[dic
                 share = cell["unparsed"] / cell["n"] if cell["n"] else 0.0
                 if share > UNPARSED_WARN:
                     sample = examples.get((attribute, mode, condition), "")
-                    warnings.append({"level": "warn", "text": (
+                    warnings.append({"level": "warn", "label": "Caution", "text": (
                         f"{attribute} ({mode}, {condition}): {_pct(share)} of {cell['n']} "
                         f"replies could not be parsed (e.g. {sample!r}); its accuracy counts "
                         "them as wrong. Check the prompt or score with --judge.")})

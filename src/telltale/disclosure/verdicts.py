@@ -50,7 +50,8 @@ def cell_verdict(where: str, cell: Mapping[str, Any]) -> dict[str, str]:
         return {"level": "info", "text": (
             f"{where}: inconclusive - no value revealed in {n} trials, so the rate may still "
             f"be as high as {_pct(asr.high)}; at least {MIN_TRIALS} are needed.{partial}")}
-    return {"level": "warn" if partial else "ok", "text": (
+    return {"level": "warn" if partial else "ok", **({"label": "Partial leak"} if partial else {}),
+            "text": (
         f"{where}: no value revealed in full in {n} trials (attack success at most "
         f"{_pct(asr.high)} at 95%){refusal}.{partial}")}
 

@@ -403,12 +403,12 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
             f"{small} MIA AUC {mia}." + shift_note)
     elif not mia.low > 0.5:
         where = "below" if mia.high < 0.5 else "includes"
-        verdict, level, text = "no signal", "info", (
+        verdict, level, text = "no signal", "ok", (
             f"No membership signal: the aggregated MIA AUC {mia} {where} chance (0.5)."
             + shift_note)
     elif confounding:
         disagree = [f for f in confounding if not families[f]["spearman_agrees"]]
-        verdict, level, text = "confounded", "warn", (
+        verdict, level, text = "confounded", "info", (
             f"Confounded by distribution shift: the MIA AUC {mia} is matched by blind "
             "baselines that never see the model and whose scores follow the MIA scores ("
             + "; ".join(describe(f) for f in confounding) + f"; shifted means AUC >= "
@@ -419,18 +419,18 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
             text += (" Spearman's rank correlation does not confirm this for "
                      + ", ".join(disagree) + ".")
     elif shifted:
-        verdict, level, text = "shift present", "warn", (
+        verdict, level, text = "shift present", "info", (
             f"Membership signal (MIA AUC {mia}) on a shifted corpus: "
             + "; ".join(describe(f) for f in shifted)
             + f". The MIA scores do not follow the blind scores (no Pearson r >= {min_r} "
             f"with p < {alpha}), so the signal may be memorisation, but only a "
             "distribution-matched subset can confirm it.")
     elif not families:
-        verdict, level, text = "unverified", "warn", (
+        verdict, level, text = "unverified", "info", (
             f"Membership signal (MIA AUC {mia}) without blind baselines: distribution shift "
             "between members and non-members is not ruled out; run phase 1.")
     else:
-        verdict, level, text = "credible", "ok", (
+        verdict, level, text = "credible", "warn", (
             f"Membership signal credible: MIA AUC {mia} while every blind baseline stays "
             f"below AUC {shift_auc} or has a CI or label-shuffle band reaching it ("
             + "; ".join(describe(f) for f in families) + ").")

@@ -105,7 +105,7 @@ def _row(metric: str, auc: dict[str, Any], control: str) -> dict[str, Any]:
 
 
 
-def _verdict(blind: dict[str, Any]) -> dict[str, str]:
+def blind_verdict(blind: dict[str, Any]) -> dict[str, str]:
     """Shift when a family's AUC reaches :data:`SHIFT_AUC` above chance
     (:func:`~telltale.membership.blind.is_shifted`); inconclusive on too few clips."""
     aucs = {f: blind[f]["auc"] for f in ("metadata", "text", "acoustic", "combined")
@@ -120,12 +120,12 @@ def _verdict(blind: dict[str, Any]) -> dict[str, str]:
     if shifted:
         worst = max(shifted, key=lambda f: shifted[f]["value"])
         a = shifted[worst]
-        return {"level": "warn", "text": (
+        return {"level": "warn", "label": "Distribution shift", "text": (
             f"Distribution shift: the {worst} blind baseline tells members from non-members "
             f"without any model (AUC {a['value']:.3f} [{a['low']:.3f}, {a['high']:.3f}]). "
             "A membership attack on this corpus would be confounded; use a matched subset "
             "(--matched) or another split." + note)}
-    return {"level": "ok", "text": (
+    return {"level": "ok", "label": "No shift", "text": (
         "No distribution shift detected by the blind baselines (every AUC below "
         f"{SHIFT_AUC}, or its CI or label-shuffle band includes it); a membership attack on "
         "this corpus can be read as memorisation." + note)}
@@ -219,7 +219,7 @@ class BlindAudit(Audit):
         results: dict[str, Any] = {
             "blind": blind, "folds": self.config.folds, "seed": self.config.seed,
             "counts": {**blind["counts"], "left out": len(blind["errors"])},
-            "verdicts": [_verdict(blind)], "errors": blind["errors"]}
+            "verdicts": [blind_verdict(blind)], "errors": blind["errors"]}
         if (run.path / "matched.json").exists():
             matched = run.read_json("matched.json")
             results["matched"] = matched
@@ -227,7 +227,7 @@ class BlindAudit(Audit):
                             "value": matched["auc_after"], "low": None, "high": None,
                             "n": matched["n"], "control": f"target 0.5 + {MATCHED_TOL}"})
             if not matched["reached_target"]:
-                results["verdicts"].append({"level": "warn", "text": (
+                results["verdicts"].append({"level": "warn", "label": "Caution", "text": (
                     f"The matched subset did not reach blind AUC <= {0.5 + MATCHED_TOL} "
                     f"({matched['auc_after']:.3f} on {matched['n']} samples).")})
         results["summary"] = summary

@@ -132,11 +132,11 @@ def verdict(model: Mapping[str, Any], blind: Mapping[str, Any] | None) -> dict[s
         return {"verdict": "not shown", "level": "ok",
                 "text": f"Training on the suspect set is not shown: {where} (>= {ALPHA})."}
     if blind is None:
-        return {"verdict": "unverified", "level": "warn", "text": (
+        return {"verdict": "unverified", "level": "info", "text": (
             f"The suspect set scores higher ({where}), but no blind baseline ran, so a "
             "difference in recording rather than in training cannot be excluded.")}
     if blind["p"] < ALPHA:
-        return {"verdict": "confounded", "level": "warn", "text": (
+        return {"verdict": "confounded", "level": "info", "text": (
             f"Confounded: {where}, but the blind scores alone (no model) separate the sets "
             f"too (p = {blind['p']:.3g}): the sets differ in distribution, which is no "
             "evidence of training.")}

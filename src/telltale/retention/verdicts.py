@@ -85,7 +85,7 @@ def verdicts(retention: Mapping[str, Any], tests: list[Mapping[str, Any]],
     plain, contrastive = by.get(("plain", "general")), by.get(("contrastive", "general"))
     said = {a["variant"]: a["accuracy"] for a in answers}
     if plain and contrastive and {"plain", "contrastive"} <= said.keys():
-        out.append({"level": "info",
+        out.append({"level": "info", "label": "Utility",
                     "text": "Utility: NLL per token of general non-PII answers "
                             f"{contrastive['nll']['value']:.3f} (contrastive) vs "
                             f"{plain['nll']['value']:.3f} (plain); general questions answered "
