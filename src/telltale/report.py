@@ -171,6 +171,10 @@ def render(run: RunDir) -> str:
             + " · ".join(f"{html.escape(k)}: <b>{_fmt(v)}</b>" for k, v in counts.items())
             + "</p>"
         )
+    if run.records_path.exists():
+        parts.append("<p><a href='samples.html'>Browse every record</a>: prompt, media, reply "
+                     "with the evidence highlighted, outcome; filter by condition, mode, "
+                     "framing, label and outcome.</p>")
     if results.get("summary"):
         parts.append("<h2>Headline figures</h2>" + _summary_table(results["summary"]))
     tables = sorted(run.tables.glob("*.md"))
@@ -214,7 +218,11 @@ def render(run: RunDir) -> str:
 
 def write_report(run_dir: str | Path) -> Path:
     """Write ``report.html`` into the run directory and return its path."""
+    from telltale.samples import write_samples
+
     run = RunDir(run_dir)
+    if run.records_path.exists():
+        write_samples(run)
     out = run.path / "report.html"
     out.write_text(render(run), encoding="utf-8")
     return out

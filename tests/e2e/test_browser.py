@@ -1,0 +1,58 @@
+"""The demo's pages in a real browser (headless Debian chromium): no console message, no
+broken image, a screenshot of each in the tests' output; the sample browser's filters."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from cli import chromium
+
+from telltale.records import Record
+from telltale.samples import outcome
+
+pytestmark = pytest.mark.skipif(shutil.which("chromium") is None,
+                                reason="Debian chromium is not installed")
+
+
+def _pages(demo: Path) -> list[Path]:
+    return [demo / "index.html", demo / "organism" / "card.html",
+            *(demo / audit / name for audit in ("attributes", "membership")
+              for name in ("report.html", "samples.html"))]
+
+
+def test_every_demo_page_loads_without_console_message_or_broken_image(demo, tmp_path):
+    for page in _pages(demo):
+        dom, console = chromium(page.as_uri(), tmp_path / "profile", "--dump-dom")
+        assert not console, (page, console)
+        assert "</html>" in dom
+        for src in re.findall(r"<img[^>]* src=\"([^\"]+)\"", dom):
+            assert src.startswith("data:image/") or (page.parent / src).is_file(), (page, src)
+        shot = tmp_path / f"{page.parent.name}-{page.stem}.png"
+        chromium(page.as_uri(), tmp_path / "profile", f"--screenshot={shot}",
+                 "--window-size=1200,1400")
+        assert shot.stat().st_size > 10_000, shot  # a rendered page, not a blank canvas
+
+
+def test_the_sample_browser_filters_in_the_browser(demo, tmp_path):
+    run = demo / "attributes"
+    records = [Record.from_dict(json.loads(line))
+               for line in (run / "records.jsonl").read_text().splitlines()]
+    for hash_, keep in (
+            ("condition=silence&outcome=unparsed",
+             lambda r: r.probe["condition"] == "silence" and outcome(r) == "unparsed"),
+            ("condition=silence&outcome=refusal",
+             lambda r: r.probe["condition"] == "silence" and outcome(r) == "refusal"),
+            ("mode=direct&label=gender%3Dfemale",
+             lambda r: r.probe["mode"] == "direct" and r.labels.get("gender") == "female"),
+            ("", lambda r: True)):
+        dom, console = chromium(f"{(run / 'samples.html').as_uri()}#{hash_}",
+                                tmp_path / "profile", "--dump-dom")
+        assert not console
+        expected = sum(map(keep, records))
+        assert f'data-shown="{expected}"' in dom, (hash_, expected)
+        rows = re.findall(r'<tr data-key="([^"]+)"', dom)
+        assert len(rows) == min(expected, 50)  # one page of 50
+        wanted = {r.key for r in records if keep(r)}
+        assert set(rows) <= wanted
