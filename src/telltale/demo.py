@@ -102,7 +102,7 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
             continue
         if values.get("realisations", 1) > 1:  # mean and SD over the resynthesised voices
             rows.append((f"MIA AUC under {condition} ({values['realisations']} voices)",
-                         f"{values['auc_mean']:.3f} ± {values['auc_sd']:.3f}",
+                         format_estimate({"value": values["auc_mean"], "sd": values["auc_sd"]}),
                          expected.get(condition, "")))
         else:
             rows.append((f"MIA AUC under {condition}", format_estimate(values["auc"]),

@@ -341,3 +341,25 @@ def low_fpr_tpr(y: Any, scores: Any, fpr: float) -> float | None:
     if negatives * fpr < 1 - 1e-9:
         return None
     return tpr_at_fpr(y, scores, fpr)
+
+
+def low_fpr_tpr_interval(y: Any, scores: Any, fpr: float, n_boot: int = 200, seed: int = 0,
+                         confidence: float = 0.95) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of :func:`low_fpr_tpr`, or None where that is not
+    estimable. Members and non-members are resampled apart (a stratified bootstrap), so
+    every replicate keeps the non-member count that makes the operating point estimable;
+    with few non-members a single false positive moves the TPR a lot, and the interval
+    says so."""
+    y = np.asarray(y).astype(int)
+    s = np.asarray(scores, dtype=float)
+    if low_fpr_tpr(y, s, fpr) is None or n_boot < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    draws = []
+    for _ in range(n_boot):
+        rows = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        draws.append(tpr_at_fpr(y[rows], s[rows], fpr))
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(draws, [alpha, 1.0 - alpha])
+    return float(low), float(high)

@@ -61,7 +61,8 @@ def format_estimate(estimate: Mapping[str, Any]) -> str:
         return f"{float(estimate['value']):.3g}"
     text = format_cell(estimate["value"])
     if estimate.get("low") is None or estimate.get("high") is None:
-        return text
+        # a mean over realisations (e.g. TTS voices) is shown with their spread
+        return f"{text} ± {format_cell(estimate['sd'])}" if "sd" in estimate else text
     return f"{text} [{format_cell(estimate['low'])}, {format_cell(estimate['high'])}]"
 
 

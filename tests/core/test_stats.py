@@ -236,3 +236,17 @@ def test_headline_rows_print_p_values_and_zero_differences_honestly():
     assert format_estimate({"value": -0.0001, "low": -0.02, "high": 0.0004}) == (
         "0.000 [-0.020, 0.000]")
     assert format_estimate({"value": None, "n": 0}) == "not estimable (n=0)"
+
+
+def test_tpr_at_low_fpr_has_a_stratified_bootstrap_interval_where_estimable():
+    from telltale.stats import low_fpr_tpr, low_fpr_tpr_interval
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(150, int), np.zeros(150, int)]
+    scores = rng.normal(size=300) + 1.5 * y
+    value = low_fpr_tpr(y, scores, 0.01)
+    low, high = low_fpr_tpr_interval(y, scores, 0.01, n_boot=300)
+    assert low <= value <= high and high - low > 0.05  # one false positive moves it a lot
+    assert low_fpr_tpr_interval(y, 10.0 * y, 0.01) == (1.0, 1.0)  # perfect separation
+    few = np.r_[np.ones(50, int), np.zeros(50, int)]
+    assert low_fpr_tpr_interval(few, rng.normal(size=100), 0.01) is None  # 50 non-members

@@ -208,9 +208,14 @@ def _figures(run: RunDir, metrics: dict, attributes: list[str]) -> None:
                 ax.bar(np.arange(len(modes)) + offset, values, 0.4, yerr=err, capsize=3,
                        label=condition)
             if key == "accuracy_all":
-                ax.axhline(metrics[attribute][modes[0]]["original"]["chance"], color="k", ls=":",
-                           lw=0.8, label="chance")
+                real = metrics[attribute][modes[0]]["original"]
+                ax.axhline(real["chance"], color="k", ls=":", lw=0.8, label="chance")
+                if real.get("majority_baseline") is not None:
+                    ax.axhline(real["majority_baseline"], color="k", ls="--", lw=0.8,
+                               label="majority label")
             ax.set_xticks(range(len(modes)), modes)
+            ax.set_xlabel("prompt mode")
+            ax.set_ylabel("share of all questions (0-1)")
             ax.set_ylim(0, 1)
             ax.set_title(f"{attribute}: {title}")
             ax.legend(fontsize=7)

@@ -115,6 +115,8 @@ class AttackResult:
     auc: Estimate
     tpr_at_1pct_fpr: float | None  # None: too few non-members (stats.low_fpr_tpr)
     tpr_at_01pct_fpr: float | None
+    #: stratified bootstrap interval of the TPR at 1% FPR (None where not estimable)
+    tpr_at_1pct_fpr_interval: tuple[float, float] | None
     per_indicator: dict[str, dict[str, Any]]
     n_dropped: int
     n_imputed_values: int
@@ -125,6 +127,7 @@ class AttackResult:
         """JSON-ready summary (without the per-sample scores)."""
         return {"aggregated": {"auc": self.auc.to_dict(),
                                "tpr_at_1pct_fpr": self.tpr_at_1pct_fpr,
+                               "tpr_at_1pct_fpr_interval": self.tpr_at_1pct_fpr_interval,
                                "tpr_at_0.1pct_fpr": self.tpr_at_01pct_fpr},
                 "indicators": self.per_indicator, "n_indicators": len(self.per_indicator),
                 "n": int(self.used.sum()), "n_dropped": self.n_dropped,
@@ -194,7 +197,10 @@ def aggregate_attack(X: np.ndarray, y: np.ndarray, names: Sequence[str], folds: 
     return AttackResult(
         scores=scores, used=used, auc=stats.roc_auc(ys, ss, n_boot=n_boot, seed=seed),
         tpr_at_1pct_fpr=stats.low_fpr_tpr(ys, ss, 0.01),
-        tpr_at_01pct_fpr=stats.low_fpr_tpr(ys, ss, 0.001), per_indicator=per_indicator,
+        tpr_at_01pct_fpr=stats.low_fpr_tpr(ys, ss, 0.001),
+        tpr_at_1pct_fpr_interval=stats.low_fpr_tpr_interval(ys, ss, 0.01,
+                                                            n_boot=min(n_boot, 200), seed=seed),
+        per_indicator=per_indicator,
         n_dropped=int((~used).sum()), n_imputed_values=int((~np.isfinite(X[used])).sum()),
         folds=k, notes=notes)
 
@@ -233,7 +239,8 @@ def roc_figures(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], folder: str
         fpr, tpr = stats.roc_points(y[ok], s[ok])
         auc = stats.roc_auc(y[ok], s[ok], n_boot=0).value
         prepared.append((f"{label} (AUC {auc:.3f})", fpr, tpr, int((y[ok] == 0).sum())))
-    smallest = min((0.5 / n for *_, n in prepared if n), default=1e-3)
+    # with n non-members the smallest FPR a curve can show is 1/n: the axis stops there
+    floor = max((1.0 / n for *_, n in prepared if n), default=1e-3)
     paths = []
     for scale in ("linear", "loglog"):
         fig, ax = plt.subplots(figsize=(4.8, 4.4))
@@ -241,7 +248,7 @@ def roc_figures(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], folder: str
             ax.plot(fpr, tpr, lw=1.4, label=label)
         if scale == "loglog":
             # Carlini et al. (2022) read attacks at low FPR; the log axes show that region
-            low = min(1e-3, smallest)
+            low = floor
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlim(low, 1)
@@ -249,8 +256,9 @@ def roc_figures(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], folder: str
             ax.plot([low, 1], [low, 1], "k:", lw=0.8)
         else:
             ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
+        axis = " (log scale)" if scale == "loglog" else ""
+        ax.set_xlabel(f"false positive rate{axis}")
+        ax.set_ylabel(f"true positive rate{axis}")
         ax.set_title(f"{title} ({'log-log' if scale == 'loglog' else 'linear'})")
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()

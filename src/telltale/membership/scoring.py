@@ -21,7 +21,7 @@ from telltale.membership.blind import chance_control
 from telltale.models.base import TokenStats
 from telltale.records import Record
 from telltale.run import RunDir
-from telltale.tables import write_table
+from telltale.tables import format_estimate, write_table
 
 
 def read_blind_scores(run: RunDir) -> dict[str, dict[str, float]]:
@@ -42,9 +42,16 @@ def _ci(est: dict[str, Any]) -> dict[str, Any]:
     return {"value": est["value"], "low": est["low"], "high": est["high"], "n": est["n"]}
 
 
-def _tpr_control(negatives: int) -> str:
-    return ("chance 0.01" if negatives >= 100 else
-            f"not estimable: {negatives} non-members (needs 100)")
+def _tpr_row(metric: str, aggregated: dict[str, Any], y: np.ndarray,
+             control: str | None = None) -> dict[str, Any]:
+    """A headline row for the TPR at 1% FPR with its bootstrap interval, or "not
+    estimable" with the number of non-members it would need."""
+    negatives = int((1 - y).sum())
+    interval = aggregated.get("tpr_at_1pct_fpr_interval") or (None, None)
+    return {"metric": metric, "value": aggregated["tpr_at_1pct_fpr"], "low": interval[0],
+            "high": interval[1], "n": int(y.size),
+            "control": control or ("chance 0.01" if negatives >= 100 else
+                                   f"not estimable: {negatives} non-members (needs 100)")}
 
 
 @dataclass
@@ -178,14 +185,21 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
     s.verdicts.append({"level": verdict["level"], "text": verdict["text"]})
     s.summary += [{"metric": f"MIA AUC (aggregated LR over {len(names)} indicators)",
                    **_ci(mia_auc), "control": "chance 0.5"},
-                  {"metric": "TPR at 1% FPR",
-                   "value": phase2["attack"]["aggregated"]["tpr_at_1pct_fpr"],
-                   "n": int(y.size), "control": _tpr_control(int((1 - y).sum()))}]
+                  _tpr_row("TPR at 1% FPR", phase2["attack"]["aggregated"], y)]
     for family, values in families.items():
         s.summary.append({"metric": f"blind AUC ({family})", **_ci(values["auc"]),
                           "control": chance_control(values)})
     for condition, values in disentangled.items():
-        if condition != "original":
+        if condition == "original":
+            continue
+        if values.get("realisations", 1) > 1:
+            # one figure per condition: the mean AUC over the voices, as the index shows it
+            s.summary.append({
+                "metric": f"MIA AUC under {condition} ({values['realisations']} voices)",
+                "value": values["auc_mean"], "sd": values["auc_sd"], "n": values["auc"]["n"],
+                "control": f"original {mia_auc['value']:.3f}; the voice-averaged score "
+                           f"gives {format_estimate(values['auc'])}"})
+        else:
             s.summary.append({"metric": f"MIA AUC under {condition}", **_ci(values["auc"]),
                               "control": f"original {mia_auc['value']:.3f}"})
     label = str(run.read_run_json().get("data") or "data")
@@ -234,9 +248,7 @@ def _blackbox_attack(s: _Scoring) -> np.ndarray:
     s.summary += [{"metric": f"black-box MIA AUC ({k} samples at T={s.config.temperature:g}, "
                              f"{len(names)} features)", **_ci(auc),
                    "control": f"chance 0.5; {k + 1} model calls per clip"},
-                  {"metric": "black-box TPR at 1% FPR",
-                   "value": phase["attack"]["aggregated"]["tpr_at_1pct_fpr"],
-                   "n": int(s.y.size), "control": _tpr_control(int((1 - s.y).sum()))}]
+                  _tpr_row("black-box TPR at 1% FPR", phase["attack"]["aggregated"], s.y)]
     s.verdicts.append({"level": phase["diagnosis"]["level"],
                        "text": "Black-box (sampled transcriptions): "
                                + phase["diagnosis"]["text"]})
@@ -311,12 +323,10 @@ def _reference_calibration(s: _Scoring, features: np.ndarray) -> None:
             None if np.isnan(scores[row]) else float(scores[row]))
     s.results["reference"] = {**out, "model": s.run.read_run_json()["config"].get(
         "reference_model")}
-    negatives = int((1 - s.y).sum())
     before, after = out["uncalibrated"], out["calibrated"]
     s.summary += [
         {"metric": "MIA AUC calibrated by the reference model", **_ci(after["auc"]),
          "control": f"uncalibrated {before['auc']['value']:.3f}"},
-        {"metric": "TPR at 1% FPR calibrated by the reference model",
-         "value": after["tpr_at_1pct_fpr"], "n": int(s.y.size),
-         "control": (f"uncalibrated {before['tpr_at_1pct_fpr']:.3f}"
-                     if before["tpr_at_1pct_fpr"] is not None else _tpr_control(negatives))}]
+        _tpr_row("TPR at 1% FPR calibrated by the reference model", after, s.y,
+                 f"uncalibrated {format_estimate(_tpr_row('', before, s.y))}"
+                 if before["tpr_at_1pct_fpr"] is not None else None)]
