@@ -94,9 +94,9 @@ def test_disentanglement_tables(conditions):
     wide, wide_cols = disentanglement_wide_rows({"VoxPopuli": out})
     assert wide_cols == ["Dataset", "Original", "Silence", "Noise", "Synthesized"]
     tts = out["tts"]
-    expected = f"{100 * tts['auc_mean']:.1f} ± {100 * tts['auc_sd']:.1f}"
+    expected = f"{tts['auc_mean']:.3f} ± {tts['auc_sd']:.3f}"
     assert wide[0]["Synthesized"].startswith(expected)
-    assert wide[0]["Original"] == f"{100 * out['original']['auc_mean']:.1f}"
+    assert wide[0]["Original"] == f"{out['original']['auc_mean']:.3f}"
     # the original-vs-silence difference is significant, so the cell is starred
     assert out["silence"]["paired_t"]["p"] < 0.05 and wide[0]["Silence"].endswith("*")
 
@@ -113,10 +113,10 @@ def test_mia_vs_blind_table_in_the_paper_layout(conditions, tmp_path):
     rows, columns = mia_blind_rows({"Gigaspeech": entry})
     assert columns == ["Dataset", "MIA AUC", "metadata (r/ρ)", "text (r/ρ)", "acoustic (r/ρ)",
                        "verdict"]
-    assert rows[0]["MIA AUC"] == "87.6 [84.0, 91.0]"
-    assert rows[0]["metadata (r/ρ)"] == "71.9 (.59/.55)"
-    assert rows[0]["text (r/ρ)"] == "75.6 (-.01/.06)"
-    assert rows[0]["acoustic (r/ρ)"] == "78.9 (–/–)"
+    assert rows[0]["MIA AUC"] == "0.876 [0.840, 0.910]"
+    assert rows[0]["metadata (r/ρ)"] == "0.719 (.59/.55)"
+    assert rows[0]["text (r/ρ)"] == "0.756 (-.01/.06)"
+    assert rows[0]["acoustic (r/ρ)"] == "0.789 (–/–)"
 
     paths = write_membership_tables(tmp_path, {"Gigaspeech": entry}, {"Gigaspeech": out})
     assert sorted(p.name for p in paths) == sorted(
@@ -124,7 +124,7 @@ def test_mia_vs_blind_table_in_the_paper_layout(conditions, tmp_path):
         for ext in ("md", "tex"))
     tex = (tmp_path / "mia_vs_blind.tex").read_text()
     assert r"$\rho$" in tex and r"\label{tab:mia_vs_blind}" in tex and "Lee et al." in tex
-    assert "71.9 (.59/.55)" in (tmp_path / "mia_vs_blind.md").read_text()
+    assert "0.719 (.59/.55)" in (tmp_path / "mia_vs_blind.md").read_text()
 
 
 def test_generic_table_rendering_escapes_and_formats():

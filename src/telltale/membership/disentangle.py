@@ -113,8 +113,9 @@ def disentangle(y: np.ndarray, scores: Mapping[str, np.ndarray], n_boot: int = 1
     return {c: out[c] for c in ("original", *(c for c in out if c != "original"))}
 
 
-def _pct(value: float) -> str:
-    return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+def _auc(value: float) -> str:
+    """An AUC cell on the 0-1 scale every telltale page uses (the paper prints x 100)."""
+    return "–" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
 def _r(value: float) -> str:
@@ -153,7 +154,7 @@ def disentanglement_rows(result: Mapping[str, Mapping[str, Any]]
 def disentanglement_wide_rows(per_dataset: Mapping[str, Mapping[str, Mapping[str, Any]]],
                               conditions: Sequence[str] = tuple(CONDITION_LABELS),
                               alpha: float = 0.05) -> tuple[list[dict[str, Any]], list[str]]:
-    """The paper's Table 2 layout: one row per dataset (or dataset and model), AUC x 100 per
+    """The paper's Table 2 layout: one row per dataset (or dataset and model), AUC (0-1) per
     condition, the SD over realisations as ``± SD``, and ``*`` where the paired t-test
     against the original has p < ``alpha``.
 
@@ -179,9 +180,9 @@ def disentanglement_wide_rows(per_dataset: Mapping[str, Mapping[str, Mapping[str
             v = result.get(condition)
             if v is None:
                 continue
-            cell = _pct(v["auc_mean"])
+            cell = _auc(v["auc_mean"])
             if v["realisations"] > 1:
-                cell += f" ± {100 * v['auc_sd']:.1f}"
+                cell += f" ± {v['auc_sd']:.3f}"
             test = v.get("paired_t") or {}
             if test.get("p") is not None and test["p"] < alpha:
                 cell += "*"
@@ -209,8 +210,8 @@ def mia_blind_rows(per_dataset: Mapping[str, Mapping[str, Any]],
     Returns
     -------
     rows : list of dict
-        Cells as in the paper: AUC x 100 with one decimal; the MIA AUC with its 95% CI;
-        a blind cell ``71.9 (.59/.55)`` holds its AUC and (Pearson r / Spearman rho).
+        Cells as in the paper, on the 0-1 scale (AUC, three decimals); the MIA AUC with its
+        95% CI; a blind cell ``0.719 (.59/.55)`` holds its AUC and (Pearson r / Spearman rho).
     columns : list of str
         ``Dataset``, ``MIA AUC``, one column per family, and ``verdict`` when given.
     """
@@ -221,13 +222,13 @@ def mia_blind_rows(per_dataset: Mapping[str, Mapping[str, Any]],
     for label, entry in per_dataset.items():
         mia = as_estimate(entry["mia_auc"])
         row: dict[str, Any] = {"Dataset": label, "MIA AUC": (
-            f"{_pct(mia.value)} [{_pct(mia.low)}, {_pct(mia.high)}]")}
+            f"{_auc(mia.value)} [{_auc(mia.low)}, {_auc(mia.high)}]")}
         for family in families:
             auc = entry.get("blind", {}).get(family)
             if auc is None:
                 continue
             corr = entry.get("correlation", {}).get(family, {})
-            row[f"{family} (r/ρ)"] = (f"{_pct(as_estimate(auc).value)} "
+            row[f"{family} (r/ρ)"] = (f"{_auc(as_estimate(auc).value)} "
                                       f"({_r(corr.get('pearson_r', math.nan))}/"
                                       f"{_r(corr.get('spearman_rho', math.nan))})")
         if with_verdict:
@@ -262,13 +263,13 @@ def write_membership_tables(folder: str | Path,
     paths: list[Path] = []
     rows, columns = mia_blind_rows(mia_blind)
     paths += write_table(folder, "mia_vs_blind", rows, columns, caption=(
-        "MIA performance (AUC x 100, 95% CI) against blind baselines. In parentheses: "
+        "MIA performance (AUC, 95% CI) against blind baselines. In parentheses: "
         "Pearson r / Spearman rho between the blind and the MIA scores; a high blind AUC "
         "with a positive correlation marks a confound (Lee et al., 2026, Table 1)."))
     if disentanglement:
         rows, columns = disentanglement_wide_rows(disentanglement)
         paths += write_table(folder, "disentanglement", rows, columns, caption=(
-            "Modality disentanglement (sample-level AUC x 100). Synthesized: mean ± SD over "
+            "Modality disentanglement (sample-level AUC). Synthesized: mean ± SD over "
             "realisations. *: paired t-test against Original, p < 0.05."))
         if len(disentanglement) == 1:
             (result,) = disentanglement.values()
