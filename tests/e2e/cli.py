@@ -44,17 +44,3 @@ def served(spec: str, *options: str):
         server.terminate()
         server.wait(timeout=30)
 
-
-def chromium(url: str, profile, *extra: str, timeout: int = 120) -> tuple[str, list[str]]:
-    """Load ``url`` in headless Debian chromium (scripts run for up to 5 s of virtual time);
-    the DOM after scripts ran and the page's console messages."""
-    import re
-
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-             f"--user-data-dir={profile}"]
-    proc = subprocess.run(["chromium", *flags, *extra, url], capture_output=True, text=True,
-                          timeout=timeout, check=True)
-    console = [m.group(1) for m in re.finditer(r"CONSOLE[:(]\d*\)?\]? (.*)", proc.stderr)]
-    return proc.stdout, console

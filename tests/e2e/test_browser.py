@@ -3,17 +3,14 @@ broken image, a screenshot of each in the tests' output; the sample browser's fi
 
 import json
 import re
-import shutil
 from pathlib import Path
 
-import pytest
-from cli import chromium
+from browser import chromium, needs_chromium
 
 from telltale.records import Record
 from telltale.samples import outcome
 
-pytestmark = pytest.mark.skipif(shutil.which("chromium") is None,
-                                reason="Debian chromium is not installed")
+pytestmark = needs_chromium
 
 
 def _pages(demo: Path) -> list[Path]:

@@ -2,7 +2,10 @@
 transformers classes and processor): forms rendered into the run, every framing asked,
 records scored, and the run re-scored from its directory alone with the manifest gone."""
 
+import re
 import shutil
+
+from browser import chromium, needs_chromium
 
 from telltale.audit import RunOptions
 from telltale.disclosure.audit import DisclosureAudit, DisclosureConfig
@@ -29,3 +32,22 @@ def test_disclosure_runs_and_rescores_without_its_manifest(tiny_models, tmp_path
     after = score_run(run)
     assert after["summary"] == before["summary"]
     assert after["disclosure"] == before["disclosure"]
+
+
+@needs_chromium
+def test_disclosure_report_and_sample_browser_in_a_real_browser(tiny_models, tmp_path):
+    config = DisclosureConfig(forms=1, photo_variants=False, pii_types=("ssn",),
+                              max_new_tokens=4, limit=1)
+    options = RunOptions(out=tmp_path / "run", model=f"hf:{tiny_models['llava']}",
+                         batch_size=4, no_cache=True)
+    assert run_audit(DisclosureAudit(config), options).status == 0
+    for page in ("report.html", "samples.html"):
+        dom, console = chromium((options.out / page).as_uri(), tmp_path / "profile",
+                                "--dump-dom")
+        assert not console, (page, console)
+        images = re.findall(r"<img[^>]* src=\"([^\"]+)\"", dom)
+        assert images and all(src.startswith("data:image/") for src in images), page
+        chromium((options.out / page).as_uri(), tmp_path / "profile",
+                 f"--screenshot={tmp_path / page}.png", "--window-size=1200,1400")
+    # a handful of trials: the report says so rather than "no leak"
+    assert "Inconclusive." in (options.out / "report.html").read_text()
