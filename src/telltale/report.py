@@ -35,6 +35,7 @@ figure{display:inline-block;margin:.6em;vertical-align:top}
 figure img{max-width:480px;border:1px solid #e3e7ef}
 figcaption{font-size:.85em;color:#5b6478;text-align:center}
 details{margin:1em 0}
+details.evidence{margin:.4em 0 0;font-weight:400}
 pre{font-size:.8em;overflow:auto}
 """
 
@@ -85,14 +86,24 @@ VERDICT_LABELS = {"warn": "Leak", "ok": "No leak shown", "info": "Inconclusive",
                   "fail": "Failed"}
 #: verdicts shown open at the top; the others are folded below them
 VERDICTS_SHOWN = 2
+#: a verdict longer than this shows its first clause and folds the rest
+VERDICT_CHARS = 240
 
 
 def _verdict_box(verdict: dict[str, Any]) -> str:
     level = verdict.get("level", "info")
     # a verdict that is no leak finding (a shift in the data, a parsing problem) names itself
     label = verdict.get("label") or VERDICT_LABELS.get(level, level)
-    return (f"<div class='verdict {html.escape(level)}'><b>{html.escape(label)}.</b> "
-            f"{html.escape(verdict['text'])}</div>")
+    text = verdict["text"]
+    # a long verdict (the membership diagnosis lists every blind family) opens with its
+    # claim and folds the evidence, which follows the first parenthesis
+    cut = text.find(" (")
+    if len(text) > VERDICT_CHARS and 0 < cut < VERDICT_CHARS:
+        shown = (f"{html.escape(text[:cut])}. <details class='evidence'><summary>evidence"
+                 f"</summary>{html.escape(text)}</details>")
+    else:
+        shown = html.escape(text)
+    return f"<div class='verdict {html.escape(level)}'><b>{html.escape(label)}.</b> {shown}</div>"
 
 
 def _verdicts(verdicts: list[dict[str, Any]]) -> list[str]:

@@ -39,3 +39,17 @@ def test_verdicts_that_are_no_leak_finding_carry_their_own_label() -> None:
     box = _verdicts([blind_verdict(shifted)])[0]
     assert box.startswith("<div class='verdict warn'><b>Distribution shift.</b>")
     assert "Leak." not in box
+
+
+def test_a_long_verdict_opens_with_its_claim_and_folds_the_evidence() -> None:
+    from telltale.report import VERDICT_CHARS, _verdict_box
+
+    claim = "Membership signal credible: MIA AUC 0.993 [0.986, 0.998]"
+    text = claim + " (" + "metadata AUC 0.453, Pearson r -0.12; " * 12 + ")."
+    assert len(text) > VERDICT_CHARS
+    box = _verdict_box({"level": "warn", "text": text})
+    head, folded = box.split("<details", 1)
+    assert head.endswith(f"<b>Leak.</b> {claim}. ") and "Pearson" not in head
+    assert "Pearson r -0.12" in folded
+    short = _verdict_box({"level": "ok", "text": "No leak (3 trials)."})
+    assert "<details" not in short
