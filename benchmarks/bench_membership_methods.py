@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from machine import machine_info
 
 from telltale.audit import RunOptions
 from telltale.membership.audit import MembershipAudit, MembershipConfig
+from telltale.models.serve_cli import launch
 from telltale.runner import run_audit
 
 
@@ -41,27 +40,6 @@ def _run(out: Path, model: str, data: Path, **config: Any) -> tuple[dict[str, An
 def _auc(block: dict[str, Any]) -> str:
     auc = block["attack"]["aggregated"]["auc"] if "attack" in block else block["auc"]
     return f"{auc['value']:.3f} [{auc['low']:.3f}, {auc['high']:.3f}]"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _text_only_server(spec: str) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "telltale", "-q", "serve", spec, "--port",
-                             str(port), "--text-only", "--batch-size", "32"])
-    deadline = time.time() + 120
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                raise SystemExit("telltale serve did not start") from None
-            time.sleep(0.3)
 
 
 def _shifted_manifest(manifest: Path, out: Path) -> Path:
@@ -126,10 +104,11 @@ def main() -> None:
         "smallest_set_below_0.01": di["smallest_size_below_alpha"],
         "p_by_size": di["p_by_size"], "null": di["null"]}
 
-    server, port = _text_only_server(spec)
+    server, port = launch([sys.executable, "-m", "telltale", "-q", "serve", spec, "--text-only",
+                          "--batch-size", "32"])
     try:
-        remote, seconds = _run(args.out / "text-only", f"openai:{spec}@http://127.0.0.1:{port}"
-                               "/v1,concurrency=32", data, conditions=("original",),
+        remote, seconds = _run(args.out / "text-only", f"openai:{spec}@http://127.0.0.1:{port}/v1,concurrency=32",
+                               data, conditions=("original",),
                                methods=("blackbox", "dataset"), samples=args.samples)
     finally:
         server.terminate()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
+
+from telltale.models.serve_cli import launch
 
 ENV = {**os.environ, "TELLTALE_CACHE": "", "PYTHONUNBUFFERED": "1"}
 
@@ -24,23 +24,10 @@ def telltale(*args, cwd=None, check=True, timeout=600):
 @contextlib.contextmanager
 def served(spec: str, *options: str):
     """``telltale serve spec`` on a free port; yields the port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "telltale", "-q", "serve", spec,
-                               "--port", str(port), *options], env=ENV,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, port = launch([sys.executable, "-m", "telltale", "-q", "serve", spec, *options],
+                        env=ENV)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.time() < deadline and server.poll() is None, "serve did not start"
-                time.sleep(0.3)
         yield port
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-
+        proc.terminate()
+        proc.wait(timeout=30)

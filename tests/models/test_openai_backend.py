@@ -5,9 +5,6 @@ here produces with token ids of a real template. `transformers serve` is in
 test_third_party_server.py."""
 
 import json
-import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -27,30 +24,12 @@ from telltale.models.openai_api import (
     parse_openai_spec,
     stats_from_top_logprobs,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from telltale.models.serve_cli import free_port, launch
 
 
 def start_server(command: list[str]):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", *command, "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stdout.read().decode())
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, f"http://127.0.0.1:{port}/v1"
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("telltale serve did not start")
+    proc, port = launch([sys.executable, "-m", *command], env={"TOKENIZERS_PARALLELISM": "false"})
+    return proc, f"http://127.0.0.1:{port}/v1"
 
 
 def served_id(url: str) -> str:

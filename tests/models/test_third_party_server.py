@@ -15,7 +15,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,16 +25,11 @@ import pytest
 
 from telltale.models.base import DecodingConfig, Request, UnsupportedRequest
 from telltale.models.openai_api import OpenAIModel
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from telltale.models.serve_cli import free_port
 
 
 def _start(path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([shutil.which("transformers"), "serve", str(path), "--port",
                              str(port), "--device", "cpu"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
+import socket
+import subprocess
 import sys
+import time
 
 DESCRIPTION = ("Serve a model as an OpenAI-compatible endpoint (chat completions with audio "
                "and image parts, scoring with vLLM's prompt_logprobs fields, and telltale's "
@@ -24,6 +28,37 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def launch(command: list[str], env: dict[str, str] | None = None,
+           timeout: float = 120.0) -> tuple[subprocess.Popen, int]:
+    """Start a server ``command`` (``telltale serve SPEC``, ``transformers serve DIR``...) on
+    a free loopback port, ``--port N`` appended, and wait until it accepts connections.
+
+    Returns the process (its output piped) and the port; the caller terminates the
+    process. Raises RuntimeError with the server's output when it
+    exits or does not listen within ``timeout`` seconds."""
+    port = free_port()
+    proc = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{command[0]} exited: {proc.stdout.read().decode()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError(f"{command[0]} did not listen on port {port} within {timeout:.0f} s")
 
 
 def run(args: argparse.Namespace) -> int:
