@@ -291,6 +291,21 @@ def two_proportion(k1: int, n1: int, k2: int, n2: int) -> dict[str, float]:
     return {"diff": p2 - p1, "z": z, "p": float(2 * norm.sf(abs(z)))}
 
 
+def logistic_model(C: float = 1.0):
+    """The membership classifier every out-of-fold score uses: median imputation, scaling,
+    class-balanced logistic regression (balanced: a training fold's class ratio would
+    otherwise shift the intercept, and with folds of unequal ratios that shift alone ranks
+    held-out rows, below 0.5 on pure noise)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
+                         StandardScaler(),
+                         LogisticRegression(C=C, max_iter=2000, class_weight="balanced"))
+
+
 def oof_logistic_scores(X: Any, y: Any, folds: int = 10, seed: int = 0,
                         C: float = 1.0) -> np.ndarray:
     """Out-of-fold membership probabilities from a standardised logistic regression.
@@ -299,11 +314,7 @@ def oof_logistic_scores(X: Any, y: Any, folds: int = 10, seed: int = 0,
     when that is below ``folds``); missing values are imputed with the training fold's
     median, so nothing from the held-out fold leaks into its own score.
     """
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     X = np.asarray(X, dtype=float)
     y = np.asarray(y).astype(int)
@@ -320,12 +331,7 @@ def oof_logistic_scores(X: Any, y: Any, folds: int = 10, seed: int = 0,
     out = np.empty(y.size, dtype=float)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for train, test in splitter.split(X, y):
-        model = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                              StandardScaler(),
-                              # balanced: a training fold's class ratio shifts the
-                              # intercept, and with folds of unequal ratios that shift alone
-                              # ranks the held-out rows (below 0.5 on pure noise)
-                              LogisticRegression(C=C, max_iter=2000, class_weight="balanced"))
+        model = logistic_model(C)
         model.fit(X[train], y[train])
         out[test] = model.predict_proba(X[test])[:, 1]
     return out

@@ -50,10 +50,8 @@ def set_test(X_suspect: np.ndarray, X_reference: np.ndarray, seed: int = 0) -> d
         ``mean_suspect`` / ``mean_reference`` (held-out scores).
     """
     from scipy.stats import ttest_ind
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+
+    from telltale.stats import logistic_model
 
     S, R = np.asarray(X_suspect, float), np.asarray(X_reference, float)
     if min(len(S), len(R)) < 4:
@@ -61,8 +59,7 @@ def set_test(X_suspect: np.ndarray, X_reference: np.ndarray, seed: int = 0) -> d
     rng = np.random.default_rng(seed)
     s_fit, s_test = _split(len(S), rng)
     r_fit, r_test = _split(len(R), rng)
-    model = make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
-                          StandardScaler(), LogisticRegression(max_iter=2000))
+    model = logistic_model()
     X_fit = np.vstack([S[s_fit], R[r_fit]])
     y_fit = np.r_[np.ones(len(s_fit)), np.zeros(len(r_fit))]
     model.fit(np.where(np.isfinite(X_fit), X_fit, np.nan), y_fit)
