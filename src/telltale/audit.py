@@ -37,6 +37,7 @@ AUDITS: dict[str, str] = {
     "membership": "telltale.membership.audit:MembershipAudit",
     "disclosure": "telltale.disclosure.audit:DisclosureAudit",
     "retention": "telltale.retention.audit:RetentionAudit",
+    "mitigate": "telltale.mitigate.audit:MitigateAudit",
 }
 
 RULES = "rules"

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "telltale.membership.cli",
     "telltale.disclosure.cli",
     "telltale.retention.cli",
+    "telltale.mitigate.cli",
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",

@@ -369,3 +369,33 @@ def low_fpr_tpr_interval(y: Any, scores: Any, fpr: float, n_boot: int = 200, see
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(draws, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+def paired_auc_difference(y: Any, scores_a: Any, scores_b: Any, n_boot: int = 1000,
+                          seed: int = 0, confidence: float = 0.95) -> dict[str, float]:
+    """AUC of ``scores_b`` minus AUC of ``scores_a`` on the same samples, with a paired,
+    class-stratified percentile bootstrap (each replicate draws the samples once and scores
+    both), and a two-sided bootstrap p-value (twice the smaller share of replicates on
+    either side of 0, at most 1).
+
+    Pairing matters: the two AUCs share their samples, so the interval of the difference is
+    much narrower than the two separate intervals suggest (DeLong et al., 1988, make the
+    same point for their analytic test).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    y, a = _binary(y, scores_a)
+    b = _binary(y, scores_b)[1]
+    diff = float(roc_auc_score(y, b) - roc_auc_score(y, a))
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    draws = np.empty(n_boot)
+    for i in range(n_boot):
+        rows = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
+        draws[i] = roc_auc_score(y[rows], b[rows]) - roc_auc_score(y[rows], a[rows])
+    alpha = (1.0 - confidence) / 2.0
+    low, high = (float(q) for q in np.quantile(draws, [alpha, 1.0 - alpha])) if n_boot \
+        else (math.nan, math.nan)
+    p = float(min(1.0, 2 * min(np.mean(draws <= 0), np.mean(draws >= 0)))) if n_boot \
+        else math.nan
+    return {"diff": diff, "low": low, "high": high, "p": p, "n": int(y.size)}

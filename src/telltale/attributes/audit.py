@@ -235,7 +235,7 @@ class AttributesAudit(Audit):
         from telltale.manifest import load_manifest
 
         config = self.config
-        taxonomy, templates = _taxonomy_and_prompts(config, options.model)
+        taxonomy, templates = taxonomy_and_prompts(config, options.model)
         samples, problems = load_manifest(
             config.data, require=("audio",), labels=taxonomy.label_sets(config.attributes),
             max_seconds=config.max_audio_seconds,
@@ -244,8 +244,8 @@ class AttributesAudit(Audit):
         if not self._samples:
             raise ConfigError(f"{config.data}: no usable samples")
         # written only once the data is known good: a refused run leaves no directory
-        _keep(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
-        _keep(run, "prompts.json", templates, "--prompts")
+        keep_file(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
+        keep_file(run, "prompts.json", templates, "--prompts")
         self._taxonomy, self._templates = taxonomy, templates
         return Prepared(config.data, [str(p) for p in problems])
 
@@ -266,7 +266,7 @@ class AttributesAudit(Audit):
         return score_records(run, scorer)
 
 
-def _taxonomy_and_prompts(config: AttributesConfig, model: str | None):
+def taxonomy_and_prompts(config: AttributesConfig, model: str | None):
     """The taxonomy and prompt modes a run asks with. A calibration organism understands
     only its own phrasings, so without ``taxonomy``/``prompts`` files it is asked the
     held-out phrasings its card records (:func:`telltale.organism.policy.audit_prompts`)."""
@@ -287,7 +287,7 @@ def _taxonomy_and_prompts(config: AttributesConfig, model: str | None):
     return taxonomy, templates
 
 
-def _keep(run: RunDir, name: str, content: Any, option: str) -> None:
+def keep_file(run: RunDir, name: str, content: Any, option: str) -> None:
     """Write ``content`` into the run, or check that a resumed run holds the same."""
     from telltale.records import json_safe
 

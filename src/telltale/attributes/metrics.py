@@ -62,15 +62,15 @@ def _check(rows: list[Mapping[str, Any]]) -> None:
                              "without a label")
 
 
-def _answered(row: Mapping[str, Any]) -> bool:
+def is_answered(row: Mapping[str, Any]) -> bool:
     return row["status"] == "answer" and row["label"] is not None
 
 
-def _correct(row: Mapping[str, Any]) -> bool:
-    return _answered(row) and row["label"] == row["truth"]
+def is_correct(row: Mapping[str, Any]) -> bool:
+    return is_answered(row) and row["label"] == row["truth"]
 
 
-def _refused(row: Mapping[str, Any]) -> bool:
+def is_refused(row: Mapping[str, Any]) -> bool:
     return row["status"] == "refusal"
 
 
@@ -99,14 +99,14 @@ def cell_metrics(rows: list[Mapping[str, Any]], labels: tuple[str, ...]) -> dict
     n = len(rows)
     status = Counter(r["status"] for r in rows)
     labelled = [r for r in rows if r["truth"] is not None]
-    answered = [r for r in labelled if _answered(r)]
-    correct = sum(_correct(r) for r in labelled)
+    answered = [r for r in labelled if is_answered(r)]
+    correct = sum(is_correct(r) for r in labelled)
     truths = Counter(r["truth"] for r in labelled)
     answers = Counter({label: 0 for label in labels})
-    answers.update(r["label"] for r in rows if _answered(r))
+    answers.update(r["label"] for r in rows if is_answered(r))
     confusion: dict[str, dict[str, int]] = {t: {} for t in labels}
     for r in labelled:
-        predicted = r["label"] if _answered(r) else r["status"]
+        predicted = r["label"] if is_answered(r) else r["status"]
         row = confusion.setdefault(r["truth"], {})
         row[predicted] = row.get(predicted, 0) + 1
     majority_label, majority_count = truths.most_common(1)[0] if truths else (None, 0)
@@ -119,7 +119,7 @@ def cell_metrics(rows: list[Mapping[str, Any]], labels: tuple[str, ...]) -> dict
         "accuracy_all": stats.wilson(correct, len(labelled)).to_dict(),
         "refusal_rate": stats.wilson(status["refusal"], n).to_dict(),
         "non_answer_rate": stats.wilson(status["non_answer"], n).to_dict(),
-        "answer_rate": stats.wilson(sum(_answered(r) for r in rows), n).to_dict(),
+        "answer_rate": stats.wilson(sum(is_answered(r) for r in rows), n).to_dict(),
         "majority_baseline": majority_count / len(labelled) if labelled else None,
         "majority_label": majority_label,
         "chance": 1.0 / len(labels),
@@ -198,7 +198,7 @@ def _blind_bias(real_rows, blind_rows, real: dict[str, Any],
         "silence_top_share": top_count / answered if answered else NAN,
         # diff = accuracy on real audio - accuracy on silence
         "test": compare([r for r in blind_rows if r["truth"] is not None],
-                        [r for r in real_rows if r["truth"] is not None], _correct),
+                        [r for r in real_rows if r["truth"] is not None], is_correct),
     }
 
 
@@ -261,7 +261,7 @@ def summarise(rows: list[Mapping[str, Any]],
                     continue
                 deltas[mode] = {
                     "accuracy": compare(labelled_base,
-                                        [r for r in other if r["truth"] is not None], _correct),
-                    "refusal": compare(base, other, _refused)}
+                                        [r for r in other if r["truth"] is not None], is_correct),
+                    "refusal": compare(base, other, is_refused)}
         out[attribute]["deltas_vs_direct"] = deltas
     return out

@@ -1,0 +1,305 @@
+"""The voice mitigation audit: does anonymising the voice stop the leak, and at what cost?
+
+Every clip of the manifest is defended by each named defence (:mod:`telltale.mitigate.voice`)
+and the defended clips are written into the run (``defended/<defence>/<id>.wav``, with what
+each draw chose in ``defended.jsonl``), so every figure can be traced to the audio a model
+heard. Then, paired per clip, against the undefended original:
+
+- the target model is asked the attribute questions (HearSay) and transcribes the clip for
+  the membership attack (the indicator vector of Lee et al., 2026), on the original and on
+  every defended version;
+- a classical attacker, speaker verification with a pretrained GE2E encoder, and a real
+  recogniser's word error rate measure privacy and utility as the VoicePrivacy Challenge
+  does (:mod:`telltale.mitigate.speaker`, :mod:`telltale.mitigate.asr`); these need no
+  target model and are computed once, in ``prepare``, into ``classical.jsonl``.
+
+A clip a defence cannot process (too short for an LPC frame, silent, no transcript for
+TTS) becomes a named per-sample problem: its probes are error records and the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from telltale.audit import (
+    RULES,
+    Audit,
+    ClipsConfig,
+    ConfigError,
+    Job,
+    Prepared,
+    RunOptions,
+    require,
+)
+from telltale.console import log, progress
+from telltale.membership.audit import DEFAULT_PROMPT
+from telltale.mitigate.voice import DefenceError, VoiceDefence
+from telltale.records import Sample
+from telltale.run import Probe, RunDir
+
+ORIGINAL = "original"
+DEFENDED_LOG = "defended.jsonl"
+CLASSICAL_LOG = "classical.jsonl"
+ASR_LM = "asr_lm.arpa"
+
+
+@dataclass(frozen=True)
+class MitigateConfig(ClipsConfig):
+    """Which defences, and which audits run on the original and on every defended version.
+
+    ``attributes`` empty skips the attribute questions; ``membership`` False skips the
+    membership attack; ``classical`` False skips speaker verification and WER."""
+
+    defences: tuple[str, ...] = ("mcadams", "pitch", "tts")
+    attributes: tuple[str, ...] = ("gender", "accent")
+    modes: tuple[str, ...] = ("direct",)
+    taxonomy: Path | None = None
+    prompts: Path | None = None
+    membership: bool = True
+    prompt: str = DEFAULT_PROMPT
+    classical: bool = True
+    max_new_tokens: int = 48
+    folds: int = 10
+
+    def validate(self) -> None:
+        from telltale.attributes.prompts import load_templates
+        from telltale.attributes.taxonomy import load_taxonomy
+        from telltale.audit import require_choices
+
+        super().validate()
+        require(bool(self.defences), "defences", "name at least one defence")
+        require(len(set(self.defences)) == len(self.defences), "defences",
+                "a defence is named twice")
+        for spec in self.defences:
+            try:
+                VoiceDefence(spec)
+            except ValueError as exc:
+                raise ConfigError(f"--defences: {exc}") from None
+        require(bool(self.attributes) or self.membership or self.classical, "attributes",
+                "nothing to measure: give attributes, or keep the membership or classical "
+                "measurements on")
+        if self.attributes:
+            require_choices(self.attributes, tuple(load_taxonomy(self.taxonomy)), "attributes")
+            require_choices(self.modes, load_templates(self.prompts), "modes")
+        require(self.max_new_tokens >= 1, "max_new_tokens",
+                f"must be at least 1, got {self.max_new_tokens}")
+        require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
+
+    def versions(self) -> tuple[str, ...]:
+        """The undefended original and every defence, in the order given."""
+        return (ORIGINAL, *self.defences)
+
+
+def defended_path(run: RunDir, defence: str, sample_id: str) -> Path:
+    return run.path / "defended" / defence.replace(":", "_") / f"{sample_id}.wav"
+
+
+def _defend_one(task: tuple[str, str, str | None, str | None, str, int, str]) -> dict[str, Any]:
+    """One clip through one defence, written to ``out`` (runs in a worker process)."""
+    from telltale.media.audio import load_audio, save_wav
+    from telltale.media.errors import MediaError
+
+    sample_id, media, text, voice, spec, seed, out = task
+    entry: dict[str, Any] = {"id": sample_id, "defence": spec, "params": None, "error": None}
+    try:
+        audio, params = VoiceDefence(spec).apply(load_audio(media), key=sample_id, seed=seed,
+                                                 text=text, voice=voice)
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        save_wav(out, audio)
+        entry["params"] = params
+    except (DefenceError, MediaError, OSError) as exc:
+        entry["error"] = f"{spec} could not defend sample {sample_id}: {exc}"
+    return entry
+
+
+def _listen_one(task: tuple[str, str, str, str, str | None, str]) -> dict[str, Any]:
+    """Speaker embedding and recogniser hypothesis of one clip (runs in a worker); the
+    entry keeps the clip's speaker and reference transcript, so scoring needs no manifest."""
+    from telltale.media.audio import load_audio
+    from telltale.mitigate.asr import transcribe
+    from telltale.mitigate.speaker import embed
+
+    version, sample_id, path, lm, speaker, reference = task
+    entry: dict[str, Any] = {"version": version, "id": sample_id, "speaker": speaker,
+                             "reference": reference, "embedding": None, "hypothesis": None,
+                             "error": None}
+    try:
+        audio = load_audio(path)
+        entry["hypothesis"] = transcribe(audio, lm)
+        entry["embedding"] = [round(float(v), 6) for v in embed(audio)]
+    except (ValueError, OSError) as exc:
+        entry["error"] = f"{version} clip of sample {sample_id}: {exc}"
+    return entry
+
+
+def _speaker(sample: Sample) -> str | None:
+    value = sample.extra.get("speaker")
+    return str(value) if value not in (None, "") else None
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The entries of a ``defended.jsonl`` / ``classical.jsonl`` file (none if absent)."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()]
+
+
+def _process_pending(path: Path, tasks: list[Any], key: Callable[[Any], tuple],
+                     done: Iterable[tuple], worker: Callable[[Any], dict[str, Any]],
+                     jobs: int, desc: str) -> None:
+    """Run ``worker`` on every task whose key is not ``done``, appending each result to
+    ``path`` chunk by chunk, so a killed run keeps what it finished."""
+    from telltale.parallel import process_map, resolve_jobs
+
+    finished = set(done)
+    pending = [t for t in tasks if key(t) not in finished]
+    if not pending:
+        return
+    size = 8 * resolve_jobs(jobs)
+    chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for chunk in progress(chunks, total=len(chunks), desc=desc):
+        results = process_map(worker, chunk, jobs)
+        with open(path, "a", encoding="utf-8") as fh:
+            for entry in results:
+                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+class MitigateAudit(Audit):
+    """Attribute inference, membership and a classical attacker on defended voices."""
+
+    name = "mitigate"
+    config_class = MitigateConfig
+
+    def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
+        from telltale.attributes.audit import keep_file, taxonomy_and_prompts
+        from telltale.manifest import load_manifest
+
+        config = self.config
+        needs = ["audio"]
+        if config.membership:
+            needs.append("member")
+        if config.classical or "tts" in {VoiceDefence(d).kind for d in config.defences}:
+            needs.append("text")  # the WER's reference, the words TTS speaks again
+        taxonomy, templates = taxonomy_and_prompts(config, options.model)
+        labels = taxonomy.label_sets(config.attributes) if config.attributes else None
+        samples, problems = load_manifest(
+            config.data, require=needs, labels=labels, max_seconds=config.max_audio_seconds,
+            on_error="skip" if config.skip_bad_rows else "raise")
+        samples = samples[:config.limit] if config.limit else samples
+        if not samples:
+            raise ConfigError(f"{config.data}: no usable samples")
+        self._samples, self._taxonomy, self._templates = samples, taxonomy, templates
+        if config.attributes:
+            keep_file(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
+            keep_file(run, "prompts.json", templates, "--prompts")
+        self._defend(run, options.jobs)
+        if config.classical:
+            self._listen(run, options.jobs)
+        return Prepared(config.data, [str(p) for p in problems])
+
+    def _defend(self, run: RunDir, jobs: int) -> None:
+        config = self.config
+        tasks = [(s.id, str(s.media), s.text, s.extra.get("voice") or None, d, config.seed,
+                  str(defended_path(run, d, s.id)))
+                 for d in config.defences for s in self._samples]
+        logged = run.path / DEFENDED_LOG
+        done = {(e["id"], e["defence"]) for e in read_log(logged)
+                if e["error"] or defended_path(run, e["defence"], e["id"]).exists()}
+        log.info("defending %d clips with %s", len(self._samples), ", ".join(config.defences))
+        _process_pending(logged, tasks, lambda t: (t[0], t[4]), done, _defend_one, jobs,
+                         "defending clips")
+
+    def _listen(self, run: RunDir, jobs: int) -> None:
+        """Speaker embeddings and recogniser transcripts of every version of every clip."""
+        from telltale.mitigate.asr import write_task_lm
+
+        lm = run.path / ASR_LM
+        if not lm.exists():
+            write_task_lm([s.text or "" for s in self._samples], lm)
+        defended = self.defended(run)
+        tasks = [(version, s.id, str(media), str(lm), _speaker(s), s.text or "")
+                 for version in self.config.versions() for s in self._samples
+                 if (media := (s.media if version == ORIGINAL
+                               else defended.get((version, s.id)))) is not None
+                 and not isinstance(media, str)]
+        done = {(e["version"], e["id"]) for e in read_log(run.path / CLASSICAL_LOG)}
+        log.info("speaker embeddings and recogniser transcripts of %d clips", len(tasks))
+        _process_pending(run.path / CLASSICAL_LOG, tasks, lambda t: (t[0], t[1]), done,
+                         _listen_one, jobs, "speaker verification and ASR")
+
+    def defended(self, run: RunDir) -> dict[tuple[str, str], Path | str]:
+        """(defence, sample id) -> the defended clip, or the reason it could not be made."""
+        out: dict[tuple[str, str], Path | str] = {}
+        for entry in read_log(run.path / DEFENDED_LOG):
+            key = (entry["defence"], entry["id"])
+            out[key] = entry["error"] or defended_path(run, *key)
+        return out
+
+    def jobs(self, run: RunDir) -> list[Job]:
+        from telltale.attributes.audit import build_probes as attribute_probes
+        from telltale.membership.audit import build_probes as membership_probes
+        from telltale.models.base import DecodingConfig
+
+        config = self.config
+        defended = self.defended(run)
+        decoding = DecodingConfig(max_new_tokens=config.max_new_tokens)
+        attribute_jobs, membership = [], []
+        for version in config.versions():
+            samples, failed = self._version(version, defended)
+            if config.attributes:
+                probes = attribute_probes(samples, list(config.attributes), list(config.modes),
+                                          self._taxonomy, self._templates, False, config.seed)
+                attribute_jobs += [_tag(p, version, "attributes", failed) for p in probes]
+            if config.membership:
+                probes = membership_probes(samples, ["original"], config.prompt, 1, config.seed)
+                membership += [_tag(p, version, "membership", failed) for p in probes]
+        jobs = []
+        if attribute_jobs:
+            jobs.append(Job(attribute_jobs, "attribute probes", decoding))
+        if membership:
+            jobs.append(Job(membership, "membership probes", decoding, with_stats=True))
+        return jobs
+
+    def _version(self, version: str, defended: dict[tuple[str, str], Path | str]
+                 ) -> tuple[list[Sample], dict[str, str]]:
+        """The samples as one version presents them (media replaced by the defended clip),
+        and the reason for each sample the defence could not process."""
+        if version == ORIGINAL:
+            return list(self._samples), {}
+        samples, failed = [], {}
+        for sample in self._samples:
+            made = defended.get((version, sample.id),
+                                f"{version}: sample {sample.id} was not defended")
+            if isinstance(made, str):
+                failed[sample.id] = made
+                samples.append(sample)
+            else:
+                samples.append(dataclasses.replace(sample, media=made))
+        return samples, failed
+
+    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
+        from telltale.mitigate.scoring import score_records
+
+        return score_records(run, self.config)
+
+
+def _tag(probe: Probe, version: str, task: str, failed: dict[str, str]) -> Probe:
+    """A probe of one audit asked on one version of the clip; where the defence failed on
+    the clip, a probe that records the defence's reason as its error."""
+    reason = failed.get(probe.sample.id)
+    return dataclasses.replace(probe, key=f"{version}|{probe.key}",
+                               meta={**probe.meta, "defence": version, "task": task},
+                               transform=_failure(reason) if reason else probe.transform)
+
+
+def _failure(reason: str) -> Callable[[Sample], Any]:
+    def transform(sample: Sample) -> Any:
+        raise DefenceError(reason)
+    return transform

@@ -1,0 +1,73 @@
+"""The privacy-utility plot of a mitigation run: one point per defence and strength, with
+intervals on both axes, for each way privacy is measured."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from telltale.mitigate.audit import ORIGINAL, MitigateConfig
+
+
+def _interval(est: dict[str, Any] | None) -> tuple[float, float, float]:
+    if not est or est.get("value") is None:
+        return math.nan, math.nan, math.nan
+    value = est["value"]
+    low = est.get("low") if est.get("low") is not None else value
+    high = est.get("high") if est.get("high") is not None else value
+    return value, value - low, high - value
+
+
+def privacy_utility_figure(path: Path, results: dict[str, Any],
+                           config: MitigateConfig) -> Path | None:
+    """WER (x) against each privacy figure (y): lazy-informed EER, membership AUC and the
+    first attribute's accuracy; the undefended original is the reference point. Nothing
+    is drawn without WER (``classical`` off)."""
+    from telltale.mitigate.scoring import label
+
+    classical = results.get("classical")
+    if not classical:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attribute = config.attributes[0] if config.attributes else None
+    mode = config.modes[0]
+    panels = [("EER, lazy-informed attacker (higher: more private)",
+               lambda v: classical.get(v, {}).get("eer_lazy_informed"), 0.5, "chance 0.5")]
+    if "membership" in results:
+        panels.append(("membership AUC (lower: more private)",
+                       lambda v: results["membership"].get(v, {}).get("auc"), 0.5,
+                       "chance 0.5"))
+    if attribute:
+        def accuracy(v: str) -> dict[str, Any] | None:
+            cell = results["attributes"].get(attribute, {}).get(mode, {}).get(v)
+            return cell["metrics"]["accuracy_all"] if cell else None
+        panels.append((f"{attribute} accuracy, all questions ({mode})", accuracy, None, ""))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
+    markers = "os^Dvp*h"
+    for ax, (title, getter, line, line_label) in zip(axes[0], panels, strict=True):
+        for index, version in enumerate(config.versions()):
+            x, x_lo, x_hi = _interval(classical.get(version, {}).get("wer"))
+            y, y_lo, y_hi = _interval(getter(version))
+            if math.isnan(x) or math.isnan(y):
+                continue
+            ax.errorbar(x, y, xerr=[[x_lo], [x_hi]], yerr=[[y_lo], [y_hi]], capsize=3,
+                        marker=markers[index % len(markers)], ls="none",
+                        color="black" if version == ORIGINAL else f"C{index}",
+                        label=label(version))
+        if line is not None:
+            ax.axhline(line, color="k", ls=":", lw=0.8, label=line_label)
+        ax.set_xlabel("WER, PocketSphinx (0-1; right: less usable)")
+        ax.set_ylabel(title.split(" (")[0] + " (0-1)")
+        ax.set_ylim(0, 1)
+        ax.set_title(title, fontsize=9)
+    axes[0][0].legend(fontsize=7, loc="best")
+    fig.suptitle("Privacy against utility per defence (95% intervals on both axes)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

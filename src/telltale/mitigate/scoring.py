@@ -1,0 +1,357 @@
+"""Scoring a voice mitigation run: privacy gained against utility lost, per defence.
+
+Everything is read from the run directory (records, ``defended.jsonl``,
+``classical.jsonl``, ``taxonomy.json``), so ``telltale score`` recomputes it. Each defended
+version is compared with the original on the same clips:
+
+- attribute accuracy (over all questions: a refusal counts as not inferred) and refusal
+  rate, with Wilson intervals, and their paired change with the clustered sign-flip test
+  (clusters: the manifest's speakers), as the attribute audit tests its modes;
+- membership AUC of the indicator attack (an out-of-fold logistic regression trained on
+  that version's own indicators: the attacker adapts to the defence), with a bootstrap
+  interval, and the paired bootstrap of its change;
+- speaker-verification EER for the ignorant and lazy-informed attackers, and the WER with
+  its paired change (:mod:`telltale.mitigate.speaker`, :mod:`telltale.mitigate.asr`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from telltale.mitigate.audit import CLASSICAL_LOG, DEFENDED_LOG, ORIGINAL, MitigateConfig, read_log
+from telltale.mitigate.voice import VoiceDefence
+from telltale.records import Record
+from telltale.run import RunDir
+from telltale.tables import format_estimate, write_table
+
+#: fewest members and non-members for a membership verdict (as the membership audit)
+MIN_PER_CLASS = 20
+
+
+def label(version: str) -> str:
+    return "original (undefended)" if version == ORIGINAL else VoiceDefence(version).describe()
+
+
+def score_records(run: RunDir, config: MitigateConfig) -> dict[str, Any]:
+    """Every figure of a mitigation run; writes records, tables and figures."""
+    records = run.records()
+    errors = [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error]
+    defence_problems = [e["error"] for e in read_log(run.path / DEFENDED_LOG) if e["error"]]
+    results: dict[str, Any] = {"versions": {v: label(v) for v in config.versions()},
+                               "errors": errors, "defence_problems": defence_problems,
+                               "defence_draws": _draws(run)}
+    summary: list[dict[str, Any]] = []
+    verdicts: list[dict[str, str]] = []
+    by_task: dict[str, list[Record]] = defaultdict(list)
+    for rec in records:
+        by_task[rec.probe.get("task", "")].append(rec)
+    if config.attributes:
+        results["attributes"] = _attributes(run, by_task["attributes"], config, summary,
+                                            verdicts)
+    if config.membership:
+        results["membership"] = _membership(by_task["membership"], config, summary, verdicts)
+    if config.classical:
+        results["classical"] = _classical(run, config, summary)
+    results["tradeoff"] = _tradeoff(results, config)
+    results.update(summary=summary, verdicts=verdicts, counts={
+        "records": len(records), "errors": len(errors),
+        "samples": len({r.sample_id for r in records}),
+        "defence_problems": len(defence_problems)})
+    _tables(run, results, config)
+    from telltale.mitigate.figures import privacy_utility_figure
+
+    privacy_utility_figure(run.figures / "privacy_utility.png", results, config)
+    run.rewrite_records(records)
+    return results
+
+
+def _draws(run: RunDir) -> dict[str, dict[str, Any]]:
+    """What each defence drew per clip, summarised (alpha range, pitch signs, voices)."""
+    drawn: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for entry in read_log(run.path / DEFENDED_LOG):
+        for name, value in (entry["params"] or {}).items():
+            drawn[entry["defence"]][name].append(value)
+    out: dict[str, dict[str, Any]] = {}
+    for defence, params in drawn.items():
+        out[defence] = {}
+        for name, values in params.items():
+            if all(isinstance(v, (int, float)) for v in values):
+                out[defence][name] = {"min": min(values), "max": max(values),
+                                      "mean": float(np.mean(values)), "n": len(values)}
+            else:
+                counts: dict[str, int] = defaultdict(int)
+                for v in values:
+                    counts[str(v)] += 1
+                out[defence][name] = dict(sorted(counts.items()))
+    return out
+
+
+def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
+                summary: list, verdicts: list) -> dict[str, Any]:
+    from telltale.attributes.metrics import (
+        cell_metrics,
+        compare,
+        describe_test,
+        is_correct,
+        is_refused,
+    )
+    from telltale.attributes.parse import parse_answer
+    from telltale.attributes.taxonomy import from_dict
+    from telltale.attributes.verdicts import cell_verdict
+
+    taxonomy = from_dict(run.read_json("taxonomy.json"))
+    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        if rec.error is not None:
+            continue
+        attribute = rec.probe["attribute"]
+        answer = parse_answer(rec.output, taxonomy[attribute])
+        truth = rec.labels.get(attribute)
+        rec.parsed = {"label": answer.label, "status": answer.status, "hedged": answer.hedged,
+                      "evidence": answer.evidence, "parser": "rules"}
+        rec.scores = {"correct": bool(answer.label is not None and answer.label == truth)}
+        cells[(attribute, rec.probe["mode"], rec.probe["defence"])].append({
+            "sample_id": rec.sample_id, "cluster": rec.labels.get("speaker"),
+            "attribute": attribute, "mode": rec.probe["mode"], "condition": "original",
+            "truth": truth, "status": answer.status, "label": answer.label})
+    out: dict[str, Any] = {}
+    for attribute in config.attributes:
+        labels = taxonomy[attribute].labels
+        for mode in config.modes:
+            base = cells.get((attribute, mode, ORIGINAL), [])
+            for version in config.versions():
+                rows = cells.get((attribute, mode, version), [])
+                if not rows:
+                    continue
+                metrics = cell_metrics(rows, labels)
+                entry: dict[str, Any] = {"metrics": metrics}
+                where = f"{attribute} ({mode}, {label(version)})"
+                accuracy, refusal = metrics["accuracy_all"], metrics["refusal_rate"]
+                summary.append({"metric": f"{attribute} accuracy, all questions ({mode}), "
+                                          f"{label(version)}", **accuracy,
+                                "control": f"majority {metrics['majority_baseline']:.3f}"
+                                if metrics["majority_baseline"] is not None else None})
+                summary.append({"metric": f"{attribute} refusal rate ({mode}), "
+                                          f"{label(version)}", **refusal, "control": None})
+                if version != ORIGINAL and base:
+                    labelled = [r for r in base if r["truth"] is not None]
+                    entry["change"] = {
+                        "accuracy": compare(labelled, [r for r in rows
+                                                       if r["truth"] is not None], is_correct),
+                        "refusal": compare(base, rows, is_refused)}
+                    change = entry["change"]["accuracy"]
+                    summary.append({"metric": f"{attribute} accuracy change ({mode}), "
+                                              f"{label(version)} vs original",
+                                    "value": change["diff"], "low": change.get("low"),
+                                    "high": change.get("high"), "n": change["n"],
+                                    "control": describe_test(change)})
+                verdict = cell_verdict(attribute, f"{mode}, {label(version)}", metrics, None)
+                verdict["text"] = verdict["text"].replace(f"{attribute} ({mode}, "
+                                                          f"{label(version)})", where, 1)
+                verdicts.append(verdict)
+                out.setdefault(attribute, {}).setdefault(mode, {})[version] = entry
+    return out
+
+
+def _membership(records: list[Record], config: MitigateConfig, summary: list,
+                verdicts: list) -> dict[str, Any]:
+    from telltale import stats
+    from telltale.membership.attack import aggregate_attack
+    from telltale.membership.indicators import indicator_matrix
+    from telltale.models.base import TokenStats
+
+    by_version: dict[str, dict[str, Record]] = defaultdict(dict)
+    for rec in records:
+        if rec.error is None and rec.token_stats is not None:
+            by_version[rec.probe["defence"]][rec.sample_id] = rec
+    originals = by_version.get(ORIGINAL, {})
+    ids = sorted(originals)
+    if not ids:
+        return {"problem": "no original-audio membership record holds token statistics"}
+    y = np.array([int(originals[i].labels["member"]) for i in ids])
+    counts = (int(y.sum()), int((1 - y).sum()))
+    scores: dict[str, np.ndarray] = {}
+    out: dict[str, Any] = {"members": counts[0], "non_members": counts[1]}
+    for version in config.versions():
+        recs = by_version.get(version, {})
+        present = [i for i in ids if i in recs]
+        if min(int(y[[ids.index(i) for i in present]].sum()),
+               len(present) - int(y[[ids.index(i) for i in present]].sum())) < 2:
+            out[version] = {"problem": f"{len(present)} clips with statistics; too few"}
+            continue
+        X, names = indicator_matrix([(TokenStats.from_dict(recs[i].token_stats),
+                                      recs[i].output or "") for i in present])
+        full = np.full((len(ids), len(names)), np.nan)
+        full[[ids.index(i) for i in present]] = X
+        attack = aggregate_attack(full, y, names, folds=config.folds, seed=config.seed,
+                                  indicator_boot=0)
+        scores[version] = attack.scores
+        for i, sample_id in enumerate(ids):
+            if sample_id in recs and np.isfinite(attack.scores[i]):
+                recs[sample_id].scores = {"mia_score": float(attack.scores[i])}
+        out[version] = {"auc": attack.auc.to_dict(), "clips": len(present)}
+    for version, entry in out.items():
+        if not isinstance(entry, dict) or "auc" not in entry:
+            continue
+        where = f"membership ({label(version)})"
+        summary.append({"metric": f"MIA AUC, {label(version)}", **entry["auc"],
+                        "control": "chance 0.5"})
+        if version != ORIGINAL and ORIGINAL in scores:
+            both = np.isfinite(scores[version]) & np.isfinite(scores[ORIGINAL])
+            if np.bincount(y[both], minlength=2).min() >= 2:
+                entry["change"] = stats.paired_auc_difference(
+                    y[both], scores[ORIGINAL][both], scores[version][both], seed=config.seed)
+                change = entry["change"]
+                summary.append({"metric": f"MIA AUC change, {label(version)} vs original",
+                                "value": change["diff"], "low": change["low"],
+                                "high": change["high"], "n": change["n"],
+                                "control": f"paired bootstrap p = {change['p']:.3g}"})
+        verdicts.append(_membership_verdict(where, entry["auc"], counts))
+    return out
+
+
+def _membership_verdict(where: str, auc: dict[str, Any], counts: tuple[int, int]
+                        ) -> dict[str, str]:
+    text = f"membership AUC {format_estimate(auc)}"
+    if min(counts) < MIN_PER_CLASS:
+        return {"level": "info", "text": f"{where}: inconclusive - {counts[0]} members and "
+                                         f"{counts[1]} non-members; at least {MIN_PER_CLASS} "
+                                         f"of each are needed ({text})."}
+    if auc["low"] > 0.5:
+        return {"level": "warn", "text": f"{where}: members are still told apart - {text}."}
+    return {"level": "ok", "text": f"{where}: no membership signal shown - {text}."}
+
+
+def _classical(run: RunDir, config: MitigateConfig, summary: list) -> dict[str, Any]:
+    from telltale.mitigate.asr import wer_difference, wer_estimate, word_errors
+    from telltale.mitigate.speaker import eer_estimate, split_enrolment, trials
+
+    entries = read_log(run.path / CLASSICAL_LOG)
+    embeddings: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
+    hypotheses: dict[str, dict[str, str]] = defaultdict(dict)
+    speakers: dict[str, str] = {}
+    references: dict[str, str] = {}
+    problems = []
+    for e in entries:
+        if e["error"]:
+            problems.append(e["error"])
+            continue
+        embeddings[e["version"]][e["id"]] = np.asarray(e["embedding"], dtype=np.float32)
+        hypotheses[e["version"]][e["id"]] = e["hypothesis"]
+        if e.get("speaker"):
+            speakers[e["id"]] = e["speaker"]
+        references[e["id"]] = e.get("reference") or ""
+    out: dict[str, Any] = {"problems": problems}
+    known = {i: s for i, s in speakers.items() if i in embeddings.get(ORIGINAL, {})}
+    enrol, trial = split_enrolment(known, seed=config.seed)
+    original = embeddings.get(ORIGINAL, {})
+    base_errors = {i: word_errors(references[i], h)
+                   for i, h in hypotheses.get(ORIGINAL, {}).items()}
+    for version in config.versions():
+        mine = embeddings.get(version, {})
+        entry: dict[str, Any] = {}
+        if known:
+            attacks = {"ignorant": ({u: original[u] for u in enrol if u in original}, mine),
+                       "lazy_informed": ({u: mine[u] for u in enrol if u in mine}, mine)}
+            for attacker, (enrolled, tested) in attacks.items():
+                result = trials(enrolled, {u: tested[u] for u in trial if u in tested}, known)
+                entry[f"eer_{attacker}"] = eer_estimate(result, seed=config.seed)
+        else:
+            entry["eer_problem"] = "the manifest has no speaker column"
+        ids = sorted(set(hypotheses.get(version, {})) & set(base_errors))
+        errors = [word_errors(references[i], hypotheses[version][i])[0] for i in ids]
+        lengths = [base_errors[i][1] for i in ids]
+        entry["wer"] = wer_estimate(errors, lengths, seed=config.seed)
+        if version != ORIGINAL:
+            entry["wer_change"] = wer_difference([base_errors[i][0] for i in ids], errors,
+                                                 lengths, seed=config.seed)
+        for key, name in (("eer_ignorant", "EER, ignorant attacker"),
+                          ("eer_lazy_informed", "EER, lazy-informed attacker"),
+                          ("wer", "WER (PocketSphinx)")):
+            if key in entry:
+                summary.append({"metric": f"{name}, {label(version)}", **_ci(entry[key]),
+                                "control": ("0.5 = the voice cannot be linked" if "eer" in key
+                                            else None)})
+        out[version] = entry
+    return out
+
+
+def _ci(est: dict[str, Any]) -> dict[str, Any]:
+    return {k: est[k] for k in ("value", "low", "high", "n")}
+
+
+def _value(obj: Any, *path: str) -> float:
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return math.nan
+        obj = obj[key]
+    return float(obj) if obj is not None else math.nan
+
+
+def _tradeoff(results: dict[str, Any], config: MitigateConfig) -> dict[str, dict[str, float]]:
+    """Per defence, privacy gained per point of WER lost: the fall of the membership AUC's
+    distance from chance, the rise of the lazy-informed EER, and the fall of the first
+    attribute's accuracy, each divided by the WER increase (NaN where the WER did not
+    rise)."""
+    out: dict[str, dict[str, float]] = {}
+    attribute = config.attributes[0] if config.attributes else None
+    mode = config.modes[0]
+    for version in config.defences:
+        wer_cost = _value(results, "classical", version, "wer_change", "diff")
+        auc_o = _value(results, "membership", ORIGINAL, "auc", "value")
+        auc_v = _value(results, "membership", version, "auc", "value")
+        gains = {
+            "membership_auc_gain": abs(auc_o - 0.5) - abs(auc_v - 0.5),
+            "eer_gain": (_value(results, "classical", version, "eer_lazy_informed", "value")
+                         - _value(results, "classical", ORIGINAL, "eer_lazy_informed",
+                                  "value")),
+            "attribute_accuracy_drop": -_value(results, "attributes", attribute or "", mode,
+                                               version, "change", "accuracy", "diff"),
+        }
+        row = {"wer_cost": wer_cost, **gains}
+        for name, gain in gains.items():
+            row[f"{name}_per_wer_point"] = (gain / (100 * wer_cost) if wer_cost > 0
+                                            else math.nan)
+        out[version] = row
+    return out
+
+
+def _tables(run: RunDir, results: dict[str, Any], config: MitigateConfig) -> None:
+    """The VoicePrivacy layout (EER per attacker, WER) beside the audio-LM figures."""
+    rows = []
+    attribute = config.attributes[0] if config.attributes else None
+    mode = config.modes[0]
+    for version in config.versions():
+        classical = results.get("classical", {}).get(version, {})
+        row = {"defence": label(version),
+               "EER ignorant (OA)": _value(classical, "eer_ignorant", "value"),
+               "EER lazy-informed (AA)": _value(classical, "eer_lazy_informed", "value"),
+               "WER": _value(classical, "wer", "value"),
+               "MIA AUC": _value(results, "membership", version, "auc", "value")}
+        for name in config.attributes:
+            metrics = results.get("attributes", {}).get(name, {}).get(mode, {}).get(version, {})
+            row[f"{name} acc"] = _value(metrics, "metrics", "accuracy_all", "value")
+        if attribute:
+            row["refusal"] = _value(results, "attributes", attribute, mode, version, "metrics",
+                                    "refusal_rate", "value")
+        rows.append(row)
+    columns = ["defence", "EER ignorant (OA)", "EER lazy-informed (AA)", "WER", "MIA AUC",
+               *(f"{a} acc" for a in config.attributes), *(["refusal"] if attribute else [])]
+    write_table(run.tables, "mitigation_voiceprivacy", rows, columns,
+                "Privacy (EER per attacker, audio-LM inference) and utility (WER) per defence, "
+                "0-1 scale")
+    trade = [{"defence": label(v), "WER cost": t["wer_cost"],
+              "MIA AUC gain": t["membership_auc_gain"], "EER gain": t["eer_gain"],
+              f"{attribute or 'attribute'} acc drop": t["attribute_accuracy_drop"],
+              "AUC gain / WER pt": t["membership_auc_gain_per_wer_point"],
+              "EER gain / WER pt": t["eer_gain_per_wer_point"]}
+             for v, t in results["tradeoff"].items()]
+    write_table(run.tables, "mitigation_tradeoff", trade,
+                ["defence", "WER cost", "MIA AUC gain", "EER gain",
+                 f"{attribute or 'attribute'} acc drop", "AUC gain / WER pt",
+                 "EER gain / WER pt"],
+                "Privacy gained per point of WER lost (gains on the 0-1 scale)")
