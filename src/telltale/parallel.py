@@ -7,7 +7,7 @@ label shuffles of the permutation null); each worker runs one BLAS thread.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
@@ -39,6 +39,15 @@ def process_map(function: Callable[[_Item], _Result], items: Sequence[_Item],
     items : its arguments, picklable.
     n_jobs : processes; ``None`` or < 1 uses every available core.
     """
+    return list(process_imap(function, items, n_jobs))
+
+
+def process_imap(function: Callable[[_Item], _Result], items: Sequence[_Item],
+                 n_jobs: int | None = None, chunksize: int | None = None) -> Iterator[_Result]:
+    """:func:`process_map` as a generator: results come back in order as they are done,
+    from one pool, so a caller can save each one before the next (a killed run keeps
+    them) and the workers load their models once. ``chunksize`` items go to a worker at a
+    time (default: a quarter of its share)."""
     from threadpoolctl import threadpool_limits
 
     workers = min(resolve_jobs(n_jobs), len(items))
@@ -47,7 +56,9 @@ def process_map(function: Callable[[_Item], _Result], items: Sequence[_Item],
     # already use (and cost more than they save)
     with threadpool_limits(limits=1):
         if workers < 2:
-            return [function(item) for item in items]
+            for item in items:
+                yield function(item)
+            return
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(function, items,
-                                 chunksize=max(1, len(items) // (4 * workers))))
+            yield from pool.map(function, items,
+                                chunksize=chunksize or max(1, len(items) // (4 * workers)))

@@ -375,8 +375,9 @@ def paired_auc_difference(y: Any, scores_a: Any, scores_b: Any, n_boot: int = 10
                           seed: int = 0, confidence: float = 0.95) -> dict[str, float]:
     """AUC of ``scores_b`` minus AUC of ``scores_a`` on the same samples, with a paired,
     class-stratified percentile bootstrap (each replicate draws the samples once and scores
-    both), and a two-sided bootstrap p-value (twice the smaller share of replicates on
-    either side of 0, at most 1).
+    both), and a two-sided bootstrap p-value: twice the smaller share of replicates on
+    either side of 0, each share counted as ``(k + 1) / (n_boot + 1)`` so that it is never
+    0 (the smallest p-value ``n_boot`` replicates can support), at most 1.
 
     Pairing matters: the two AUCs share their samples, so the interval of the difference is
     much narrower than the two separate intervals suggest (DeLong et al., 1988, make the
@@ -396,6 +397,6 @@ def paired_auc_difference(y: Any, scores_a: Any, scores_b: Any, n_boot: int = 10
     alpha = (1.0 - confidence) / 2.0
     low, high = (float(q) for q in np.quantile(draws, [alpha, 1.0 - alpha])) if n_boot \
         else (math.nan, math.nan)
-    p = float(min(1.0, 2 * min(np.mean(draws <= 0), np.mean(draws >= 0)))) if n_boot \
-        else math.nan
+    tail = min(np.sum(draws <= 0), np.sum(draws >= 0))
+    p = float(min(1.0, 2 * (tail + 1) / (n_boot + 1))) if n_boot else math.nan
     return {"diff": diff, "low": low, "high": high, "p": p, "n": int(y.size)}

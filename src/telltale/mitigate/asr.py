@@ -117,8 +117,8 @@ def wer_difference(errors_a: Sequence[int], errors_b: Sequence[int], lengths: Se
                    n_boot: int = 1000, seed: int = 0,
                    confidence: float = 0.95) -> dict[str, Any]:
     """WER of b minus WER of a on the same utterances, with a paired bootstrap interval
-    (utterances drawn once for both) and the share of replicates at or below 0 as a
-    one-sided p-value of "b is no worse than a"."""
+    (utterances drawn once for both) and the share of replicates at or below 0, counted as
+    ``(k + 1) / (n_boot + 1)``, as a one-sided p-value of "b is no worse than a"."""
     a = np.asarray(errors_a, dtype=float)
     b = np.asarray(errors_b, dtype=float)
     n = np.asarray(lengths, dtype=float)
@@ -130,5 +130,5 @@ def wer_difference(errors_a: Sequence[int], errors_b: Sequence[int], lengths: Se
     deltas = (b[draws].sum(axis=1) - a[draws].sum(axis=1)) / np.maximum(n[draws].sum(axis=1), 1)
     alpha = (1 - confidence) / 2
     low, high = (float(q) for q in np.quantile(deltas, [alpha, 1 - alpha]))
-    return {"diff": diff, "low": low, "high": high, "p": float(np.mean(deltas <= 0)),
-            "n": int(a.size)}
+    p = float((np.sum(deltas <= 0) + 1) / (n_boot + 1))  # never 0 from finite replicates
+    return {"diff": diff, "low": low, "high": high, "p": p, "n": int(a.size)}

@@ -153,22 +153,22 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 def _process_pending(path: Path, tasks: list[Any], key: Callable[[Any], tuple],
                      done: Iterable[tuple], worker: Callable[[Any], dict[str, Any]],
                      jobs: int, desc: str) -> None:
-    """Run ``worker`` on every task whose key is not ``done``, appending each result to
-    ``path`` chunk by chunk, so a killed run keeps what it finished."""
-    from telltale.parallel import process_map, resolve_jobs
+    """Run ``worker`` on every task whose key is not ``done`` (one pool of ``jobs``
+    processes), appending each result to ``path`` as it comes, so a killed run keeps what
+    it finished."""
+    from telltale.parallel import process_imap
 
     finished = set(done)
     pending = [t for t in tasks if key(t) not in finished]
     if not pending:
         return
-    size = 8 * resolve_jobs(jobs)
-    chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    for chunk in progress(chunks, total=len(chunks), desc=desc):
-        results = process_map(worker, chunk, jobs)
-        with open(path, "a", encoding="utf-8") as fh:
-            for entry in results:
-                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    with open(path, "a", encoding="utf-8") as fh:
+        # small chunks: a result is saved within seconds of being made
+        for entry in progress(process_imap(worker, pending, jobs, chunksize=4),
+                              total=len(pending), desc=desc):
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            fh.flush()
 
 
 class MitigateAudit(Audit):

@@ -42,14 +42,20 @@ def embed(audio: np.ndarray, rate: int = TARGET_RATE) -> np.ndarray:
     Raises
     ------
     ValueError
-        When the voice-activity detector leaves too little speech to embed.
+        For a silent clip, and when the voice-activity detector leaves too little speech
+        to embed.
     """
     global _ENCODER
     from resemblyzer import VoiceEncoder, preprocess_wav
 
+    from telltale.media.audio import SILENCE_PEAK
+
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.size == 0 or np.max(np.abs(audio)) < SILENCE_PEAK:
+        raise ValueError("the clip is silent: no voice to embed")
     if _ENCODER is None:
         _ENCODER = VoiceEncoder("cpu", verbose=False)
-    wav = preprocess_wav(np.asarray(audio, dtype=np.float32), source_sr=rate)
+    wav = preprocess_wav(audio, source_sr=rate)
     if wav.size < rate // 4:
         raise ValueError(f"too little speech to embed a voice ({wav.size / rate:.2f} s after "
                          "trimming silences)")

@@ -91,9 +91,12 @@ def mcadams(audio: np.ndarray, alpha: float, rate: int = TARGET_RATE,
     # square-root periodic Hann for analysis and synthesis: their product, a Hann window,
     # sums to one at 50% overlap, so an unmodified frame (alpha 1) is rebuilt exactly
     window = np.sqrt(get_window("hann", frame, fftbins=True))
-    n_frames = 1 + int(np.ceil((x.size - frame) / shift))
+    # padded by a frame less a shift at the start, and to whole frames at the end, so that
+    # every sample of the clip lies under two overlapping windows
+    lead = frame - shift
+    n_frames = 1 + int(np.ceil((lead + x.size - frame) / shift)) + 1
     padded = np.zeros((n_frames - 1) * shift + frame)
-    padded[:x.size] = x
+    padded[lead:lead + x.size] = x
     out = np.zeros_like(padded)
     modelled = 0
     for start in range(0, padded.size - frame + 1, shift):
@@ -117,7 +120,7 @@ def mcadams(audio: np.ndarray, alpha: float, rate: int = TARGET_RATE,
         modelled += 1
     if modelled == 0:
         raise DefenceError("clip is silent: no frame above the silence floor to anonymise")
-    out = out[:x.size]
+    out = out[lead:lead + x.size]
     peak_in, peak_out = np.max(np.abs(x)), np.max(np.abs(out))
     if peak_out > 0:
         out *= peak_in / peak_out
