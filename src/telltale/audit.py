@@ -5,11 +5,13 @@ validate-before-fit habit of scikit-learn):
 
 - a frozen :class:`AuditConfig` that validates itself when it is built: its fields are the
   options that define the run's protocol, so a resume may not change any of them;
-- :meth:`Audit.prepare`: everything before the model is asked (load and check the data,
-  phase-1 baselines, forms, people, adapters), written into the run directory;
+- :meth:`Audit.prepare`: load and check the data before anything is written or loaded
+  (a refused run leaves no directory), and :meth:`Audit.setup`: the model-free work that
+  writes into the run (phase-1 baselines, defended media, people, adapters) once the
+  model has opened;
 - :meth:`Audit.jobs`: the probes to ask a model, in one or more :class:`Job`;
 - :meth:`Audit.score`: metrics from the run directory alone (``records.jsonl`` and the files
-  ``prepare`` wrote), with a named scorer, so ``telltale score`` re-scores any run.
+  ``setup`` wrote), with a named scorer, so ``telltale score`` re-scores any run.
 
 :mod:`telltale.runner` drives every audit the same way for the CLI, the demo and the
 library API. A new audit is one package with a subclass of :class:`Audit` and one entry in
@@ -221,13 +223,22 @@ class Audit(ABC):
         return None
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
-        """Load and check the data and write what jobs and scoring need into ``run``.
-
-        Runs before the model is loaded; on a resume it re-uses what is already there."""
+        """Load and check the data (and generate it where the audit makes its own, such
+        as rendered forms); runs before the model is loaded. Anything slow or written only
+        for the jobs belongs in :meth:`setup`."""
         return Prepared()
 
+    def setup(self, run: RunDir, options: RunOptions) -> None:
+        """Write what the jobs and scoring need into ``run`` (files of the resolved
+        protocol, baselines, defended media, adapters): model-free work, often slow, run
+        once the model has opened and ``run.json`` is written, so that a bad model spec or
+        a dead endpoint stops the run before any of it. On a resume it re-uses what is
+        there. By default nothing."""
+        return None
+
     def jobs(self, run: RunDir) -> list[Job]:
-        """The probes to ask, built from what :meth:`prepare` wrote."""
+        """The probes to ask, built from what :meth:`prepare` found and :meth:`setup`
+        wrote."""
         return []
 
     def open_variant(self, variant: str, model: TargetModel, run: RunDir,

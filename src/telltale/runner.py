@@ -93,6 +93,7 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
               data=prepared.data, manifest_problems=prepared.problems)
     for problem in prepared.problems:
         log.warning("skipped %s", problem)
+    audit.setup(run, options)
     counts = {"done": 0, "skipped": 0, "errors": 0}
     loader = MediaLoader(seed=audit.config.seed)
     variants: dict[str | None, Any] = {None: model}

@@ -13,8 +13,8 @@ from telltale.mitigate.asr import (
     write_task_lm,
 )
 from telltale.mitigate.speaker import (
-    embed,
     eer_estimate,
+    embed,
     equal_error_rate,
     split_enrolment,
     trials,

@@ -592,3 +592,23 @@ def test_bad_endpoint_options_are_refused_before_anything_runs(tmp_path, capsys,
                    str(tmp_path / "m.csv"), "--out", str(tmp_path / "run"), *flags])
     assert status == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("audit", ["attributes", "mitigate"])
+def test_a_dead_endpoint_stops_the_run_before_anything_is_written(tmp_path, capsys, audit):
+    """The model opens before the audit writes its protocol files, defended media or
+    baselines: a dead endpoint leaves no run directory behind."""
+    from telltale.cli import main
+    from telltale.media.audio import save_wav
+
+    rng = np.random.default_rng(0)
+    rows = ["id,audio,text,gender,accent,member"]
+    for i in range(4):
+        save_wav(tmp_path / f"c{i}.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32))
+        rows.append(f"c{i},c{i}.wav,hello there,female,american,{i % 2}")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    dead = f"openai:m@http://127.0.0.1:{free_port()}/v1,timeout=2,retries=0"
+    status = main([audit, "--model", dead, "--data", str(tmp_path / "m.csv"),
+                   "--out", str(tmp_path / "run"), "--attributes", "gender"])
+    assert status == 1 and "127.0.0.1" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

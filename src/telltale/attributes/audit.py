@@ -243,11 +243,13 @@ class AttributesAudit(Audit):
         self._samples = samples[:config.limit] if config.limit else samples
         if not self._samples:
             raise ConfigError(f"{config.data}: no usable samples")
-        # written only once the data is known good: a refused run leaves no directory
-        keep_file(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
-        keep_file(run, "prompts.json", templates, "--prompts")
         self._taxonomy, self._templates = taxonomy, templates
         return Prepared(config.data, [str(p) for p in problems])
+
+    def setup(self, run: RunDir, options: RunOptions) -> None:
+        # the resolved taxonomy and prompts, which scoring reads; a resume must keep them
+        keep_file(run, "taxonomy.json", self._taxonomy.to_dict(), "--taxonomy")
+        keep_file(run, "prompts.json", self._templates, "--prompts")
 
     def jobs(self, run: RunDir) -> list[Job]:
         from telltale.models.base import DecodingConfig

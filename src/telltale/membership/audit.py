@@ -132,12 +132,15 @@ class MembershipAudit(Audit):
         if config.target == "reference" and not all(s.text for s in samples):
             raise ValueError(f"{config.data}: --target reference needs a transcript in every "
                              "row")
-        if config.baselines:
+        self._samples = samples
+        return Prepared(config.data, problems)
+
+    def setup(self, run: RunDir, options: RunOptions) -> None:
+        config, samples = self.config, self._samples
+        if config.baselines:  # phase 1
             families = FAMILIES if all(s.text for s in samples) else ("metadata", "acoustic")
             run_baselines(run, samples, families, config.folds, config.seed, options.jobs,
                           config.permutations)
-        self._samples = samples
-        return Prepared(config.data, problems)
 
     def jobs(self, run: RunDir) -> list[Job]:
         from telltale.models.base import DecodingConfig

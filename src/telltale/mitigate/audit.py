@@ -11,7 +11,7 @@ heard. Then, paired per clip, against the undefended original:
 - a classical attacker, speaker verification with a pretrained GE2E encoder, and a real
   recogniser's word error rate measure privacy and utility as the VoicePrivacy Challenge
   does (:mod:`telltale.mitigate.speaker`, :mod:`telltale.mitigate.asr`); these need no
-  target model and are computed once, in ``prepare``, into ``classical.jsonl``.
+  target model and are computed once, in ``setup``, into ``classical.jsonl``.
 
 A clip a defence cannot process (too short for an LPC frame, silent, no transcript for
 TTS) becomes a named per-sample problem: its probes are error records and the run goes on.
@@ -178,7 +178,7 @@ class MitigateAudit(Audit):
     config_class = MitigateConfig
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
-        from telltale.attributes.audit import keep_file, taxonomy_and_prompts
+        from telltale.attributes.audit import taxonomy_and_prompts
         from telltale.manifest import load_manifest
 
         config = self.config
@@ -196,13 +196,17 @@ class MitigateAudit(Audit):
         if not samples:
             raise ConfigError(f"{config.data}: no usable samples")
         self._samples, self._taxonomy, self._templates = samples, taxonomy, templates
-        if config.attributes:
-            keep_file(run, "taxonomy.json", taxonomy.to_dict(), "--taxonomy")
-            keep_file(run, "prompts.json", templates, "--prompts")
-        self._defend(run, options.jobs)
-        if config.classical:
-            self._listen(run, options.jobs)
         return Prepared(config.data, [str(p) for p in problems])
+
+    def setup(self, run: RunDir, options: RunOptions) -> None:
+        from telltale.attributes.audit import keep_file
+
+        if self.config.attributes:
+            keep_file(run, "taxonomy.json", self._taxonomy.to_dict(), "--taxonomy")
+            keep_file(run, "prompts.json", self._templates, "--prompts")
+        self._defend(run, options.jobs)
+        if self.config.classical:
+            self._listen(run, options.jobs)
 
     def _defend(self, run: RunDir, jobs: int) -> None:
         config = self.config

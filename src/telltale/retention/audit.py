@@ -394,16 +394,21 @@ class RetentionAudit(Audit):
         self._memory = memory
         self._people = ([Person(p, "memory") for p in memory]
                         + [Person(p, "control") for p in pool[:config.control]])
-        write_people(run, self._people)
-        self._templates = templates = load_templates(config.framing_file)
-        texts = build_memory_texts(memory, list(config.pii_types), config.phrasings,
-                                   templates=templates)
-        for objective in [v for v in config.variants if v in OBJECTIVES]:
-            ensure_adapter(run.path / "adapters" / objective, target, texts,
-                           config.train_config(objective),
-                           extra_card={"memory_ids": [p.id for p in memory],
-                                       "pii_types": list(config.pii_types)})
+        self._templates = load_templates(config.framing_file)
+        self._target = target
         return Prepared(manifest)
+
+    def setup(self, run: RunDir, options: RunOptions) -> None:
+        """The people file, and one LoRA adapter per fine-tuning objective (trained once)."""
+        config = self.config
+        write_people(run, self._people)
+        texts = build_memory_texts(self._memory, list(config.pii_types), config.phrasings,
+                                   templates=self._templates)
+        for objective in [v for v in config.variants if v in OBJECTIVES]:
+            ensure_adapter(run.path / "adapters" / objective, self._target, texts,
+                           config.train_config(objective),
+                           extra_card={"memory_ids": [p.id for p in self._memory],
+                                       "pii_types": list(config.pii_types)})
 
     def jobs(self, run: RunDir) -> list[Job]:
         from telltale.models.base import DecodingConfig
