@@ -107,12 +107,15 @@ def _verdict_box(verdict: dict[str, Any]) -> str:
 
 
 def _verdicts(verdicts: list[dict[str, Any]]) -> list[str]:
-    """The verdict boxes: leaks first, the first :data:`VERDICTS_SHOWN` open, the rest folded."""
-    ordered = sorted(verdicts, key=lambda v: v.get("level") != "warn")
-    parts = [_verdict_box(v) for v in ordered[:VERDICTS_SHOWN]]
-    if len(ordered) > VERDICTS_SHOWN:
-        parts.append(f"<details><summary>{len(ordered) - VERDICTS_SHOWN} more verdicts"
-                     "</summary>" + "".join(_verdict_box(v) for v in ordered[VERDICTS_SHOWN:])
+    """The verdict boxes: an audit's headline verdicts (one per defence of a mitigation
+    run) first and all open, then leaks; at least :data:`VERDICTS_SHOWN` open, the rest
+    folded."""
+    ordered = sorted(verdicts, key=lambda v: (not v.get("headline"), v.get("level") != "warn"))
+    shown = max(VERDICTS_SHOWN, sum(bool(v.get("headline")) for v in verdicts))
+    parts = [_verdict_box(v) for v in ordered[:shown]]
+    if len(ordered) > shown:
+        parts.append(f"<details><summary>{len(ordered) - shown} more verdicts"
+                     "</summary>" + "".join(_verdict_box(v) for v in ordered[shown:])
                      + "</details>")
     return parts
 

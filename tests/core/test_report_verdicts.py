@@ -53,3 +53,15 @@ def test_a_long_verdict_opens_with_its_claim_and_folds_the_evidence() -> None:
     assert "Pearson r -0.12" in folded
     short = _verdict_box({"level": "ok", "text": "No leak (3 trials)."})
     assert "<details" not in short
+
+
+def test_headline_verdicts_come_first_and_all_open() -> None:
+    """A mitigation run's one verdict per defence leads, whatever its level, and however
+    many defences there are."""
+    detail = [{"level": "warn", "text": f"leak {i}"} for i in range(3)]
+    headlines = [{"level": level, "headline": True, "text": f"defence {i}"}
+                 for i, level in enumerate(("ok", "warn", "info"))]
+    boxes = _verdicts(detail + headlines)
+    assert [b.split("</b> ")[1].split("<")[0] for b in boxes[:3]] == \
+        ["defence 1", "defence 0", "defence 2"]
+    assert boxes[3].startswith("<details><summary>3 more verdicts</summary>")

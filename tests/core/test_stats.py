@@ -250,3 +250,21 @@ def test_tpr_at_low_fpr_has_a_stratified_bootstrap_interval_where_estimable():
     assert low_fpr_tpr_interval(y, 10.0 * y, 0.01) == (1.0, 1.0)  # perfect separation
     few = np.r_[np.ones(50, int), np.zeros(50, int)]
     assert low_fpr_tpr_interval(few, rng.normal(size=100), 0.01) is None  # 50 non-members
+
+
+def test_paired_auc_difference_is_tighter_than_separate_intervals():
+    from telltale.stats import paired_auc_difference, roc_auc
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(100), np.zeros(100)].astype(int)
+    a = y * 1.0 + rng.normal(0, 1, 200)
+    b = a + 0.3 * y  # the same scores, members lifted: a small, consistent gain
+    change = paired_auc_difference(y, a, b, n_boot=500)
+    assert change["diff"] == pytest.approx(roc_auc(y, b, n_boot=0).value
+                                           - roc_auc(y, a, n_boot=0).value)
+    assert 0 < change["low"] < change["diff"] < change["high"]
+    assert change["p"] == pytest.approx(2 / 501)
+    separate = roc_auc(y, a, n_boot=500)
+    assert change["high"] - change["low"] < separate.high - separate.low
+    same = paired_auc_difference(y, a, a, n_boot=200)
+    assert same["diff"] == 0 and same["p"] == 1.0

@@ -57,6 +57,8 @@ def score_records(run: RunDir, config: MitigateConfig) -> dict[str, Any]:
     if config.classical:
         results["classical"] = _classical(run, config, summary)
     results["tradeoff"] = _tradeoff(results, config)
+    verdicts = [_defence_verdict(results, config, version) for version in config.defences] \
+        + verdicts
     results.update(summary=summary, verdicts=verdicts, counts={
         "records": len(records), "errors": len(errors),
         "samples": len({r.sample_id for r in records}),
@@ -153,6 +155,7 @@ def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
                 verdict["text"] = verdict["text"].replace(f"{attribute} ({mode}, "
                                                           f"{label(version)})", where, 1)
                 verdicts.append(verdict)
+                entry["verdict_level"] = verdict["level"]
                 out.setdefault(attribute, {}).setdefault(mode, {})[version] = entry
     return out
 
@@ -210,8 +213,57 @@ def _membership(records: list[Record], config: MitigateConfig, summary: list,
                                 "value": change["diff"], "low": change["low"],
                                 "high": change["high"], "n": change["n"],
                                 "control": f"paired bootstrap p = {change['p']:.3g}"})
-        verdicts.append(_membership_verdict(where, entry["auc"], counts))
+        verdict = _membership_verdict(where, entry["auc"], counts)
+        entry["verdict_level"] = verdict["level"]
+        verdicts.append(verdict)
     return out
+
+
+def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: str
+                     ) -> dict[str, Any]:
+    """One verdict per defence, shown first: which of the leaks found undefended remain
+    on the defended audio, and what the defence costs in WER."""
+    remaining, removed, unsure, figures = [], [], [], []
+    cells = [(f"{attribute} ({mode})", cell) for attribute, modes in
+             results.get("attributes", {}).items() for mode, cell in modes.items()]
+    if "membership" in results:
+        cells.append(("membership", results["membership"]))
+    for name, cell in cells:
+        before, after = cell.get(ORIGINAL, {}), cell.get(version, {})
+        if "verdict_level" not in after:
+            continue
+        if after["verdict_level"] == "warn":
+            remaining.append(name)
+        elif after["verdict_level"] == "info":
+            unsure.append(name)
+        elif before.get("verdict_level") == "warn":
+            removed.append(name)
+        if name == "membership":
+            figures.append(f"membership AUC {before['auc']['value']:.3f} -> "
+                           f"{after['auc']['value']:.3f}")
+        else:
+            figures.append(f"{name} accuracy {before['metrics']['accuracy_all']['value']:.3f}"
+                           f" -> {after['metrics']['accuracy_all']['value']:.3f}")
+    classical = results.get("classical", {})
+    if version in classical and "eer_lazy_informed" in classical[version]:
+        figures.append(f"lazy-informed EER {classical[ORIGINAL]['eer_lazy_informed']['value']:.3f}"
+                       f" -> {classical[version]['eer_lazy_informed']['value']:.3f}")
+    if version in classical:
+        change = classical[version]["wer_change"]
+        figures.append(f"WER {classical[ORIGINAL]['wer']['value']:.3f} -> "
+                       f"{classical[version]['wer']['value']:.3f} (change "
+                       f"{format_estimate({'value': change['diff'], **change})})")
+    parts = []
+    if remaining:
+        parts.append(f"leaks remain: {', '.join(remaining)}")
+    if removed:
+        parts.append(f"leaked undefended, no longer shown: {', '.join(removed)}")
+    if unsure:
+        parts.append(f"inconclusive: {', '.join(unsure)}")
+    level = "warn" if remaining else "info" if unsure or not removed else "ok"
+    text = f"{label(version)}: {'; '.join(parts) or 'nothing leaked undefended'}"
+    return {"level": level, "headline": True,
+            "text": text + (f" ({'; '.join(figures)})." if figures else ".")}
 
 
 def _membership_verdict(where: str, auc: dict[str, Any], counts: tuple[int, int]
