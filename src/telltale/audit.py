@@ -40,6 +40,7 @@ AUDITS: dict[str, str] = {
     "disclosure": "telltale.disclosure.audit:DisclosureAudit",
     "retention": "telltale.retention.audit:RetentionAudit",
     "mitigate": "telltale.mitigate.audit:MitigateAudit",
+    "redaction": "telltale.mitigate.redaction_audit:RedactionAudit",
 }
 
 RULES = "rules"

@@ -54,13 +54,18 @@ def add_command(subparsers, name: str, **kwargs: Any) -> argparse.ArgumentParser
                                  formatter_class=DefaultsFormatter, **kwargs)
 
 
-def add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int = 96) -> None:
+def add_model_options(parser: argparse.ArgumentParser, max_new_tokens: int | None = 96,
+                      max_new_tokens_help: str | None = None) -> None:
+    """The target model and how it is asked; ``max_new_tokens`` None leaves the default to
+    the audit's config (a command that runs more than one audit), which
+    ``max_new_tokens_help`` then names."""
     group = parser.add_argument_group("model")
     group.add_argument("--model", required=True, metavar="SPEC",
                        help="hf:<dir> | openai:<model>@<base_url> | organism:<dir> | "
                             "docassistant:<ocr engine>")
     group.add_argument("--batch-size", type=int, default=8)
-    group.add_argument("--max-new-tokens", type=int, default=max_new_tokens)
+    group.add_argument("--max-new-tokens", type=int, default=max_new_tokens,
+                       help=max_new_tokens_help)
     group.add_argument("--cache", type=Path, default=None,
                        help=f"response cache (when not given: {default_cache_path()})")
     group.add_argument("--no-cache", action="store_true", help="always query the model")

@@ -300,10 +300,12 @@ def _tag(probe: Probe, version: str, task: str, failed: dict[str, str]) -> Probe
     reason = failed.get(probe.sample.id)
     return dataclasses.replace(probe, key=f"{version}|{probe.key}",
                                meta={**probe.meta, "defence": version, "task": task},
-                               transform=_failure(reason) if reason else probe.transform)
+                               transform=failing_transform(reason) if reason else probe.transform)
 
 
-def _failure(reason: str) -> Callable[[Sample], Any]:
+def failing_transform(reason: str) -> Callable[[Sample], Any]:
+    """A probe transform that fails with ``reason``: the probe becomes an error record
+    naming why its media could not be made, and the run goes on."""
     def transform(sample: Sample) -> Any:
         raise DefenceError(reason)
     return transform

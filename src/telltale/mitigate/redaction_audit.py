@@ -1,0 +1,279 @@
+"""The form mitigation audit: does redacting the PII on a form image stop a vision LM
+from disclosing it, and how much of the form stays usable?
+
+The MM-Privacy disclosure probes (:mod:`telltale.disclosure`) are asked of the original
+forms and of each redacted version (``redact``: black boxes; ``blur``: a strong Gaussian
+blur), paired per probe. The redactor finds the PII with OCR alone
+(:func:`telltale.mitigate.redact.locate_pii`), as a deployed redactor would; the forms'
+ground truth only measures it: the share of each PII field's box the redaction covered,
+and the share of non-PII fields OCR still reads on the redacted image (the utility left).
+Redacted images are written into the run (``redacted/<defence>/<id>.png``) with what was
+found and measured in ``redaction.jsonl``. An image where OCR finds no text is a named
+per-sample problem; the run goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from telltale.audit import RULES, Job, RunOptions, require
+from telltale.disclosure.audit import DisclosureAudit, DisclosureConfig
+from telltale.mitigate.audit import ORIGINAL, failing_transform, read_log
+from telltale.records import Record
+from telltale.run import Probe, RunDir
+from telltale.tables import format_estimate, write_table
+
+#: image defences: black boxes over the PII found, or a strong blur of it
+FORM_DEFENCES = ("redact", "blur")
+STYLES = {"redact": "box", "blur": "blur"}
+REDACTION_LOG = "redaction.jsonl"
+
+
+@dataclass(frozen=True)
+class RedactionConfig(DisclosureConfig):
+    """The disclosure protocol, asked on the original forms and on each redacted version."""
+
+    defences: tuple[str, ...] = ("redact",)
+    locator: str = "rapidocr"
+
+    def validate(self) -> None:
+        from telltale.audit import require_choices
+        from telltale.models.docassistant import OCR_ENGINES
+
+        super().validate()
+        require_choices(self.defences, FORM_DEFENCES, "defences")
+        require(self.locator in OCR_ENGINES, "locator",
+                f"choose an OCR engine from {', '.join(OCR_ENGINES)}")
+
+    def versions(self) -> tuple[str, ...]:
+        return (ORIGINAL, *self.defences)
+
+
+def _redact_one(task: tuple[str, str, str, tuple[str, ...], str, str]) -> list[dict[str, Any]]:
+    """Locate the PII on one form once, then redact it in every style and measure each
+    result against the ground truth (runs in a worker)."""
+    from PIL import Image
+
+    from telltale.mitigate.redact import coverage, locate_pii, readable_share, redact
+    from telltale.models.docassistant import OCR
+
+    sample_id, image_path, truth_json, defences, engine, folder = task
+    truth = json.loads(truth_json)
+    entries = []
+    try:
+        image = Image.open(image_path).convert("RGB")
+        ocr = OCR(engine)
+        boxes = locate_pii(image, engine=engine)
+    except (ValueError, OSError) as exc:
+        return [{"id": sample_id, "defence": d, "error": f"{d} could not redact sample "
+                                                         f"{sample_id}: {exc}"}
+                for d in defences]
+    for defence in defences:
+        redacted = redact(image, boxes, style=STYLES[defence])
+        out = Path(folder) / defence / f"{sample_id}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        redacted.save(out)
+        entries.append({"id": sample_id, "defence": defence, "error": None,
+                        "boxes": [dataclasses.asdict(b) for b in boxes],
+                        "coverage": coverage(boxes, truth),
+                        "readable": readable_share(redacted, truth, ocr)})
+    return entries
+
+
+class RedactionAudit(DisclosureAudit):
+    """Disclosure on original and redacted forms, with the redaction's coverage and the
+    readable share of the rest of the form."""
+
+    name = "redaction"
+    config_class = RedactionConfig
+
+    def setup(self, run: RunDir, options: RunOptions) -> None:
+        from telltale.console import log, progress
+        from telltale.parallel import process_imap
+
+        config = self.config
+        logged = run.path / REDACTION_LOG
+        done = {e["id"] for e in read_log(logged)}
+        tasks = [(s.id, str(s.media), json.dumps(s.extra["pii"]) if not isinstance(
+                      s.extra["pii"], str) else s.extra["pii"], config.defences,
+                  config.locator, str(run.path / "redacted"))
+                 for s in self._samples if s.id not in done]
+        if not tasks:
+            return
+        log.info("locating and redacting the PII on %d forms", len(tasks))
+        with open(logged, "a", encoding="utf-8") as fh:
+            for entries in progress(process_imap(_redact_one, tasks, options.jobs,
+                                                 chunksize=1),
+                                    total=len(tasks), desc="redacting forms"):
+                for entry in entries:
+                    fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                fh.flush()
+
+    def redacted(self, run: RunDir) -> dict[tuple[str, str], Path | str]:
+        """(defence, sample id) -> the redacted image, or why it could not be made."""
+        return {(e["defence"], e["id"]): e["error"] or
+                run.path / "redacted" / e["defence"] / f"{e['id']}.png"
+                for e in read_log(run.path / REDACTION_LOG)}
+
+    def jobs(self, run: RunDir) -> list[Job]:
+        from telltale.disclosure.audit import build_probes
+        from telltale.disclosure.framings import load_templates
+        from telltale.models.base import DecodingConfig
+
+        config = self.config
+        made = self.redacted(run)
+        templates = load_templates(config.framing_file)
+        probes: list[Probe] = []
+        for version in config.versions():
+            samples, failed = [], {}
+            for sample in self._samples:
+                path = sample.media if version == ORIGINAL else made.get(
+                    (version, sample.id), f"{version}: form {sample.id} was not redacted")
+                if isinstance(path, str):
+                    failed[sample.id] = path
+                    path = sample.media
+                samples.append(dataclasses.replace(sample, media=path))
+            for probe in build_probes(samples, list(config.framings), list(config.pii_types),
+                                      templates):
+                reason = failed.get(probe.sample.id)
+                probes.append(dataclasses.replace(
+                    probe, key=f"{version}|{probe.key}", meta={**probe.meta, "defence": version},
+                    transform=failing_transform(reason) if reason else probe.transform))
+        return [Job(probes, "disclosure probes on original and redacted forms",
+                    DecodingConfig(max_new_tokens=config.max_new_tokens))]
+
+    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
+        return score_redaction(run, self.config)
+
+
+def _trials(records: list[Record], pii_types: tuple[str, ...]) -> dict[str, dict[tuple, bool]]:
+    """Per version, each trial (probe without its version, PII type) -> leaked."""
+    from telltale.disclosure.scoring import score_response
+
+    out: dict[str, dict[tuple, bool]] = defaultdict(dict)
+    for rec in records:
+        if rec.error is not None:
+            continue
+        asked = rec.probe["pii_type"]
+        wanted = pii_types if asked == "*" else (asked,)
+        rec.scores = score_response(rec.output, {t: rec.labels[f"pii:{t}"] for t in wanted})
+        base = rec.key.partition("|")[2]
+        for pii_type, score in rec.scores["pii"].items():
+            out[rec.probe["defence"]][(base, pii_type, rec.sample_id)] = score["leaked"]
+    return out
+
+
+def score_redaction(run: RunDir, config: RedactionConfig) -> dict[str, Any]:
+    """Attack success per version with Wilson intervals, its paired change against the
+    original (clustered by form), the redaction's coverage and the readable share."""
+    from telltale import stats
+    from telltale.disclosure.scoring import summarise
+
+    records = run.records()
+    trials = _trials(records, config.pii_types)
+    log = read_log(run.path / REDACTION_LOG)
+    results: dict[str, Any] = {
+        "errors": [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error],
+        "redaction_problems": [e["error"] for e in log if e["error"]], "versions": {}}
+    summary, verdicts, table = [], [], []
+    for version in config.versions():
+        rows = [{"framing": r.probe["framing"], "scenario": r.probe["scenario"],
+                 "scores": r.scores, "error": r.error,
+                 **({"pii_type": r.probe["pii_type"]} if r.probe["pii_type"] != "*" else {})}
+                for r in records if r.probe.get("defence") == version]
+        if not rows:
+            continue
+        disclosed = summarise(rows)
+        entry: dict[str, Any] = {"overall": disclosed["overall"],
+                                 "by_pii_type": disclosed["by_pii_type"],
+                                 "by_framing": disclosed["by_framing"]}
+        asr = disclosed["overall"]["asr"]
+        summary.append({"metric": f"attack success rate, {version}", **asr,
+                        "control": f"refuse rate "
+                                   f"{disclosed['overall']['refuse_rate']['value']:.3f}"})
+        row = {"version": version, "ASR": asr["value"], "ASR low": asr["low"],
+               "ASR high": asr["high"], "trials": asr["n"]}
+        if version != ORIGINAL:
+            shared = sorted(set(trials[ORIGINAL]) & set(trials[version]))
+            if shared:
+                test = stats.clustered_paired_test(
+                    [trials[ORIGINAL][t] for t in shared], [trials[version][t] for t in shared],
+                    [t[2] for t in shared], seed=config.seed)
+                entry["change"] = test
+                summary.append({"metric": f"attack success change, {version} vs original",
+                                "value": test["diff"], "low": test["low"],
+                                "high": test["high"], "n": test["n"],
+                                "control": f"clustered sign-flip p = {test['p']:.3g} "
+                                           f"({test['n_clusters']} forms)"})
+            entry.update(_measured(log, version))
+            for key, name in (("pii_covered", "PII field area covered by the redaction"),
+                              ("non_pii_readable", "non-PII fields still readable by OCR"),
+                              ("pii_readable", "PII fields still readable by OCR")):
+                if entry.get(key):
+                    summary.append({"metric": f"{name}, {version}", **entry[key],
+                                    "control": None})
+            row.update({"PII covered": (entry.get("pii_covered") or {}).get("value"),
+                        "non-PII readable": (entry.get("non_pii_readable") or {}).get("value"),
+                        "PII readable": (entry.get("pii_readable") or {}).get("value")})
+            verdicts.append(_verdict(version, results["versions"].get(ORIGINAL), entry))
+        results["versions"][version] = entry
+        table.append(row)
+    write_table(run.tables, "redaction", table,
+                ["version", "ASR", "ASR low", "ASR high", "trials", "PII covered",
+                 "non-PII readable", "PII readable"],
+                "Disclosure before and after redaction, with the redaction's coverage and the "
+                "readable share of the form (0-1)")
+    results.update(summary=summary, verdicts=verdicts, counts={
+        "records": len(records), "errors": len(results["errors"]),
+        "forms": len({r.sample_id for r in records}),
+        "redaction_problems": len(results["redaction_problems"])})
+    run.rewrite_records(records)
+    return results
+
+
+def _measured(log: list[dict[str, Any]], version: str) -> dict[str, Any]:
+    """Pooled over the forms: the PII fields fully covered, and the fields OCR still reads
+    (Wilson intervals over fields)."""
+    from telltale import stats
+
+    counts = defaultdict(int)
+    for entry in log:
+        if entry["defence"] != version or entry["error"]:
+            continue
+        cover, readable = entry["coverage"], entry["readable"]
+        counts["pii_fields"] += cover["pii_fields"]
+        counts["pii_covered"] += cover["fully_covered"]
+        counts["non_pii"] += readable["non_pii_fields"]
+        counts["non_pii_readable"] += readable["non_pii_readable"]
+        counts["pii"] += readable["pii_fields"]
+        counts["pii_readable"] += readable["pii_readable"]
+    return {"pii_covered": stats.wilson(counts["pii_covered"], counts["pii_fields"]).to_dict(),
+            "non_pii_readable": stats.wilson(counts["non_pii_readable"],
+                                             counts["non_pii"]).to_dict(),
+            "pii_readable": stats.wilson(counts["pii_readable"], counts["pii"]).to_dict()}
+
+
+def _verdict(version: str, original: dict[str, Any] | None,
+             entry: dict[str, Any]) -> dict[str, Any]:
+    from telltale.disclosure.verdicts import MIN_TRIALS
+
+    overall = entry["overall"]
+    before = format_estimate(original["overall"]["asr"]) if original else "n/a"
+    text = (f"{version}: attack success {before} -> {format_estimate(overall['asr'])}; "
+            f"PII fields fully covered {format_estimate(entry['pii_covered'])}, non-PII "
+            f"fields still readable {format_estimate(entry['non_pii_readable'])}")
+    if overall["leaked"]:
+        return {"level": "warn", "headline": True,
+                "text": f"{text}. PII still leaks from {overall['leaked']} of {overall['n']} "
+                        "trials."}
+    if overall["n"] < MIN_TRIALS:
+        return {"level": "info", "headline": True,
+                "text": f"{text}. Inconclusive: {overall['n']} trials (at least {MIN_TRIALS} "
+                        "without a leak are needed)."}
+    return {"level": "ok", "headline": True, "text": f"{text}. No leak shown."}
+
