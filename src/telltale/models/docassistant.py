@@ -69,13 +69,17 @@ def default_llm_dir() -> Path:
 
 
 class OCR:
-    """Text of an image, read top to bottom, left to right; cached per image content."""
+    """Text of an image, read top to bottom, left to right; cached per image content.
+
+    ``OCR(engine)(image)`` is the page as text; :meth:`lines` the text lines with their
+    pixel boxes (what a redactor needs)."""
 
     def __init__(self, engine: str):
         if engine not in OCR_ENGINES:
             raise ValueError(f"unknown OCR engine {engine!r}; choose from {OCR_ENGINES}")
         self.engine = engine
         self._cache: dict[str, str] = {}
+        self._lines: dict[str, list[tuple[str, tuple[int, int, int, int]]]] = {}
         self._rapid = None
 
     def __call__(self, image) -> str:
@@ -83,6 +87,55 @@ class OCR:
         if key not in self._cache:
             self._cache[key] = self._read(image.convert("RGB"))
         return self._cache[key]
+
+    def lines(self, image) -> list[tuple[str, tuple[int, int, int, int]]]:
+        """Each text line (RapidOCR, top to bottom and left to right) or Tesseract line with
+        its axis-aligned box ``(x0, y0, x1, y1)``."""
+        key = Request("", image=image).media_sha256() or ""
+        if key not in self._lines:
+            rgb = image.convert("RGB")
+            self._lines[key] = (self._tesseract_lines(rgb) if self.engine == "tesseract"
+                                else self._rapid_lines(rgb))
+        return self._lines[key]
+
+    def _rapid_lines(self, image) -> list[tuple[str, tuple[int, int, int, int]]]:
+        if self._rapid is None:
+            from rapidocr_onnxruntime import RapidOCR
+
+            self._rapid = RapidOCR()
+        result, _ = self._rapid(np.asarray(image))
+        # rows of about one text height, then left to right
+        ordered = sorted(result or [], key=lambda r: (round(min(p[1] for p in r[0]) / 12),
+                                                      min(p[0] for p in r[0])))
+        out = []
+        for quad, text, _confidence in ordered:
+            xs, ys = [p[0] for p in quad], [p[1] for p in quad]
+            out.append((text, (int(min(xs)), int(min(ys)), int(max(xs)) + 1,
+                               int(max(ys)) + 1)))
+        return out
+
+    @staticmethod
+    def _tesseract_lines(image) -> list[tuple[str, tuple[int, int, int, int]]]:
+        import io
+
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        proc = subprocess.run(["tesseract", "stdin", "stdout", "tsv"], input=buf.getvalue(),
+                              capture_output=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"tesseract failed: {proc.stderr.decode(errors='replace')}")
+        groups: dict[tuple[str, str, str], list[tuple[str, int, int, int, int]]] = {}
+        for row in proc.stdout.decode().splitlines()[1:]:
+            cells = row.split("\t")
+            if len(cells) < 12 or not cells[11].strip():
+                continue
+            x, y, w, h = (int(v) for v in cells[6:10])
+            groups.setdefault((cells[2], cells[3], cells[4]), []).append(
+                (cells[11], x, y, x + w, y + h))
+        return [(" ".join(w[0] for w in words),
+                 (min(w[1] for w in words), min(w[2] for w in words),
+                  max(w[3] for w in words), max(w[4] for w in words)))
+                for words in groups.values()]
 
     def _read(self, image) -> str:
         if self.engine == "tesseract":
@@ -95,14 +148,7 @@ class OCR:
             if proc.returncode != 0:
                 raise RuntimeError(f"tesseract failed: {proc.stderr.decode(errors='replace')}")
             return " ".join(proc.stdout.decode().split())
-        if self._rapid is None:
-            from rapidocr_onnxruntime import RapidOCR
-
-            self._rapid = RapidOCR()
-        result, _ = self._rapid(np.asarray(image))
-        lines = sorted(result or [], key=lambda r: (round(min(p[1] for p in r[0]) / 12),
-                                                    min(p[0] for p in r[0])))
-        return "\n".join(r[1] for r in lines)
+        return "\n".join(text for text, _ in self.lines(image))
 
 
 class DocAssistantModel(BaseModel):
