@@ -50,6 +50,9 @@ class Record:
     key: str
     sample_id: str
     probe: dict[str, Any] = field(default_factory=dict)
+    #: the media file the probe was made from (before any condition): the manifest's, or a
+    #: file the audit wrote, such as a defended clip
+    media: str | None = None
     media_sha256: str | None = None
     prompt: str | None = None
     system: str | None = None

@@ -316,6 +316,7 @@ def _record_for(probe: Probe, request: Request | None) -> Record:
         labels["dataset"] = probe.sample.dataset
     return Record(key=probe.key, sample_id=probe.sample.id,
                   probe={"condition": probe.condition, **probe.meta},
+                  media=str(probe.sample.media) if probe.sample.media else None,
                   media_sha256=request.media_sha256() if request else None,
                   prompt=probe.text, system=probe.system, labels=labels)
 

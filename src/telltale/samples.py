@@ -6,8 +6,9 @@ compact JSON object, loaded by a script tag, so no server and no fetch), and the
 them 50 at a time, so a 20,000-record run stays light (see
 ``benchmarks/bench_report.py``). Media files are embedded as data URLs while the run's
 embedding budget lasts (:data:`EMBED_FILE_BYTES` per file, :data:`EMBED_TOTAL_BYTES` in
-all) and linked by relative path beyond it; the player plays the sample's original file
-(a silence or noise condition is described, not re-rendered).
+all) and linked by relative path beyond it. The player plays the file the probe was made
+from (the record's ``media``: the manifest's, or a defended clip or redacted form the audit
+wrote); a silence or noise condition is described, not re-rendered.
 """
 
 from __future__ import annotations
@@ -63,8 +64,9 @@ def evidence(record: Record) -> list[str]:
     return spans
 
 
-def _media(run: RunDir, info: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """sample id -> {"kind", "src"} for the samples whose manifest and file are still there."""
+def _manifest_media(info: dict[str, Any]) -> dict[str, Path]:
+    """sample id -> media file, from the run's manifest (for records made before records
+    named their file); empty when the manifest is gone or changed."""
     from telltale.manifest import load_manifest
 
     data = info.get("data")
@@ -74,20 +76,23 @@ def _media(run: RunDir, info: dict[str, Any]) -> dict[str, dict[str, str]]:
         samples, _ = load_manifest(data, check_media=False, on_error="skip")
     except ValueError:  # a manifest changed since the run: the browser goes without media
         return {}
+    return {s.id: Path(s.media) for s in samples if s.media is not None}
+
+
+def _embedded(files: dict[str, Path], run: RunDir) -> dict[str, dict[str, str]]:
+    """media key -> {"kind", "src"}: a data URL while the budget lasts, else a path
+    relative to the run."""
     budget = EMBED_TOTAL_BYTES
     out = {}
-    for sample in samples:
-        if sample.media is None or not Path(sample.media).is_file():
-            continue
-        size = Path(sample.media).stat().st_size
+    for key, path in files.items():
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        size = path.stat().st_size
         if size <= EMBED_FILE_BYTES and size <= budget:
             budget -= size
-            mime = mimetypes.guess_type(sample.media.name)[0] or "application/octet-stream"
-            src = (f"data:{mime};base64,"
-                   + base64.b64encode(Path(sample.media).read_bytes()).decode())
+            src = f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
         else:
-            src = os.path.relpath(sample.media, run.path)
-        out[sample.id] = {"kind": sample.kind or "", "src": src}
+            src = os.path.relpath(path, run.path)
+        out[key] = {"kind": mime.partition("/")[0], "src": src}
     return out
 
 
@@ -107,9 +112,19 @@ def write_samples(run: RunDir) -> Path:
     """Write ``samples.js`` and ``samples.html`` into the run directory; the page."""
     info = run.read_run_json()
     records = run.records()
+    manifest = _manifest_media(info)
+    rows, files = [], {}
+    for index, record in enumerate(records):
+        row = _row(record, index)
+        # the file this probe was made from: a defended clip, a redacted form, or the
+        # manifest's own
+        path = Path(record.media) if record.media else manifest.get(record.sample_id)
+        if path is not None and path.is_file():
+            row["media"] = str(path)
+            files.setdefault(str(path), path)
+        rows.append(row)
     data = {"audit": info.get("audit", ""), "model": str(info.get("model") or ""),
-            "records": [_row(r, i) for i, r in enumerate(records)],
-            "media": _media(run, info)}
+            "records": rows, "media": _embedded(files, run)}
     # "</" would end the script element early in a page that inlined it; escaped, it is
     # the same JSON
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")

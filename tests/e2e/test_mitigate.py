@@ -88,6 +88,10 @@ def test_the_defended_audio_and_its_draws_are_kept(mitigated):
     by_version = {r["probe"]["defence"]: r["media_sha256"] for r in records
                   if r["sample_id"] == mcadams[0]["id"] and r["probe"]["task"] == "membership"}
     assert len(set(by_version.values())) == len(by_version) == 3
+    # each record names the file it was asked with, and the sample browser plays that one
+    defended = [r for r in records if r["probe"]["defence"] == "mcadams" and not r["error"]]
+    assert all(r["media"].endswith(f"defended/mcadams/{r['sample_id']}.wav") for r in defended)
+    assert "defended/mcadams/" in (out / "samples.js").read_text()
 
 
 def test_resume_asks_nothing_again_and_rescoring_agrees(mitigated):
