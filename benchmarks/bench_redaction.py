@@ -57,6 +57,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-redaction"))
     parser.add_argument("--forms", type=int, default=1, help="forms per scenario (audit)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--variants", action="store_true",
+                        help="audit the photo-like variants too (twice the probes)")
     parser.add_argument("--no-audit", action="store_true",
                         help="skip the disclosure audit on the document assistant")
     args = parser.parse_args()
@@ -76,7 +78,7 @@ def main() -> int:
 
         started = time.perf_counter()
         config = RedactionConfig(forms=args.forms, defences=("redact", "blur"),
-                                 seed=args.seed)
+                                 photo_variants=args.variants, seed=args.seed)
         outcome = run_audit(RedactionAudit(config), RunOptions(
             out=args.out / "run", model="docassistant:rapidocr", batch_size=8, no_cache=True))
         figures["audit_seconds"] = time.perf_counter() - started

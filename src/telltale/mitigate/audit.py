@@ -150,12 +150,12 @@ def read_log(path: Path) -> list[dict[str, Any]]:
             if line.strip()]
 
 
-def _process_pending(path: Path, tasks: list[Any], key: Callable[[Any], tuple],
-                     done: Iterable[tuple], worker: Callable[[Any], dict[str, Any]],
-                     jobs: int, desc: str) -> None:
+def process_pending(path: Path, tasks: list[Any], key: Callable[[Any], Any],
+                    done: Iterable[Any], worker: Callable[[Any], Any], jobs: int,
+                    desc: str) -> None:
     """Run ``worker`` on every task whose key is not ``done`` (one pool of ``jobs``
-    processes), appending each result to ``path`` as it comes, so a killed run keeps what
-    it finished."""
+    processes) and append what it returns (one JSON entry, or a list of them) to ``path``
+    as it comes, so a killed run keeps what it finished."""
     from telltale.parallel import process_imap
 
     finished = set(done)
@@ -165,9 +165,10 @@ def _process_pending(path: Path, tasks: list[Any], key: Callable[[Any], tuple],
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
         # small chunks: a result is saved within seconds of being made
-        for entry in progress(process_imap(worker, pending, jobs, chunksize=4),
-                              total=len(pending), desc=desc):
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        for result in progress(process_imap(worker, pending, jobs, chunksize=4),
+                               total=len(pending), desc=desc):
+            for entry in result if isinstance(result, list) else [result]:
+                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
             fh.flush()
 
 
@@ -217,7 +218,7 @@ class MitigateAudit(Audit):
         done = {(e["id"], e["defence"]) for e in read_log(logged)
                 if e["error"] or defended_path(run, e["defence"], e["id"]).exists()}
         log.info("defending %d clips with %s", len(self._samples), ", ".join(config.defences))
-        _process_pending(logged, tasks, lambda t: (t[0], t[4]), done, _defend_one, jobs,
+        process_pending(logged, tasks, lambda t: (t[0], t[4]), done, _defend_one, jobs,
                          "defending clips")
 
     def _listen(self, run: RunDir, jobs: int) -> None:
@@ -235,7 +236,7 @@ class MitigateAudit(Audit):
                  and not isinstance(media, str)]
         done = {(e["version"], e["id"]) for e in read_log(run.path / CLASSICAL_LOG)}
         log.info("speaker embeddings and recogniser transcripts of %d clips", len(tasks))
-        _process_pending(run.path / CLASSICAL_LOG, tasks, lambda t: (t[0], t[1]), done,
+        process_pending(run.path / CLASSICAL_LOG, tasks, lambda t: (t[0], t[1]), done,
                          _listen_one, jobs, "speaker verification and ASR")
 
     def defended(self, run: RunDir) -> dict[tuple[str, str], Path | str]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from telltale.audit import RULES, Job, RunOptions, require
 from telltale.disclosure.audit import DisclosureAudit, DisclosureConfig
-from telltale.mitigate.audit import ORIGINAL, failing_transform, read_log
+from telltale.mitigate.audit import ORIGINAL, failing_transform, process_pending, read_log
 from telltale.records import Record
 from telltale.run import Probe, RunDir
 from telltale.tables import format_estimate, write_table
@@ -93,26 +93,18 @@ class RedactionAudit(DisclosureAudit):
     config_class = RedactionConfig
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
-        from telltale.console import log, progress
-        from telltale.parallel import process_imap
+        """Locate the PII on every form and write each redacted version (once)."""
+        from telltale.console import log
 
         config = self.config
-        logged = run.path / REDACTION_LOG
-        done = {e["id"] for e in read_log(logged)}
-        tasks = [(s.id, str(s.media), json.dumps(s.extra["pii"]) if not isinstance(
-                      s.extra["pii"], str) else s.extra["pii"], config.defences,
-                  config.locator, str(run.path / "redacted"))
-                 for s in self._samples if s.id not in done]
-        if not tasks:
-            return
+        tasks = [(s.id, str(s.media), s.extra["pii"] if isinstance(s.extra["pii"], str)
+                  else json.dumps(s.extra["pii"]), config.defences, config.locator,
+                  str(run.path / "redacted"))
+                 for s in self._samples]
         log.info("locating and redacting the PII on %d forms", len(tasks))
-        with open(logged, "a", encoding="utf-8") as fh:
-            for entries in progress(process_imap(_redact_one, tasks, options.jobs,
-                                                 chunksize=1),
-                                    total=len(tasks), desc="redacting forms"):
-                for entry in entries:
-                    fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-                fh.flush()
+        process_pending(run.path / REDACTION_LOG, tasks, lambda t: t[0],
+                        {e["id"] for e in read_log(run.path / REDACTION_LOG)}, _redact_one,
+                        options.jobs, "redacting forms")
 
     def redacted(self, run: RunDir) -> dict[tuple[str, str], Path | str]:
         """(defence, sample id) -> the redacted image, or why it could not be made."""
@@ -211,7 +203,7 @@ def score_redaction(run: RunDir, config: RedactionConfig) -> dict[str, Any]:
                                 "control": f"clustered sign-flip p = {test['p']:.3g} "
                                            f"({test['n_clusters']} forms)"})
             entry.update(_measured(log, version))
-            for key, name in (("pii_covered", "PII field area covered by the redaction"),
+            for key, name in (("pii_covered", "PII fields fully covered by the redaction"),
                               ("non_pii_readable", "non-PII fields still readable by OCR"),
                               ("pii_readable", "PII fields still readable by OCR")):
                 if entry.get(key):
