@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,16 @@ def default_llm_dir() -> Path:
     return target
 
 
+@dataclass(frozen=True)
+class OcrLine:
+    """One line of text OCR found: its axis-aligned pixel box (x0, y0, x1, y1), the text and
+    the recogniser's confidence in [0, 1]."""
+
+    box: tuple[int, int, int, int]
+    text: str
+    confidence: float
+
+
 class OCR:
     """Text of an image, read top to bottom, left to right; cached per image content."""
 
@@ -76,6 +87,7 @@ class OCR:
             raise ValueError(f"unknown OCR engine {engine!r}; choose from {OCR_ENGINES}")
         self.engine = engine
         self._cache: dict[str, str] = {}
+        self._lines: dict[str, list[OcrLine]] = {}
         self._rapid = None
 
     def __call__(self, image) -> str:
@@ -84,25 +96,65 @@ class OCR:
             self._cache[key] = self._read(image.convert("RGB"))
         return self._cache[key]
 
-    def _read(self, image) -> str:
-        if self.engine == "tesseract":
-            import io
+    def lines(self, image) -> list[OcrLine]:
+        """The lines of text with their boxes, top to bottom, left to right (cached)."""
+        key = Request("", image=image).media_sha256() or ""
+        if key not in self._lines:
+            rgb = image.convert("RGB")
+            found = self._tesseract_lines(rgb) if self.engine == "tesseract" else \
+                self._rapid_lines(rgb)
+            # rows 12 px apart read as one row, so a line a few pixels lower stays in order
+            self._lines[key] = sorted(found, key=lambda line: (round(line.box[1] / 12),
+                                                               line.box[0]))
+        return self._lines[key]
 
-            buf = io.BytesIO()
-            image.save(buf, format="PNG")
-            proc = subprocess.run(["tesseract", "stdin", "stdout"], input=buf.getvalue(),
-                                  capture_output=True, timeout=120, check=False)
-            if proc.returncode != 0:
-                raise RuntimeError(f"tesseract failed: {proc.stderr.decode(errors='replace')}")
-            return " ".join(proc.stdout.decode().split())
+    def _rapid_lines(self, image) -> list[OcrLine]:
         if self._rapid is None:
             from rapidocr_onnxruntime import RapidOCR
 
             self._rapid = RapidOCR()
         result, _ = self._rapid(np.asarray(image))
-        lines = sorted(result or [], key=lambda r: (round(min(p[1] for p in r[0]) / 12),
-                                                    min(p[0] for p in r[0])))
-        return "\n".join(r[1] for r in lines)
+        out = []
+        for quad, text, confidence in result or []:
+            xs, ys = [p[0] for p in quad], [p[1] for p in quad]
+            box = (int(min(xs)), int(min(ys)), int(np.ceil(max(xs))), int(np.ceil(max(ys))))
+            out.append(OcrLine(box, text, float(confidence)))
+        return out
+
+    @staticmethod
+    def _tesseract_png(image, *args: str) -> str:
+        import io
+
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        proc = subprocess.run(["tesseract", "stdin", "stdout", *args], input=buf.getvalue(),
+                              capture_output=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"tesseract failed: {proc.stderr.decode(errors='replace')}")
+        return proc.stdout.decode()
+
+    def _tesseract_lines(self, image) -> list[OcrLine]:
+        """Tesseract's words (its TSV output) joined into its own lines."""
+        grouped: dict[tuple[str, ...], list[list[str]]] = {}
+        for row in self._tesseract_png(image, "tsv").splitlines()[1:]:
+            cols = row.split("\t")
+            # level 5 rows are words: page, block, paragraph, line, word, box, conf, text
+            if len(cols) == 12 and cols[0] == "5" and cols[11].strip():
+                grouped.setdefault(tuple(cols[1:5]), []).append(cols)
+        out = []
+        for words in grouped.values():
+            boxes = [[int(w[6]), int(w[7]), int(w[6]) + int(w[8]), int(w[7]) + int(w[9])]
+                     for w in words]
+            box = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                   max(b[2] for b in boxes), max(b[3] for b in boxes))
+            confidence = float(np.mean([max(0.0, float(w[10])) for w in words])) / 100
+            out.append(OcrLine(box, " ".join(w[11] for w in words), confidence))
+        return out
+
+    def _read(self, image) -> str:
+        if self.engine == "tesseract":
+            return " ".join(self._tesseract_png(image).split())
+        return "\n".join(line.text for line in self.lines(image))
 
 
 class DocAssistantModel(BaseModel):

@@ -1,0 +1,1 @@
+"""The mitigation audit: defended media, classical attackers and utility."""

@@ -1,0 +1,466 @@
+"""Redaction of the PII on form images, located by OCR, and how well it worked.
+
+:func:`locate_pii` reads the image with the project's OCR (:class:`telltale.models.
+docassistant.OCR`) and decides per line of text whether it is PII: by its own shape (an
+email, a phone number, an SSN, a street address, a "City, ST 12345" line, a date that can be
+a birth date) or by the field label printed before it: to its left on the same row
+("Name: ..."), above it in the same column (boxed and two-column forms), or as the header
+of its table column (a value several rows under a "Name" header inherits it). It never sees
+the ground truth. :func:`redact` paints black boxes or a strong blur over what it found;
+:func:`coverage` and :func:`readable_share` measure the result against the form's ground
+truth (:func:`telltale.corpus.forms.render_form`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from telltale.models.docassistant import OCR, OcrLine
+from telltale.stats import wilson
+
+#: a field counts as covered when this share of its box lies under the redaction
+FULLY_COVERED = 0.95
+#: a date whose year lies at least this many years back can be a birth date
+ADULT_YEARS = 14
+
+# Field labels, matched on the label's words in lower case joined by single spaces, checked
+# in this order (an "E-mail Address" is an email label before it is an address label). The
+# phrases follow what US forms print (job applications, the I-9, bank account forms, contact
+# tables), telltale's own forms among them.
+PII_LABELS: tuple[tuple[str, str], ...] = (
+    ("email", r"\be ?mail\b"),
+    ("ssn", r"\b(ssn|social security|taxpayer id|tin|itin|national id|passport|"
+            r"driver s licen[cs]e|alien registration|uscis)\b"),
+    ("dob", r"\b(date of birth|birth ?date|birthday|dob|born)\b"),
+    ("phone", r"\b(tele?phone|phone|mobile|cell|fax|tel)\b"),
+    ("address", r"\b(address|street|residence|apt|apartment)\b"),
+    ("locality", r"^(city|state|zip|zip code|postal code|postcode|town|county|province)\b|"
+                 r"\bcity or town\b|\bcity state\b|\bstate zip\b"),
+    ("gender", r"^(gender|sex)\b"),
+    ("name", r"^(applicant|employee|customer|patient|member|contact|person|surname|"
+             r"forename|given names?)$|"
+             r"(?<!company )(?<!business )(?<!employer )(?<!bank )(?<!user )(?<!file )"
+             r"(?<!product )(?<!school )(?<!project )(?<!event )(?<!team )\bname\b|"
+             r"\b(first|last|middle|maiden) name\b|\bmiddle initial\b"),
+)
+#: labels and headings of fields that are not PII: a value under one of them is not PII by
+#: its label (they also stop a table column's label from reaching further down)
+OTHER_LABELS = (r"\b(position|salary|employer|occupation|job|title|department|company|"
+                r"organi[sz]ation|signature|date|type|deposit|amount|balance|years?|months?|"
+                r"hours|rate|reference|notes?|comments?|section|information|attestation|"
+                r"details|education|school|degree|applied|available|desired|registered|"
+                r"shift|since|status|citizenship|authori[sz]ed|account|holder)\b")
+#: words of the labels above, to mend one OCR slip ("Emall Address", "Adress")
+LABEL_WORDS = ("email", "mail", "social", "security", "taxpayer", "passport", "birth",
+               "birthday", "telephone", "phone", "mobile", "address", "street", "residence",
+               "city", "state", "gender", "name", "applicant", "employee", "surname")
+_MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DATE = re.compile(
+    r"^(?:(?P<m1>\d{1,2})[/.-](?P<d1>\d{1,2})[/.-](?P<y1>\d{4})"
+    r"|(?P<y2>\d{4})[/.-]\d{1,2}[/.-]\d{1,2}"
+    rf"|\d{{1,2}}\s*{_MONTHS}\s*,?\s*(?P<y3>\d{{4}})"
+    rf"|{_MONTHS}\s*\d{{1,2}}\s*,?\s*(?P<y4>\d{{4}}))$", re.I)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_SSN = re.compile(r"^\d{3}[- ]?\d{2}[- ]?\d{4}$")
+_PHONE_CHARS = re.compile(r"^[\d\s().+-]+$")
+_STREET = re.compile(r"^\d{1,6}\s*[A-Za-z][A-Za-z.'-]*(\s*[A-Za-z0-9.#'-]+)+$")
+_LOCALITY = re.compile(r"^[A-Za-z][A-Za-z .'-]*,\s*[A-Z]{2}\s*\d{5}(-\d{4})?$")
+
+
+@dataclass(frozen=True)
+class RedactionBox:
+    """One stretch of an image to redact.
+
+    Attributes
+    ----------
+    box : tuple of int
+        Pixel box (x0, y0, x1, y1), x1 and y1 exclusive.
+    text : str
+        What OCR read there.
+    reason : str
+        The rule that fired: ``pattern:<kind>`` (the text's own shape) or
+        ``label:<kind>`` (the field label; ``<kind>`` is the PII kind, e.g. ``name``).
+    """
+
+    box: tuple[int, int, int, int]
+    text: str
+    reason: str
+
+
+@dataclass
+class _Segment:
+    """A line of OCR text, or the label or value part of a "Label: value" line."""
+
+    box: tuple[int, int, int, int]
+    text: str
+    label_kind: str | None = None  # set on labels: the PII kind, "" for a non-PII label
+    left_label: _Segment | None = None  # the label printed before it on the same line
+
+    @property
+    def is_label(self) -> bool:
+        return self.label_kind is not None
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+
+def label_words(text: str) -> str:
+    """A label's words in lower case joined by single spaces, camel-case merges split
+    ("SSN/TaxpayerID" -> "ssn taxpayer id") and one-letter OCR slips mended."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])", " ", text)
+    words = re.findall(r"[a-z0-9]+", spaced.lower())
+    mended = [(difflib.get_close_matches(w, LABEL_WORDS, n=1, cutoff=0.8) or [w])[0]
+              if len(w) >= 4 and w.isalpha() else w for w in words]
+    return " ".join(mended)
+
+
+def label_kind(text: str) -> str | None:
+    """The PII kind a field label asks for ("Date of Birth" -> ``dob``), None if none."""
+    words = label_words(text)
+    for kind, pattern in PII_LABELS:
+        if re.search(pattern, words):
+            return kind
+    return None
+
+
+def _looks_like_label(text: str) -> bool:
+    """A line printed as a field label or heading rather than a value: words ending in ':'
+    or '?', or a few words without digits naming a PII field (:data:`PII_LABELS`) or a
+    common other field or heading (:data:`OTHER_LABELS`)."""
+    stripped = text.strip()
+    if "@" in stripped or re.search(r"\d{3}", stripped):
+        return False
+    if stripped.endswith((":", "?")):
+        return True
+    if re.search(r"\d", stripped) or len(label_words(stripped).split()) > 7:
+        return False
+    return label_kind(stripped) is not None or bool(re.search(OTHER_LABELS,
+                                                              label_words(stripped)))
+
+
+def pattern_kind(text: str) -> str | None:
+    """The PII kind a value shows by its own shape, whatever its label; None if none.
+
+    Dates are left out (:func:`_birth_like_date` decides them with the label)."""
+    value = text.strip()
+    if _EMAIL.search(value):
+        return "email"
+    digits = re.sub(r"\D", "", value)
+    if _SSN.match(value) and "-" in value:
+        return "ssn"
+    if _PHONE_CHARS.match(value) and (len(digits) == 10 or
+                                       (len(digits) == 11 and digits.startswith("1"))):
+        return "phone"
+    if _LOCALITY.match(value):
+        return "locality"
+    if _STREET.match(value) and not _DATE.match(value) and len(re.findall(r"[A-Za-z]{2,}",
+                                                                          value)) >= 2:
+        return "address"
+    return None
+
+
+def _birth_like_date(text: str, today: dt.date | None = None) -> bool:
+    """A printed date whose year lies at least :data:`ADULT_YEARS` years back."""
+    match = _DATE.match(text.strip())
+    if not match:
+        return False
+    year = next(int(v) for k, v in match.groupdict().items() if k.startswith("y") and v)
+    return year <= (today or dt.date.today()).year - ADULT_YEARS
+
+
+def _segments(lines: Sequence[OcrLine]) -> list[_Segment]:
+    """Lines split at the colon of "Label: value"; labels marked with their PII kind."""
+    out: list[_Segment] = []
+    for line in lines:
+        head, colon, tail = line.text.partition(":")
+        if colon and tail.strip() and re.search(r"[A-Za-z]", head) and \
+                not re.search(r"\d", head) and len(head.split()) <= 7:
+            # the value's share of the box by its share of the characters
+            x0, y0, x1, y1 = line.box
+            cut = x0 + round((x1 - x0) * (len(head) + 1) / len(line.text))
+            label = _Segment((x0, y0, cut, y1), head + colon, label_kind(head) or "")
+            out.append(label)
+            out.append(_Segment((cut, y0, x1, y1), tail, left_label=label))
+            continue
+        kind = label_kind(line.text) if _looks_like_label(line.text) else None
+        out.append(_Segment(line.box, line.text,
+                            None if not _looks_like_label(line.text) else kind or ""))
+    return out
+
+
+def _same_row(a: _Segment, b: _Segment) -> bool:
+    overlap = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
+    return overlap >= 0.5 * min(a.height, b.height)
+
+
+def _label_of(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | None]
+              ) -> _Segment | None:
+    """The label a value belongs to: the nearest label to its left on its row (through other
+    values of the row, e.g. tick-box options), else the label above it in its column: the
+    nearest line above that overlaps it horizontally, or, when that is a value, that value's
+    own column label (so table cells inherit their header)."""
+    if id(seg) in memo:
+        return memo[id(seg)]
+    memo[id(seg)] = None  # guards against cycles
+    found = seg.left_label
+    cursor = seg
+    while found is None:
+        left = [s for s in segs if s is not cursor and _same_row(s, cursor)
+                and s.box[2] <= cursor.box[0] + 4]
+        if not left:
+            break
+        cursor = max(left, key=lambda s: s.box[2])
+        if cursor.is_label:
+            found = cursor
+        elif cursor.left_label is not None:
+            found = cursor.left_label
+    if found is None:
+        width = seg.box[2] - seg.box[0]
+        above = [s for s in segs if s.box[3] <= seg.box[1] + 0.3 * seg.height
+                 and seg.box[1] - s.box[3] <= 2.0 * max(seg.height, s.height)
+                 and min(s.box[2], seg.box[2]) - max(s.box[0], seg.box[0])
+                 >= 0.3 * min(width, s.box[2] - s.box[0])]
+        if above:
+            nearest = max(above, key=lambda s: s.box[3])
+            found = nearest if nearest.is_label else _column_label(nearest, segs, memo)
+    memo[id(seg)] = found
+    return found
+
+
+def _column_label(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | None]
+                  ) -> _Segment | None:
+    """A value's label, kept only when it came from above (a column header or label): a
+    label found to the left belongs to that row alone."""
+    label = _label_of(seg, segs, memo)
+    if label is None or (_same_row(label, seg) and label.box[2] <= seg.box[0] + 4):
+        return None
+    return label
+
+
+def locate_pii(image: Any, ocr_lines: Sequence[OcrLine] | None = None,
+               engine: str = "rapidocr", ocr: OCR | None = None,
+               today: dt.date | None = None, source: str = "image") -> list[RedactionBox]:
+    """Find the PII printed on a form image.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        The form (clean render or photo).
+    ocr_lines : sequence of OcrLine, optional
+        The lines OCR read on ``image``; read with ``ocr`` (or a new :class:`OCR` of
+        ``engine``) when None.
+    engine : {"rapidocr", "tesseract"}
+        OCR engine when neither ``ocr_lines`` nor ``ocr`` is given.
+    ocr : OCR, optional
+        A (caching) OCR reader to use.
+    today : datetime.date, optional
+        Reference date for "can be a birth date" (today when None).
+    source : str
+        What the image is (a file name, a sample id), for the error message.
+
+    Returns
+    -------
+    list of RedactionBox
+        One per OCR line, or value part of a "Label: value" line, judged PII: by its shape
+        (``pattern:email|phone|ssn|address|locality``), by its label (``label:<kind>``, the
+        kinds of :data:`PII_LABELS`), or an unlabelled date at least
+        :data:`ADULT_YEARS` years back (``pattern:dob``). Labels themselves are kept.
+
+    Raises
+    ------
+    ValueError
+        "OCR found no text in <source>" when OCR reads nothing (a blank or unreadable
+        image): there is nothing to locate the PII by.
+    """
+    if ocr_lines is None:
+        ocr_lines = (ocr or OCR(engine)).lines(image)
+    lines = [line for line in ocr_lines if line.text.strip()]
+    if not lines:
+        raise ValueError(f"OCR found no text in {source}: cannot locate PII to redact")
+    segs = _segments(lines)
+    memo: dict[int, _Segment | None] = {}
+    found: list[RedactionBox] = []
+    for seg in segs:
+        if seg.is_label or not seg.text.strip():
+            continue
+        label = _label_of(seg, segs, memo)
+        kind = label.label_kind if label is not None else None
+        by_shape = pattern_kind(seg.text)
+        if by_shape:
+            reason = f"pattern:{by_shape}"
+        elif kind:
+            reason = f"label:{kind}"
+        elif kind is None and _birth_like_date(seg.text, today):
+            reason = "pattern:dob"
+        else:
+            continue
+        found.append(RedactionBox(seg.box, seg.text, reason))
+    return found
+
+
+def _padded(box: Sequence[int], pad: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return (max(0, x0 - pad), max(0, y0 - pad), min(size[0], x1 + pad), min(size[1], y1 + pad))
+
+
+def redact(image: Any, boxes: Sequence[RedactionBox], style: str = "box", pad: int = 2,
+           blur_radius: float = 12.0) -> Any:
+    """A copy of ``image`` with every box painted black (``box``) or blurred (``blur``).
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+    boxes : sequence of RedactionBox
+    style : {"box", "blur"}
+    pad : int
+        Pixels added on every side of each box.
+    blur_radius : float
+        Gaussian radius in pixels for ``blur``; the default smears 20-30 px text into
+        an unreadable smudge.
+
+    Returns
+    -------
+    PIL.Image.Image
+        RGB.
+    """
+    from PIL import ImageDraw, ImageFilter
+
+    if style not in ("box", "blur"):
+        raise ValueError(f"unknown redaction style {style!r}; choose 'box' or 'blur'")
+    out = image.convert("RGB")  # always a copy
+    draw = ImageDraw.Draw(out)
+    for item in boxes:
+        area = _padded(item.box, pad, out.size)
+        if area[2] <= area[0] or area[3] <= area[1]:
+            continue
+        if style == "box":
+            draw.rectangle((area[0], area[1], area[2] - 1, area[3] - 1), fill=(0, 0, 0))
+        else:
+            patch = out.crop(area).filter(ImageFilter.GaussianBlur(blur_radius))
+            out.paste(patch, area[:2])
+    return out
+
+
+def _mask(boxes: Sequence[RedactionBox], pad: int, size: tuple[int, int]) -> np.ndarray:
+    mask = np.zeros((size[1], size[0]), bool)
+    for item in boxes:
+        x0, y0, x1, y1 = _padded(item.box, pad, size)
+        mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def coverage(boxes: Sequence[RedactionBox], truth: dict[str, Any], pad: int = 2
+             ) -> dict[str, Any]:
+    """How much of the form's PII the redaction covered, and how much else it hid.
+
+    Parameters
+    ----------
+    boxes : sequence of RedactionBox
+        What :func:`locate_pii` found (padded by ``pad`` as :func:`redact` paints them).
+    truth : dict
+        The form's ground truth (:func:`telltale.corpus.forms.render_form`): ``size`` and
+        ``fields``, each with ``pii_type`` (None for non-PII) and ``box``.
+    pad : int
+        The padding :func:`redact` used.
+
+    Returns
+    -------
+    dict
+        ``fields``: per PII field its ``label``, ``pii_type`` and ``covered`` share of its box
+        area; ``n_pii``, ``fully_covered`` (fields with share >= :data:`FULLY_COVERED`, a
+        Wilson :class:`~telltale.stats.Estimate`), ``mean_covered`` (mean share),
+        ``per_type`` ({pii_type: {"n", "mean_covered", "fully_covered"}}), and for the
+        non-PII fields ``n_non_pii``, ``over_redacted_share`` (their total box area under
+        the redaction over their total area) and ``over_redacted_fields`` (fields with
+        more than half their area hidden, a Wilson estimate).
+    """
+    size = tuple(truth["size"])
+    mask = _mask(boxes, pad, size)  # type: ignore[arg-type]
+
+    def share(box: Sequence[float]) -> tuple[float, int]:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(size[0], x1), min(size[1], y1)
+        area = max(0, x1 - x0) * max(0, y1 - y0)
+        return (float(mask[y0:y1, x0:x1].mean()) if area else 0.0), area
+
+    pii, other_hidden, other_area, other_fields = [], 0.0, 0, []
+    for f in truth["fields"]:
+        covered, area = share(f["box"])
+        if f["pii_type"]:
+            pii.append({"label": f["label"], "pii_type": f["pii_type"], "covered": covered})
+        else:
+            other_hidden += covered * area
+            other_area += area
+            other_fields.append(covered)
+    per_type: dict[str, dict[str, Any]] = {}
+    for kind in sorted({p["pii_type"] for p in pii}):
+        shares = [p["covered"] for p in pii if p["pii_type"] == kind]
+        per_type[kind] = {"n": len(shares), "mean_covered": float(np.mean(shares)),
+                          "fully_covered": wilson(sum(s >= FULLY_COVERED for s in shares),
+                                                  len(shares))}
+    shares = [p["covered"] for p in pii]
+    return {
+        "fields": pii, "n_pii": len(pii),
+        "fully_covered": wilson(sum(s >= FULLY_COVERED for s in shares), len(shares)),
+        "mean_covered": float(np.mean(shares)) if shares else float("nan"),
+        "per_type": per_type,
+        "n_non_pii": len(other_fields),
+        "over_redacted_share": other_hidden / other_area if other_area else float("nan"),
+        "over_redacted_fields": wilson(sum(s > 0.5 for s in other_fields), len(other_fields)),
+    }
+
+
+def normalise(text: str) -> str:
+    """Lower case, letters and digits only: OCR drops and adds spaces and punctuation."""
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def readable_share(image: Any, truth: dict[str, Any], ocr: OCR | Sequence[OcrLine]
+                   ) -> dict[str, Any]:
+    """Which printed field values OCR still reads on a (redacted) form image.
+
+    A field is readable when its normalised value (:func:`normalise`) occurs inside the
+    normalised text of one OCR line. Very short values ("6", "NV") can also occur inside
+    another line's text, so they may count as readable when they are not.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        The form as the reader sees it (redacted or not).
+    truth : dict
+        The form's ground truth (``fields`` with ``value`` and ``pii_type``).
+    ocr : OCR or sequence of OcrLine
+        An OCR reader, or the lines it already read on ``image``.
+
+    Returns
+    -------
+    dict
+        ``non_pii`` (share of non-PII fields readable: the utility kept) and ``pii`` (share
+        of PII fields readable: the leak left), each a Wilson
+        :class:`~telltale.stats.Estimate` over the fields with a printed value, and
+        ``unread`` ({"non_pii": [...], "pii": [...]}: which values were not read).
+    """
+    lines = ocr.lines(image) if isinstance(ocr, OCR) else list(ocr)
+    texts = [normalise(line.text) for line in lines]
+    counts = {"non_pii": [0, 0], "pii": [0, 0]}
+    unread: dict[str, list[str]] = {"non_pii": [], "pii": []}
+    for f in truth["fields"]:
+        value = normalise(f["value"])
+        if not value:
+            continue
+        group = "pii" if f["pii_type"] else "non_pii"
+        counts[group][1] += 1
+        if any(value in text for text in texts):
+            counts[group][0] += 1
+        else:
+            unread[group].append(f["value"])
+    return {"non_pii": wilson(*counts["non_pii"]), "pii": wilson(*counts["pii"]),
+            "unread": unread}
