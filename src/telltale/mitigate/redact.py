@@ -38,7 +38,7 @@ PII_LABELS: tuple[tuple[str, str], ...] = (
     ("email", r"\be ?mail\b"),
     ("ssn", r"\b(ssn|social security|taxpayer id|tin|itin|national id|passport|"
             r"driver s licen[cs]e|alien registration|uscis)\b"),
-    ("dob", r"\b(date of birth|birth ?date|birthday|dob|born)\b"),
+    ("dob", r"\b(birth|birth ?date|birthday|dob|born)\b"),
     ("phone", r"\b(tele?phone|phone|mobile|cell|fax|tel)\b"),
     ("address", r"\b(address|street|residence|apt|apartment)\b"),
     ("locality", r"^(city|state|zip|zip code|postal code|postcode|town|county|province)\b|"
@@ -57,10 +57,12 @@ OTHER_LABELS = (r"\b(position|salary|employer|occupation|job|title|department|co
                 r"hours|rate|reference|notes?|comments?|section|information|attestation|"
                 r"details|education|school|degree|applied|available|desired|registered|"
                 r"shift|since|status|citizenship|authori[sz]ed|account|holder)\b")
-#: words of the labels above, to mend one OCR slip ("Emall Address", "Adress")
+#: words of the labels above and near misses, to mend one OCR slip ("Emall Address", "Adress")
 LABEL_WORDS = ("email", "mail", "social", "security", "taxpayer", "passport", "birth",
                "birthday", "telephone", "phone", "mobile", "address", "street", "residence",
-               "city", "state", "gender", "name", "applicant", "employee", "surname")
+               "city", "state", "gender", "name", "applicant", "employee", "surname",
+               # near misses of the words above that are labels of their own
+               "employer", "position", "occupation", "signature", "company", "account")
 _MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE = re.compile(
     r"^(?:(?P<m1>\d{1,2})[/.-](?P<d1>\d{1,2})[/.-](?P<y1>\d{4})"
@@ -115,7 +117,8 @@ class _Segment:
 def label_words(text: str) -> str:
     """A label's words in lower case joined by single spaces, camel-case merges split
     ("SSN/TaxpayerID" -> "ssn taxpayer id") and one-letter OCR slips mended."""
-    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])", " ", text)
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|"
+                    r"(?<=\d)(?=[A-Za-z])", " ", text)
     words = re.findall(r"[a-z0-9]+", spaced.lower())
     mended = [(difflib.get_close_matches(w, LABEL_WORDS, n=1, cutoff=0.8) or [w])[0]
               if len(w) >= 4 and w.isalpha() else w for w in words]
@@ -204,9 +207,8 @@ def _same_row(a: _Segment, b: _Segment) -> bool:
 def _label_of(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | None]
               ) -> _Segment | None:
     """The label a value belongs to: the nearest label to its left on its row (through other
-    values of the row, e.g. tick-box options), else the label above it in its column: the
-    nearest line above that overlaps it horizontally, or, when that is a value, that value's
-    own column label (so table cells inherit their header)."""
+    values of the row, e.g. tick-box options), else the label above it in its column
+    (:func:`_label_above`), else the label of the value right before it on its row."""
     if id(seg) in memo:
         return memo[id(seg)]
     memo[id(seg)] = None  # guards against cycles
@@ -223,16 +225,32 @@ def _label_of(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | No
         elif cursor.left_label is not None:
             found = cursor.left_label
     if found is None:
-        width = seg.box[2] - seg.box[0]
-        above = [s for s in segs if s.box[3] <= seg.box[1] + 0.3 * seg.height
-                 and seg.box[1] - s.box[3] <= 2.0 * max(seg.height, s.height)
-                 and min(s.box[2], seg.box[2]) - max(s.box[0], seg.box[0])
-                 >= 0.3 * min(width, s.box[2] - s.box[0])]
-        if above:
-            nearest = max(above, key=lambda s: s.box[3])
-            found = nearest if nearest.is_label else _column_label(nearest, segs, memo)
+        found = _label_above(seg, segs, memo)
+    if found is None:
+        # a value right after another on its row (a tick-box option, a word OCR split off)
+        # belongs to the same field
+        left = [s for s in segs if s is not seg and _same_row(s, seg) and not s.is_label
+                and 0 <= seg.box[0] - s.box[2] <= 1.5 * seg.height]
+        if left:
+            found = _label_of(max(left, key=lambda s: s.box[2]), segs, memo)
     memo[id(seg)] = found
     return found
+
+
+def _label_above(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | None]
+                 ) -> _Segment | None:
+    """The label above a value in its column: the nearest line above it (within two line
+    heights) that overlaps it horizontally, or, when that is a value, that value's own
+    column label (so table cells inherit their header)."""
+    width = seg.box[2] - seg.box[0]
+    above = [s for s in segs if s.box[3] <= seg.box[1] + 0.3 * seg.height
+             and seg.box[1] - s.box[3] <= 2.0 * max(seg.height, s.height)
+             and min(s.box[2], seg.box[2]) - max(s.box[0], seg.box[0])
+             >= 0.3 * min(width, s.box[2] - s.box[0])]
+    if not above:
+        return None
+    nearest = max(above, key=lambda s: s.box[3])
+    return nearest if nearest.is_label else _column_label(nearest, segs, memo)
 
 
 def _column_label(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | None]
