@@ -14,7 +14,6 @@ truth (:func:`telltale.corpus.forms.render_form`).
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,7 +69,7 @@ _DATE = re.compile(
     rf"|\d{{1,2}}\s*{_MONTHS}\s*,?\s*(?P<y3>\d{{4}})"
     rf"|{_MONTHS}\s*\d{{1,2}}\s*,?\s*(?P<y4>\d{{4}}))$", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
-_SSN = re.compile(r"^\d{3}[- ]?\d{2}[- ]?\d{4}$")
+_SSN = re.compile(r"^\d{3}([- ])\d{2}\1\d{4}$")  # grouped: nine bare digits say nothing
 _PHONE_CHARS = re.compile(r"^[\d\s().+-]+$")
 _STREET = re.compile(r"^\d{1,6}\s*[A-Za-z][A-Za-z.'-]*(\s*[A-Za-z0-9.#'-]+)+$")
 _LOCALITY = re.compile(r"^[A-Za-z][A-Za-z .'-]*,\s*[A-Z]{2}\s*\d{5}(-\d{4})?$")
@@ -120,9 +119,18 @@ def label_words(text: str) -> str:
     spaced = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|"
                     r"(?<=\d)(?=[A-Za-z])", " ", text)
     words = re.findall(r"[a-z0-9]+", spaced.lower())
-    mended = [(difflib.get_close_matches(w, LABEL_WORDS, n=1, cutoff=0.8) or [w])[0]
-              if len(w) >= 4 and w.isalpha() else w for w in words]
-    return " ".join(mended)
+    return " ".join(_mend(w) for w in words)
+
+
+def _mend(word: str) -> str:
+    """A label word OCR misread by one letter ("emall") as the word it is ("email"); a
+    substitution only, so that real words ("start" beside "state") stay what they are."""
+    if len(word) < 5 or word in LABEL_WORDS:
+        return word
+    for known in LABEL_WORDS:
+        if len(known) == len(word) and sum(a != b for a, b in zip(known, word)) == 1:
+            return known
+    return word
 
 
 def label_kind(text: str) -> str | None:
@@ -157,15 +165,16 @@ def pattern_kind(text: str) -> str | None:
     if _EMAIL.search(value):
         return "email"
     digits = re.sub(r"\D", "", value)
-    if _SSN.match(value) and "-" in value:
+    if _SSN.match(value):
         return "ssn"
     if _PHONE_CHARS.match(value) and (len(digits) == 10 or
                                        (len(digits) == 11 and digits.startswith("1"))):
         return "phone"
     if _LOCALITY.match(value):
         return "locality"
-    if _STREET.match(value) and not _DATE.match(value) and len(re.findall(r"[A-Za-z]{2,}",
-                                                                          value)) >= 2:
+    # a house number and two words or more (OCR may merge them: "05755RojasBrooks")
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]{2,}", value)
+    if _STREET.match(value) and not _DATE.match(value) and len(words) >= 2:
         return "address"
     return None
 
