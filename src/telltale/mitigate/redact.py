@@ -128,7 +128,7 @@ def _mend(word: str) -> str:
     if len(word) < 5 or word in LABEL_WORDS:
         return word
     for known in LABEL_WORDS:
-        if len(known) == len(word) and sum(a != b for a, b in zip(known, word)) == 1:
+        if len(known) == len(word) and sum(a != b for a, b in zip(known, word, strict=True)) == 1:
             return known
     return word
 
@@ -405,7 +405,8 @@ def coverage(boxes: Sequence[RedactionBox], truth: dict[str, Any], pad: int = 2
         area; ``n_pii``, ``fully_covered`` (fields with share >= :data:`FULLY_COVERED`, a
         Wilson :class:`~telltale.stats.Estimate`), ``mean_covered`` (mean share),
         ``per_type`` ({pii_type: {"n", "mean_covered", "fully_covered"}}), and for the
-        non-PII fields ``n_non_pii``, ``over_redacted_share`` (their total box area under
+        non-PII fields ``non_pii_fields`` (``label`` and ``covered`` share of each),
+        ``n_non_pii``, ``over_redacted_share`` (their total box area under
         the redaction over their total area) and ``over_redacted_fields`` (fields with
         more than half their area hidden, a Wilson estimate).
     """
@@ -413,7 +414,7 @@ def coverage(boxes: Sequence[RedactionBox], truth: dict[str, Any], pad: int = 2
     mask = _mask(boxes, pad, size)  # type: ignore[arg-type]
 
     def share(box: Sequence[float]) -> tuple[float, int]:
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        x0, y0, x1, y1 = (round(v) for v in box)
         x0, y0, x1, y1 = max(0, x0), max(0, y0), min(size[0], x1), min(size[1], y1)
         area = max(0, x1 - x0) * max(0, y1 - y0)
         return (float(mask[y0:y1, x0:x1].mean()) if area else 0.0), area
@@ -426,7 +427,7 @@ def coverage(boxes: Sequence[RedactionBox], truth: dict[str, Any], pad: int = 2
         else:
             other_hidden += covered * area
             other_area += area
-            other_fields.append(covered)
+            other_fields.append({"label": f["label"], "covered": covered})
     per_type: dict[str, dict[str, Any]] = {}
     for kind in sorted({p["pii_type"] for p in pii}):
         shares = [p["covered"] for p in pii if p["pii_type"] == kind]
@@ -439,9 +440,10 @@ def coverage(boxes: Sequence[RedactionBox], truth: dict[str, Any], pad: int = 2
         "fully_covered": wilson(sum(s >= FULLY_COVERED for s in shares), len(shares)),
         "mean_covered": float(np.mean(shares)) if shares else float("nan"),
         "per_type": per_type,
-        "n_non_pii": len(other_fields),
+        "non_pii_fields": other_fields, "n_non_pii": len(other_fields),
         "over_redacted_share": other_hidden / other_area if other_area else float("nan"),
-        "over_redacted_fields": wilson(sum(s > 0.5 for s in other_fields), len(other_fields)),
+        "over_redacted_fields": wilson(sum(f["covered"] > 0.5 for f in other_fields),
+                                       len(other_fields)),
     }
 
 
@@ -455,8 +457,9 @@ def readable_share(image: Any, truth: dict[str, Any], ocr: OCR | Sequence[OcrLin
     """Which printed field values OCR still reads on a (redacted) form image.
 
     A field is readable when its normalised value (:func:`normalise`) occurs inside the
-    normalised text of one OCR line. Very short values ("6", "NV") can also occur inside
-    another line's text, so they may count as readable when they are not.
+    normalised text of one OCR line (OCR drops spaces: "05755RojasBrooks"); a value of up to
+    3 characters ("NV", "6") has to be a word of its own. A tick-box field's value is the
+    ticked option's text, which the form prints whichever option is ticked.
 
     Parameters
     ----------
@@ -473,11 +476,16 @@ def readable_share(image: Any, truth: dict[str, Any], ocr: OCR | Sequence[OcrLin
         ``non_pii`` (share of non-PII fields readable: the utility kept) and ``pii`` (share
         of PII fields readable: the leak left), each a Wilson
         :class:`~telltale.stats.Estimate` over the fields with a printed value, and
-        ``unread`` ({"non_pii": [...], "pii": [...]}: which values were not read).
+        ``read`` and ``unread`` ({"non_pii": [...], "pii": [...]}: which values were read,
+        which not; ``read["pii"]`` is the leak itself).
     """
     lines = ocr.lines(image) if isinstance(ocr, OCR) else list(ocr)
     texts = [normalise(line.text) for line in lines]
+    # a value of 3 characters or fewer ("NV", "6") would be found inside many other words
+    # ("Section"), so it has to be a word of its own
+    words = {normalise(w) for line in lines for w in re.split(r"[\s,:;/()]+", line.text)}
     counts = {"non_pii": [0, 0], "pii": [0, 0]}
+    read: dict[str, list[str]] = {"non_pii": [], "pii": []}
     unread: dict[str, list[str]] = {"non_pii": [], "pii": []}
     for f in truth["fields"]:
         value = normalise(f["value"])
@@ -485,9 +493,10 @@ def readable_share(image: Any, truth: dict[str, Any], ocr: OCR | Sequence[OcrLin
             continue
         group = "pii" if f["pii_type"] else "non_pii"
         counts[group][1] += 1
-        if any(value in text for text in texts):
+        if value in words if len(value) <= 3 else any(value in text for text in texts):
             counts[group][0] += 1
+            read[group].append(f["value"])
         else:
             unread[group].append(f["value"])
     return {"non_pii": wilson(*counts["non_pii"]), "pii": wilson(*counts["pii"]),
-            "unread": unread}
+            "read": read, "unread": unread}
