@@ -4,6 +4,7 @@ ground truth; label and value rules on lines written the way real forms print th
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import numpy as np
 import pytest
@@ -219,3 +220,26 @@ def test_redact_styles_and_coverage_arithmetic():
     assert cov["fully_covered"].value == 0.5 and cov["fully_covered"].n == 2
     assert cov["over_redacted_share"] == 0.5
     assert cov["per_type"]["ssn"]["mean_covered"] == 0.5
+
+
+def test_readable_share_matching():
+    truth = {"fields": [
+        {"value": "NV", "pii_type": "locality"}, {"value": "CO", "pii_type": "locality"},
+        {"value": "05755 Rojas Brooks", "pii_type": "address"},
+        {"value": "Pilot", "pii_type": None}, {"value": "", "pii_type": None}]}
+    lines = _lines((0, 0, 9, 9, "Section 1. Employee"), (0, 20, 9, 29, "State: NV"),
+                   (0, 40, 9, 49, "05755RojasBrooks"), (0, 60, 9, 69, "PILOT."))
+    got = readable_share(None, truth, lines)
+    # "CO" inside "Section" is no reading of the state; merged words still count
+    assert got["read"]["pii"] == ["NV", "05755 Rojas Brooks"]
+    assert got["unread"]["pii"] == ["CO"]
+    assert (got["pii"].n, got["non_pii"].n, got["non_pii"].value) == (3, 1, 1.0)
+
+
+@pytest.mark.skipif(not shutil.which("tesseract"), reason="tesseract is not installed")
+def test_tesseract_lines_locate_pii_too(people):
+    image, truth = _form(people, "hiring", "inline", seed=3)
+    tesseract = OCR("tesseract")
+    cov = coverage(locate_pii(image, ocr=tesseract, today=TODAY), truth)
+    assert all(line.box[2] > line.box[0] for line in tesseract.lines(image))
+    assert cov["mean_covered"] >= 0.9, cov["fields"]
