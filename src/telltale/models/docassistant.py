@@ -101,12 +101,15 @@ class OCR:
         key = Request("", image=image).media_sha256() or ""
         if key not in self._lines:
             rgb = image.convert("RGB")
-            found = self._tesseract_lines(rgb) if self.engine == "tesseract" else \
-                self._rapid_lines(rgb)
-            # rows 12 px apart read as one row, so a line a few pixels lower stays in order
-            self._lines[key] = sorted(found, key=lambda line: (round(line.box[1] / 12),
-                                                               line.box[0]))
+            self._lines[key] = self._tesseract_lines(rgb) if self.engine == "tesseract" \
+                else self._rapid_lines(rgb)
         return self._lines[key]
+
+    @staticmethod
+    def _reading_order(x: float, y: float) -> tuple[int, float]:
+        """Sort key of a line by its top-left corner: tops within about 12 px read as one
+        row, so a line a few pixels lower than its neighbour stays in order."""
+        return round(y / 12), x
 
     def _rapid_lines(self, image) -> list[OcrLine]:
         if self._rapid is None:
@@ -115,7 +118,9 @@ class OCR:
             self._rapid = RapidOCR()
         result, _ = self._rapid(np.asarray(image))
         out = []
-        for quad, text, confidence in result or []:
+        ordered = sorted(result or [], key=lambda r: self._reading_order(
+            min(p[0] for p in r[0]), min(p[1] for p in r[0])))
+        for quad, text, confidence in ordered:
             xs, ys = [p[0] for p in quad], [p[1] for p in quad]
             box = (int(min(xs)), int(min(ys)), int(np.ceil(max(xs))), int(np.ceil(max(ys))))
             out.append(OcrLine(box, text, float(confidence)))
@@ -149,7 +154,7 @@ class OCR:
                    max(b[2] for b in boxes), max(b[3] for b in boxes))
             confidence = float(np.mean([max(0.0, float(w[10])) for w in words])) / 100
             out.append(OcrLine(box, " ".join(w[11] for w in words), confidence))
-        return out
+        return sorted(out, key=lambda line: self._reading_order(line.box[0], line.box[1]))
 
     def _read(self, image) -> str:
         if self.engine == "tesseract":
