@@ -226,14 +226,16 @@ def test_readable_share_matching():
     truth = {"fields": [
         {"value": "NV", "pii_type": "locality"}, {"value": "CO", "pii_type": "locality"},
         {"value": "05755 Rojas Brooks", "pii_type": "address"},
-        {"value": "Pilot", "pii_type": None}, {"value": "", "pii_type": None}]}
+        {"value": "Pilot", "pii_type": None}, {"value": "", "pii_type": None},
+        {"value": "Yes", "pii_type": None}]}
     lines = _lines((0, 0, 9, 9, "Section 1. Employee"), (0, 20, 9, 29, "State: NV"),
-                   (0, 40, 9, 49, "05755RojasBrooks"), (0, 60, 9, 69, "PILOT."))
+                   (0, 40, 9, 49, "05755RojasBrooks"), (0, 60, 9, 69, "PILOT."),
+                   (0, 80, 9, 89, "YesNo"))
     got = readable_share(None, truth, lines)
     # "CO" inside "Section" is no reading of the state; merged words still count
     assert got["read"]["pii"] == ["NV", "05755 Rojas Brooks"]
     assert got["unread"]["pii"] == ["CO"]
-    assert (got["pii"].n, got["non_pii"].n, got["non_pii"].value) == (3, 1, 1.0)
+    assert (got["pii"].n, got["non_pii"].n, got["non_pii"].value) == (3, 2, 1.0)
 
 
 @pytest.mark.skipif(not shutil.which("tesseract"), reason="tesseract is not installed")

@@ -195,16 +195,16 @@ def _segments(lines: Sequence[OcrLine]) -> list[_Segment]:
         head, colon, tail = line.text.partition(":")
         if colon and tail.strip() and re.search(r"[A-Za-z]", head) and \
                 not re.search(r"\d", head) and len(head.split()) <= 7:
-            # the value's share of the box by its share of the characters
+            # the value's share of the box by its share of the characters; the cut falls
+            # before the colon, so a wide first letter of the value is not left out
             x0, y0, x1, y1 = line.box
-            cut = x0 + round((x1 - x0) * (len(head) + 1) / len(line.text))
+            cut = x0 + round((x1 - x0) * len(head) / len(line.text))
             label = _Segment((x0, y0, cut, y1), head + colon, label_kind(head) or "")
             out.append(label)
             out.append(_Segment((cut, y0, x1, y1), tail, left_label=label))
             continue
-        kind = label_kind(line.text) if _looks_like_label(line.text) else None
-        out.append(_Segment(line.box, line.text,
-                            None if not _looks_like_label(line.text) else kind or ""))
+        kind = (label_kind(line.text) or "") if _looks_like_label(line.text) else None
+        out.append(_Segment(line.box, line.text, kind))
     return out
 
 
@@ -482,8 +482,8 @@ def readable_share(image: Any, truth: dict[str, Any], ocr: OCR | Sequence[OcrLin
     lines = ocr.lines(image) if isinstance(ocr, OCR) else list(ocr)
     texts = [normalise(line.text) for line in lines]
     # a value of 3 characters or fewer ("NV", "6") would be found inside many other words
-    # ("Section"), so it has to be a word of its own
-    words = {normalise(w) for line in lines for w in re.split(r"[\s,:;/()]+", line.text)}
+    # ("Section"), so it has to be a word of its own (camel-case merges split: "YesNo")
+    words = {w for line in lines for w in label_words(line.text).split()}
     counts = {"non_pii": [0, 0], "pii": [0, 0]}
     read: dict[str, list[str]] = {"non_pii": [], "pii": []}
     unread: dict[str, list[str]] = {"non_pii": [], "pii": []}
