@@ -209,8 +209,10 @@ def _segments(lines: Sequence[OcrLine]) -> list[_Segment]:
 
 
 def _same_row(a: _Segment, b: _Segment) -> bool:
+    """Two lines on one row: they share 30 % of the lower one's height (a photographed page
+    sits tilted, so a label and its value 300 px apart drift a third of a line apart)."""
     overlap = min(a.box[3], b.box[3]) - max(a.box[1], b.box[1])
-    return overlap >= 0.5 * min(a.height, b.height)
+    return overlap >= 0.3 * min(a.height, b.height)
 
 
 def _label_of(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | None]
