@@ -47,7 +47,8 @@ PII_LABELS: tuple[tuple[str, str], ...] = (
              r"forename|given names?)$|"
              r"(?<!company )(?<!business )(?<!employer )(?<!bank )(?<!user )(?<!file )"
              r"(?<!product )(?<!school )(?<!project )(?<!event )(?<!team )\bname\b|"
-             r"\b(first|last|middle|maiden) name\b|\bmiddle initial\b"),
+             r"\b(first|last|middle|maiden) name\b|\bmiddle initial\b|"
+             r"\b(emergency )?contact( person)?$"),
 )
 #: labels and headings of fields that are not PII: a value under one of them is not PII by
 #: its label (they also stop a table column's label from reaching further down)
