@@ -32,7 +32,8 @@ ADULT_YEARS = 14
 # Field labels, matched on the label's words in lower case joined by single spaces, checked
 # in this order (an "E-mail Address" is an email label before it is an address label). The
 # phrases follow what US forms print (job applications, the I-9, bank account forms, contact
-# tables), telltale's own forms among them.
+# tables), telltale's own forms among them. ``ssn`` stands for any national identity number
+# (passport, driver's licence, alien registration).
 PII_LABELS: tuple[tuple[str, str], ...] = (
     ("email", r"\be ?mail\b"),
     ("ssn", r"\b(ssn|social security|taxpayer id|tin|itin|national id|passport|"
