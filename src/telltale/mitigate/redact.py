@@ -66,7 +66,7 @@ LABEL_WORDS = ("email", "mail", "social", "security", "taxpayer", "passport", "b
                "employer", "position", "occupation", "signature", "company", "account")
 _MONTHS = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE = re.compile(
-    r"^(?:(?P<m1>\d{1,2})[/.-](?P<d1>\d{1,2})[/.-](?P<y1>\d{4})"
+    r"^(?:\d{1,2}[/.-]\d{1,2}[/.-](?P<y1>\d{4})"
     r"|(?P<y2>\d{4})[/.-]\d{1,2}[/.-]\d{1,2}"
     rf"|\d{{1,2}}\s*{_MONTHS}\s*,?\s*(?P<y3>\d{{4}})"
     rf"|{_MONTHS}\s*\d{{1,2}}\s*,?\s*(?P<y4>\d{{4}}))$", re.I)
