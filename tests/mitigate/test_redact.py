@@ -294,3 +294,23 @@ def test_tesseract_lines_locate_pii_too(people):
     cov = coverage(locate_pii(image, ocr=tesseract, today=TODAY), truth)
     assert all(line.box[2] > line.box[0] for line in tesseract.lines(image))
     assert cov["mean_covered"] >= 0.9, cov["fields"]
+
+
+def test_tilted_page_pairs_label_and_value():
+    """A page photographed 5 degrees askew: the value sits a line lower than its label."""
+    angle = np.radians(5)
+
+    def tilted(x0, y0, x1, y1, text):
+        corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        quad = tuple((x * np.cos(angle) - y * np.sin(angle), x * np.sin(angle) + y * np.cos(angle))
+                     for x, y in corners)
+        xs, ys = [p[0] for p in quad], [p[1] for p in quad]
+        return OcrLine((int(min(xs)), int(min(ys)), int(max(xs)) + 1, int(max(ys)) + 1), text,
+                       1.0, quad)
+
+    lines = [tilted(40, 100, 200, 122, "Applicant Name:"), tilted(400, 98, 600, 124, "Ana Ruiz"),
+             tilted(40, 140, 200, 162, "Occupation:"), tilted(400, 138, 600, 164, "Welder"),
+             tilted(40, 180, 500, 202, "Please print clearly in black ink")]
+    found = locate_pii(None, lines, today=TODAY)
+    assert [(b.text, b.reason) for b in found] == [("Ana Ruiz", "label:name")]
+    assert found[0].box == lines[1].box  # the box to paint is the one in the image

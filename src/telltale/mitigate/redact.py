@@ -14,6 +14,7 @@ truth (:func:`telltale.corpus.forms.render_form`).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,9 +100,11 @@ class RedactionBox:
 
 @dataclass
 class _Segment:
-    """A line of OCR text, or the label or value part of a "Label: value" line."""
+    """A line of OCR text, or the label or value part of a "Label: value" line: ``box`` on
+    the page turned upright (for finding rows and columns), ``image_box`` in the image."""
 
-    box: tuple[int, int, int, int]
+    box: tuple[float, float, float, float]
+    image_box: tuple[int, int, int, int]
     text: str
     label_kind: str | None = None  # set on labels: the PII kind, "" for a non-PII label
     left_label: _Segment | None = None  # the label printed before it on the same line
@@ -111,7 +114,7 @@ class _Segment:
         return self.label_kind is not None
 
     @property
-    def height(self) -> int:
+    def height(self) -> float:
         return self.box[3] - self.box[1]
 
 
@@ -190,23 +193,52 @@ def _birth_like_date(text: str, today: dt.date | None = None) -> bool:
     return year <= (today or dt.date.today()).year - ADULT_YEARS
 
 
+def _skew(lines: Sequence[OcrLine]) -> float:
+    """The page's tilt in radians: the median slope of the top edges of the lines at least
+    three times as wide as high (short ones give noisy slopes); 0 without quadrilaterals."""
+    slopes = [math.atan2(q[1][1] - q[0][1], q[1][0] - q[0][0]) for line in lines
+              if (q := line.quad) and line.box[2] - line.box[0] > 3 * (line.box[3] - line.box[1])]
+    return float(np.median(slopes)) if slopes else 0.0
+
+
+def _turned(points: Sequence[Sequence[float]], angle: float) -> tuple[float, ...]:
+    """The axis-aligned box of ``points`` turned by ``-angle`` about the origin."""
+    cos, sin = math.cos(angle), math.sin(angle)
+    xs = [x * cos + y * sin for x, y in points]
+    ys = [y * cos - x * sin for x, y in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _corners(box: Sequence[float]) -> list[tuple[float, float]]:
+    x0, y0, x1, y1 = box
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
 def _segments(lines: Sequence[OcrLine]) -> list[_Segment]:
-    """Lines split at the colon of "Label: value"; labels marked with their PII kind."""
+    """Lines on the page turned upright, split at the colon of "Label: value"; labels
+    marked with their PII kind."""
+    angle = _skew(lines)
     out: list[_Segment] = []
     for line in lines:
+        upright = _turned(line.quad or _corners(line.box), angle)
         head, colon, tail = line.text.partition(":")
         if colon and tail.strip() and re.search(r"[A-Za-z]", head) and \
                 not re.search(r"\d", head) and len(head.split()) <= 7:
             # the value's share of the box by its share of the characters; the cut falls
             # before the colon, so a wide first letter of the value is not left out
-            x0, y0, x1, y1 = line.box
-            cut = x0 + round((x1 - x0) * len(head) / len(line.text))
-            label = _Segment((x0, y0, cut, y1), head + colon, label_kind(head) or "")
+            x0, y0, x1, y1 = upright
+            cut = x0 + (x1 - x0) * len(head) / len(line.text)
+            parts = []
+            for part in ((x0, y0, cut, y1), (cut, y0, x1, y1)):
+                back = _turned(_corners(part), -angle)
+                parts.append((part, (math.floor(back[0]), math.floor(back[1]),
+                                     math.ceil(back[2]), math.ceil(back[3]))))
+            label = _Segment(*parts[0], head + colon, label_kind(head) or "")
             out.append(label)
-            out.append(_Segment((cut, y0, x1, y1), tail, left_label=label))
+            out.append(_Segment(*parts[1], tail, left_label=label))
             continue
         kind = (label_kind(line.text) or "") if _looks_like_label(line.text) else None
-        out.append(_Segment(line.box, line.text, kind))
+        out.append(_Segment(upright, line.box, line.text, kind))
     return out
 
 
@@ -333,7 +365,7 @@ def locate_pii(image: Any, ocr_lines: Sequence[OcrLine] | None = None,
             reason = "pattern:dob"
         else:
             continue
-        found.append(RedactionBox(seg.box, seg.text, reason))
+        found.append(RedactionBox(seg.image_box, seg.text, reason))
     return found
 
 

@@ -71,12 +71,15 @@ def default_llm_dir() -> Path:
 
 @dataclass(frozen=True)
 class OcrLine:
-    """One line of text OCR found: its axis-aligned pixel box (x0, y0, x1, y1), the text and
-    the recogniser's confidence in [0, 1]."""
+    """One line of text OCR found: its axis-aligned pixel box (x0, y0, x1, y1), the text,
+    the recogniser's confidence in [0, 1] and, where the engine gives it, the line's
+    quadrilateral (top-left, top-right, bottom-right, bottom-left corners: tilted on a
+    tilted page)."""
 
     box: tuple[int, int, int, int]
     text: str
     confidence: float
+    quad: tuple[tuple[float, float], ...] | None = None
 
 
 class OCR:
@@ -123,7 +126,8 @@ class OCR:
         for quad, text, confidence in ordered:
             xs, ys = [p[0] for p in quad], [p[1] for p in quad]
             box = (int(min(xs)), int(min(ys)), int(np.ceil(max(xs))), int(np.ceil(max(ys))))
-            out.append(OcrLine(box, text, float(confidence)))
+            corners = tuple((float(x), float(y)) for x, y in quad)
+            out.append(OcrLine(box, text, float(confidence), corners))
         return out
 
     @staticmethod
