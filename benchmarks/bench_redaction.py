@@ -3,10 +3,11 @@
 Usage::
 
     python benchmarks/bench_redaction.py [--per-scenario 3] [--seed 0] [--engine rapidocr]
-                                         [--variant photo] [--json out.json]
+                                         [--variant photo [rotation ...]] [--json out.json]
 
 For each scenario, ``--per-scenario`` forms are rendered (cycling through the layouts, one
-new person each, 5 per ``open_context`` table), clean and as a photo-like ``--variant``.
+new person each, 5 per ``open_context`` table), clean and as each photo-like ``--variant``
+(:data:`telltale.corpus.photo.VARIANTS`).
 On each image :func:`telltale.mitigate.redact.locate_pii` finds the PII with OCR (no
 ground truth), :func:`~telltale.mitigate.redact.redact` paints it out (black boxes, and
 blur), and OCR reads the result again. Printed per image kind, pooled over forms: PII fields
@@ -82,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-scenario", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine", default="rapidocr", choices=("rapidocr", "tesseract"))
-    parser.add_argument("--variant", default="photo")
+    parser.add_argument("--variant", nargs="+", default=["photo"],
+                        help="photo-like variants to measure beside the clean renders")
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
     machine = machine_info()
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ocr = OCR(args.engine)
     today = dt.date.today()
     out: dict[str, Any] = {"machine": machine, "engine": args.engine, "today": str(today)}
-    for variant in ("clean", args.variant):
+    for variant in ("clean", *args.variant):
         images = [render_form(s, who, layout=layout, variant=variant, seed=seed)
                   for s, who, layout, seed in forms]
         figures = measure(images, ocr, today)
