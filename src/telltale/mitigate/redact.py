@@ -249,6 +249,12 @@ def _same_row(a: _Segment, b: _Segment) -> bool:
     return overlap >= 0.3 * min(a.height, b.height)
 
 
+def _left_of(a: _Segment, b: _Segment) -> bool:
+    """``a`` lies before ``b`` on a row: OCR boxes of neighbours may overlap a little (a
+    tick-box square read with the option before it), so ``a``'s middle decides."""
+    return (a.box[0] + a.box[2]) / 2 < b.box[0]
+
+
 def _label_of(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | None]
               ) -> _Segment | None:
     """The label a value belongs to: the nearest label to its left on its row (through other
@@ -261,7 +267,7 @@ def _label_of(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | No
     cursor = seg
     while found is None:
         left = [s for s in segs if s is not cursor and _same_row(s, cursor)
-                and s.box[2] <= cursor.box[0] + 4]
+                and _left_of(s, cursor)]
         if not left:
             break
         cursor = max(left, key=lambda s: s.box[2])
@@ -275,7 +281,7 @@ def _label_of(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment | No
         # a value right after another on its row (a tick-box option, a word OCR split off)
         # belongs to the same field
         left = [s for s in segs if s is not seg and _same_row(s, seg) and not s.is_label
-                and 0 <= seg.box[0] - s.box[2] <= 1.5 * seg.height]
+                and _left_of(s, seg) and seg.box[0] - s.box[2] <= 1.5 * seg.height]
         if left:
             found = _label_of(max(left, key=lambda s: s.box[2]), segs, memo)
     memo[id(seg)] = found
@@ -303,7 +309,7 @@ def _column_label(seg: _Segment, segs: list[_Segment], memo: dict[int, _Segment 
     """A value's label, kept only when it came from above (a column header or label): a
     label found to the left belongs to that row alone."""
     label = _label_of(seg, segs, memo)
-    if label is None or (_same_row(label, seg) and label.box[2] <= seg.box[0] + 4):
+    if label is None or (_same_row(label, seg) and _left_of(label, seg)):
         return None
     return label
 
