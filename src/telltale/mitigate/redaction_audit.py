@@ -56,7 +56,8 @@ class RedactionConfig(DisclosureConfig):
 
 def _redact_one(task: tuple[str, str, str, tuple[str, ...], str, str]) -> list[dict[str, Any]]:
     """Locate the PII on one form once, then redact it in every style and measure each
-    result against the ground truth (runs in a worker)."""
+    result against the ground truth (runs in a worker). The entry keeps every field's
+    covered share and which values OCR still read, so scoring pools them from the log."""
     from PIL import Image
 
     from telltale.mitigate.redact import coverage, locate_pii, readable_share, redact
@@ -64,24 +65,27 @@ def _redact_one(task: tuple[str, str, str, tuple[str, ...], str, str]) -> list[d
 
     sample_id, image_path, truth_json, defences, engine, folder = task
     truth = json.loads(truth_json)
-    entries = []
     try:
         image = Image.open(image_path).convert("RGB")
         ocr = OCR(engine)
-        boxes = locate_pii(image, engine=engine)
+        boxes = locate_pii(image, ocr=ocr, source=f"form {sample_id}")
     except (ValueError, OSError) as exc:
         return [{"id": sample_id, "defence": d, "error": f"{d} could not redact sample "
                                                          f"{sample_id}: {exc}"}
                 for d in defences]
+    measured = coverage(boxes, truth)
+    entries = []
     for defence in defences:
         redacted = redact(image, boxes, style=STYLES[defence])
         out = Path(folder) / defence / f"{sample_id}.png"
         out.parent.mkdir(parents=True, exist_ok=True)
         redacted.save(out)
+        read = readable_share(redacted, truth, ocr)
         entries.append({"id": sample_id, "defence": defence, "error": None,
                         "boxes": [dataclasses.asdict(b) for b in boxes],
-                        "coverage": coverage(boxes, truth),
-                        "readable": readable_share(redacted, truth, ocr)})
+                        "pii_covered": [f["covered"] for f in measured["fields"]],
+                        "non_pii_covered": [f["covered"] for f in measured["non_pii_fields"]],
+                        "read": read["read"], "unread": read["unread"]})
     return entries
 
 
@@ -204,6 +208,7 @@ def score_redaction(run: RunDir, config: RedactionConfig) -> dict[str, Any]:
                                            f"({test['n_clusters']} forms)"})
             entry.update(_measured(log, version))
             for key, name in (("pii_covered", "PII fields fully covered by the redaction"),
+                              ("non_pii_redacted", "non-PII fields redacted by mistake"),
                               ("non_pii_readable", "non-PII fields still readable by OCR"),
                               ("pii_readable", "PII fields still readable by OCR")):
                 if entry.get(key):
@@ -229,25 +234,24 @@ def score_redaction(run: RunDir, config: RedactionConfig) -> dict[str, Any]:
 
 
 def _measured(log: list[dict[str, Any]], version: str) -> dict[str, Any]:
-    """Pooled over the forms: the PII fields fully covered, and the fields OCR still reads
-    (Wilson intervals over fields)."""
+    """Pooled over the forms, with Wilson intervals over fields: PII fields fully covered,
+    non-PII fields more than half hidden, and the fields OCR still reads afterwards."""
     from telltale import stats
+    from telltale.mitigate.redact import FULLY_COVERED
 
-    counts = defaultdict(int)
-    for entry in log:
-        if entry["defence"] != version or entry["error"]:
-            continue
-        cover, readable = entry["coverage"], entry["readable"]
-        counts["pii_fields"] += cover["pii_fields"]
-        counts["pii_covered"] += cover["fully_covered"]
-        counts["non_pii"] += readable["non_pii_fields"]
-        counts["non_pii_readable"] += readable["non_pii_readable"]
-        counts["pii"] += readable["pii_fields"]
-        counts["pii_readable"] += readable["pii_readable"]
-    return {"pii_covered": stats.wilson(counts["pii_covered"], counts["pii_fields"]).to_dict(),
-            "non_pii_readable": stats.wilson(counts["non_pii_readable"],
-                                             counts["non_pii"]).to_dict(),
-            "pii_readable": stats.wilson(counts["pii_readable"], counts["pii"]).to_dict()}
+    entries = [e for e in log if e["defence"] == version and not e["error"]]
+    pii = [c for e in entries for c in e["pii_covered"]]
+    other = [c for e in entries for c in e["non_pii_covered"]]
+
+    def read_share(group: str) -> dict[str, Any]:
+        read = sum(len(e["read"][group]) for e in entries)
+        return stats.wilson(read, read + sum(len(e["unread"][group]) for e in entries)
+                            ).to_dict()
+
+    return {"pii_covered": stats.wilson(sum(c >= FULLY_COVERED for c in pii),
+                                        len(pii)).to_dict(),
+            "non_pii_redacted": stats.wilson(sum(c > 0.5 for c in other), len(other)).to_dict(),
+            "non_pii_readable": read_share("non_pii"), "pii_readable": read_share("pii")}
 
 
 def _verdict(version: str, original: dict[str, Any] | None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,18 +69,28 @@ def default_llm_dir() -> Path:
     return target
 
 
-class OCR:
-    """Text of an image, read top to bottom, left to right; cached per image content.
+@dataclass(frozen=True)
+class OcrLine:
+    """One line of text OCR found: its axis-aligned pixel box (x0, y0, x1, y1), the text,
+    the recogniser's confidence in [0, 1] and, where the engine gives it, the line's
+    quadrilateral (top-left, top-right, bottom-right, bottom-left corners: tilted on a
+    tilted page)."""
 
-    ``OCR(engine)(image)`` is the page as text; :meth:`lines` the text lines with their
-    pixel boxes (what a redactor needs)."""
+    box: tuple[int, int, int, int]
+    text: str
+    confidence: float
+    quad: tuple[tuple[float, float], ...] | None = None
+
+
+class OCR:
+    """Text of an image, read top to bottom, left to right; cached per image content."""
 
     def __init__(self, engine: str):
         if engine not in OCR_ENGINES:
             raise ValueError(f"unknown OCR engine {engine!r}; choose from {OCR_ENGINES}")
         self.engine = engine
         self._cache: dict[str, str] = {}
-        self._lines: dict[str, list[tuple[str, tuple[int, int, int, int]]]] = {}
+        self._lines: dict[str, list[OcrLine]] = {}
         self._rapid = None
 
     def __call__(self, image) -> str:
@@ -88,67 +99,71 @@ class OCR:
             self._cache[key] = self._read(image.convert("RGB"))
         return self._cache[key]
 
-    def lines(self, image) -> list[tuple[str, tuple[int, int, int, int]]]:
-        """Each text line (RapidOCR, top to bottom and left to right) or Tesseract line with
-        its axis-aligned box ``(x0, y0, x1, y1)``."""
+    def lines(self, image) -> list[OcrLine]:
+        """The lines of text with their boxes, top to bottom, left to right (cached)."""
         key = Request("", image=image).media_sha256() or ""
         if key not in self._lines:
             rgb = image.convert("RGB")
-            self._lines[key] = (self._tesseract_lines(rgb) if self.engine == "tesseract"
-                                else self._rapid_lines(rgb))
+            self._lines[key] = self._tesseract_lines(rgb) if self.engine == "tesseract" \
+                else self._rapid_lines(rgb)
         return self._lines[key]
 
-    def _rapid_lines(self, image) -> list[tuple[str, tuple[int, int, int, int]]]:
+    @staticmethod
+    def _reading_order(x: float, y: float) -> tuple[int, float]:
+        """Sort key of a line by its top-left corner: tops within about 12 px read as one
+        row, so a line a few pixels lower than its neighbour stays in order."""
+        return round(y / 12), x
+
+    def _rapid_lines(self, image) -> list[OcrLine]:
         if self._rapid is None:
             from rapidocr_onnxruntime import RapidOCR
 
             self._rapid = RapidOCR()
         result, _ = self._rapid(np.asarray(image))
-        # rows of about one text height, then left to right
-        ordered = sorted(result or [], key=lambda r: (round(min(p[1] for p in r[0]) / 12),
-                                                      min(p[0] for p in r[0])))
         out = []
-        for quad, text, _confidence in ordered:
+        ordered = sorted(result or [], key=lambda r: self._reading_order(
+            min(p[0] for p in r[0]), min(p[1] for p in r[0])))
+        for quad, text, confidence in ordered:
             xs, ys = [p[0] for p in quad], [p[1] for p in quad]
-            out.append((text, (int(min(xs)), int(min(ys)), int(max(xs)) + 1,
-                               int(max(ys)) + 1)))
+            box = (int(min(xs)), int(min(ys)), int(np.ceil(max(xs))), int(np.ceil(max(ys))))
+            corners = tuple((float(x), float(y)) for x, y in quad)
+            out.append(OcrLine(box, text, float(confidence), corners))
         return out
 
     @staticmethod
-    def _tesseract_lines(image) -> list[tuple[str, tuple[int, int, int, int]]]:
+    def _tesseract_png(image, *args: str) -> str:
         import io
 
         buf = io.BytesIO()
         image.save(buf, format="PNG")
-        proc = subprocess.run(["tesseract", "stdin", "stdout", "tsv"], input=buf.getvalue(),
+        proc = subprocess.run(["tesseract", "stdin", "stdout", *args], input=buf.getvalue(),
                               capture_output=True, timeout=120, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"tesseract failed: {proc.stderr.decode(errors='replace')}")
-        groups: dict[tuple[str, str, str], list[tuple[str, int, int, int, int]]] = {}
-        for row in proc.stdout.decode().splitlines()[1:]:
-            cells = row.split("\t")
-            if len(cells) < 12 or not cells[11].strip():
-                continue
-            x, y, w, h = (int(v) for v in cells[6:10])
-            groups.setdefault((cells[2], cells[3], cells[4]), []).append(
-                (cells[11], x, y, x + w, y + h))
-        return [(" ".join(w[0] for w in words),
-                 (min(w[1] for w in words), min(w[2] for w in words),
-                  max(w[3] for w in words), max(w[4] for w in words)))
-                for words in groups.values()]
+        return proc.stdout.decode()
+
+    def _tesseract_lines(self, image) -> list[OcrLine]:
+        """Tesseract's words (its TSV output) joined into its own lines."""
+        grouped: dict[tuple[str, ...], list[list[str]]] = {}
+        for row in self._tesseract_png(image, "tsv").splitlines()[1:]:
+            cols = row.split("\t")
+            # level 5 rows are words: page, block, paragraph, line, word, box, conf, text
+            if len(cols) == 12 and cols[0] == "5" and cols[11].strip():
+                grouped.setdefault(tuple(cols[1:5]), []).append(cols)
+        out = []
+        for words in grouped.values():
+            boxes = [[int(w[6]), int(w[7]), int(w[6]) + int(w[8]), int(w[7]) + int(w[9])]
+                     for w in words]
+            box = (min(b[0] for b in boxes), min(b[1] for b in boxes),
+                   max(b[2] for b in boxes), max(b[3] for b in boxes))
+            confidence = float(np.mean([max(0.0, float(w[10])) for w in words])) / 100
+            out.append(OcrLine(box, " ".join(w[11] for w in words), confidence))
+        return sorted(out, key=lambda line: self._reading_order(line.box[0], line.box[1]))
 
     def _read(self, image) -> str:
         if self.engine == "tesseract":
-            import io
-
-            buf = io.BytesIO()
-            image.save(buf, format="PNG")
-            proc = subprocess.run(["tesseract", "stdin", "stdout"], input=buf.getvalue(),
-                                  capture_output=True, timeout=120, check=False)
-            if proc.returncode != 0:
-                raise RuntimeError(f"tesseract failed: {proc.stderr.decode(errors='replace')}")
-            return " ".join(proc.stdout.decode().split())
-        return "\n".join(text for text, _ in self.lines(image))
+            return " ".join(self._tesseract_png(image).split())
+        return "\n".join(line.text for line in self.lines(image))
 
 
 class DocAssistantModel(BaseModel):
