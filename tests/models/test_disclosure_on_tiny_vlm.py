@@ -100,6 +100,8 @@ def test_redaction_audit_pairs_each_probe_with_its_redacted_form(tiny_models, tm
         entry = outcome.results["versions"][defence]
         assert entry["pii_covered"]["value"] >= 0.9
         assert entry["pii_readable"]["value"] == 0.0
+        assert entry["pii_readable_before"]["value"] >= 0.9  # the control: read unredacted
+        assert entry["non_pii_readable"]["value"] >= 0.8
         assert entry["change"]["test"] == "clustered_sign_flip"
         form = rows[0]["id"]
         redacted = Image.open(options.out / "redacted" / defence / f"{form}.png")

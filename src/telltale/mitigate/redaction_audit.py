@@ -74,6 +74,7 @@ def _redact_one(task: tuple[str, str, str, tuple[str, ...], str, str]) -> list[d
                                                          f"{sample_id}: {exc}"}
                 for d in defences]
     measured = coverage(boxes, truth)
+    before = readable_share(image, truth, ocr)  # the control: what OCR reads unredacted
     entries = []
     for defence in defences:
         redacted = redact(image, boxes, style=STYLES[defence])
@@ -85,7 +86,8 @@ def _redact_one(task: tuple[str, str, str, tuple[str, ...], str, str]) -> list[d
                         "boxes": [dataclasses.asdict(b) for b in boxes],
                         "pii_covered": [f["covered"] for f in measured["fields"]],
                         "non_pii_covered": [f["covered"] for f in measured["non_pii_fields"]],
-                        "read": read["read"], "unread": read["unread"]})
+                        "read": read["read"], "unread": read["unread"],
+                        "read_before": before["read"], "unread_before": before["unread"]})
     return entries
 
 
@@ -211,18 +213,20 @@ def score_redaction(run: RunDir, config: RedactionConfig) -> dict[str, Any]:
                               ("non_pii_redacted", "non-PII fields redacted by mistake"),
                               ("non_pii_readable", "non-PII fields still readable by OCR"),
                               ("pii_readable", "PII fields still readable by OCR")):
-                if entry.get(key):
-                    summary.append({"metric": f"{name}, {version}", **entry[key],
-                                    "control": None})
-            row.update({"PII covered": (entry.get("pii_covered") or {}).get("value"),
-                        "non-PII readable": (entry.get("non_pii_readable") or {}).get("value"),
-                        "PII readable": (entry.get("pii_readable") or {}).get("value")})
+                before = entry.get(f"{key}_before")
+                summary.append({"metric": f"{name}, {version}", **entry[key],
+                                "control": f"unredacted {format_estimate(before)}"
+                                if before else None})
+            row.update({"PII covered": entry["pii_covered"]["value"],
+                        "non-PII redacted": entry["non_pii_redacted"]["value"],
+                        "non-PII readable": entry["non_pii_readable"]["value"],
+                        "PII readable": entry["pii_readable"]["value"]})
             verdicts.append(_verdict(version, results["versions"].get(ORIGINAL), entry))
         results["versions"][version] = entry
         table.append(row)
     write_table(run.tables, "redaction", table,
                 ["version", "ASR", "ASR low", "ASR high", "trials", "PII covered",
-                 "non-PII readable", "PII readable"],
+                 "non-PII redacted", "non-PII readable", "PII readable"],
                 "Disclosure before and after redaction, with the redaction's coverage and the "
                 "readable share of the form (0-1)")
     results.update(summary=summary, verdicts=verdicts, counts={
@@ -243,15 +247,17 @@ def _measured(log: list[dict[str, Any]], version: str) -> dict[str, Any]:
     pii = [c for e in entries for c in e["pii_covered"]]
     other = [c for e in entries for c in e["non_pii_covered"]]
 
-    def read_share(group: str) -> dict[str, Any]:
-        read = sum(len(e["read"][group]) for e in entries)
-        return stats.wilson(read, read + sum(len(e["unread"][group]) for e in entries)
-                            ).to_dict()
+    def read_share(group: str, when: str = "") -> dict[str, Any]:
+        read = sum(len(e[f"read{when}"][group]) for e in entries)
+        unread = sum(len(e[f"unread{when}"][group]) for e in entries)
+        return stats.wilson(read, read + unread).to_dict()
 
     return {"pii_covered": stats.wilson(sum(c >= FULLY_COVERED for c in pii),
                                         len(pii)).to_dict(),
             "non_pii_redacted": stats.wilson(sum(c > 0.5 for c in other), len(other)).to_dict(),
-            "non_pii_readable": read_share("non_pii"), "pii_readable": read_share("pii")}
+            "non_pii_readable": read_share("non_pii"), "pii_readable": read_share("pii"),
+            "non_pii_readable_before": read_share("non_pii", "_before"),
+            "pii_readable_before": read_share("pii", "_before")}
 
 
 def _verdict(version: str, original: dict[str, Any] | None,
