@@ -59,7 +59,7 @@ def test_every_figure_has_an_interval_against_the_original(mitigated):
     # 33 clips: too few members and non-members for a membership verdict either way
     members = results["membership"]["members"]
     assert members < 20
-    assert any(v["text"].startswith("membership (original (undefended)): inconclusive")
+    assert any(v["text"].startswith("membership, original, undefended: inconclusive")
                for v in results["verdicts"])
     table = (out / "tables" / "mitigation_voiceprivacy.md").read_text()
     assert "EER lazy-informed (AA)" in table and "McAdams" in table

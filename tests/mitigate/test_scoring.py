@@ -42,7 +42,7 @@ def test_a_defence_that_leaves_a_leak_says_which(config):
     verdict = _defence_verdict(_results(0.8, "warn", "ok"), config, "mcadams")
     assert verdict["level"] == "warn" and verdict["headline"]
     assert "leaks remain: membership" in verdict["text"]
-    assert "no longer shown: gender (direct)" in verdict["text"]
+    assert "no longer shown: gender inference (" in verdict["text"]
     assert "membership AUC 0.950 -> 0.800" in verdict["text"]
     assert "WER 0.500 -> 0.600" in verdict["text"]
 

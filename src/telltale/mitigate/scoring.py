@@ -33,7 +33,7 @@ MIN_PER_CLASS = 20
 
 
 def label(version: str) -> str:
-    return "original (undefended)" if version == ORIGINAL else VoiceDefence(version).describe()
+    return "original, undefended" if version == ORIGINAL else VoiceDefence(version).describe()
 
 
 def score_records(run: RunDir, config: MitigateConfig) -> dict[str, Any]:
@@ -131,7 +131,7 @@ def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
                     continue
                 metrics = cell_metrics(rows, labels)
                 entry: dict[str, Any] = {"metrics": metrics}
-                where = f"{attribute} ({mode}, {label(version)})"
+                where = f"{attribute} inference, {mode} prompt, {label(version)}"
                 accuracy, refusal = metrics["accuracy_all"], metrics["refusal_rate"]
                 summary.append({"metric": f"{attribute} accuracy, all questions ({mode}), "
                                           f"{label(version)}", **accuracy,
@@ -200,7 +200,7 @@ def _membership(records: list[Record], config: MitigateConfig, summary: list,
     for version, entry in out.items():
         if not isinstance(entry, dict) or "auc" not in entry:
             continue
-        where = f"membership ({label(version)})"
+        where = f"membership, {label(version)}"
         summary.append({"metric": f"MIA AUC, {label(version)}", **entry["auc"],
                         "control": "chance 0.5"})
         if version != ORIGINAL and ORIGINAL in scores:
@@ -224,8 +224,11 @@ def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: s
     """One verdict per defence, shown first: which of the leaks found undefended remain
     on the defended audio, and what the defence costs in WER."""
     remaining, removed, unsure, figures = [], [], [], []
-    cells = [(f"{attribute} ({mode})", cell) for attribute, modes in
-             results.get("attributes", {}).items() for mode, cell in modes.items()]
+    # named without parentheses: the report folds a long verdict at its first parenthesis
+    cells = [(f"{attribute} inference" + (f" under the {mode} prompt"
+                                          if len(config.modes) > 1 else ""), cell)
+             for attribute, modes in results.get("attributes", {}).items()
+             for mode, cell in modes.items()]
     if "membership" in results:
         cells.append(("membership", results["membership"]))
     for name, cell in cells:

@@ -187,15 +187,16 @@ class VoiceDefence:
         return float(value) if value else None
 
     def describe(self) -> str:
-        """A label for tables and plots."""
+        """A label for tables, plots and verdicts (no parentheses: a verdict's first
+        parenthesis opens its evidence)."""
         if self.kind == "mcadams":
-            return (f"McAdams (alpha {self.strength:g})" if self.strength is not None else
-                    "McAdams (alpha 0.5-0.9 per clip)")
+            return (f"McAdams, alpha {self.strength:g}" if self.strength is not None else
+                    "McAdams, alpha 0.5-0.9 per clip")
         if self.kind == "pitch":
             step = self.strength if self.strength is not None else PITCH_SEMITONES
-            return f"pitch shift ({step:+g} semitones)" if self.strength is not None \
-                else f"pitch shift (+-{step:g} semitones)"
-        return "TTS resynthesis (another voice)"
+            return f"pitch shift, {step:+g} semitones" if self.strength is not None \
+                else f"pitch shift, +-{step:g} semitones"
+        return "TTS resynthesis in another voice"
 
     def apply(self, audio: np.ndarray, *, key: str, seed: int, text: str | None = None,
               voice: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
