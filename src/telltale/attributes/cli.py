@@ -34,10 +34,15 @@ def register(subparsers) -> None:
     parser.add_argument("--modes", default="direct,cot,defense",
                         help="direct, profiler, cot, defense, constrained, or any the prompts "
                              "file adds")
+    add_taxonomy_options(parser)
+    parser.add_argument("--no-silence", action="store_true",
+                        help="skip the silence (blind) control")
+    parser.set_defaults(func=_run)
+
+
+def add_taxonomy_options(parser) -> None:
+    """Files that extend the attributes and prompt modes (also the mitigation audit's)."""
     parser.add_argument("--taxonomy", type=Path, default=None,
                         help="JSON/TOML file of attributes added to the built-in taxonomy")
     parser.add_argument("--prompts", type=Path, default=None,
                         help="JSON/TOML file of prompt modes added to the built-in ones")
-    parser.add_argument("--no-silence", action="store_true",
-                        help="skip the silence (blind) control")
-    parser.set_defaults(func=_run)

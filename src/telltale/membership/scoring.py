@@ -84,16 +84,22 @@ class _Scoring:
                 for f in self.families() if f in scores}
 
     def indicators(self, recs: dict[str, Record]) -> tuple[np.ndarray, list[str]]:
-        """Indicator matrix aligned with ``ids`` (NaN rows where ``recs`` has no
-        statistics for a clip)."""
-        from telltale.membership.indicators import indicator_matrix
+        """Indicator matrix aligned with ``ids`` (see :func:`aligned_indicators`)."""
+        return aligned_indicators(self.ids, recs)
 
-        present = [i for i in self.ids if i in recs and recs[i].token_stats is not None]
-        X, names = indicator_matrix([(TokenStats.from_dict(recs[i].token_stats),
-                                      recs[i].output or "") for i in present])
-        full = np.full((len(self.ids), len(names)), np.nan)
-        full[[self.ids.index(i) for i in present]] = X
-        return full, names
+
+def aligned_indicators(ids: list[str], recs: dict[str, Record]
+                       ) -> tuple[np.ndarray, list[str]]:
+    """The indicator matrix of ``recs`` with one row per id of ``ids``, NaN rows where
+    ``recs`` has no statistics for a clip; and the indicator names."""
+    from telltale.membership.indicators import indicator_matrix
+
+    present = [i for i in ids if i in recs and recs[i].token_stats is not None]
+    X, names = indicator_matrix([(TokenStats.from_dict(recs[i].token_stats),
+                                  recs[i].output or "") for i in present])
+    full = np.full((len(ids), len(names)), np.nan)
+    full[[ids.index(i) for i in present]] = X
+    return full, names
 
 
 def score_records(run: RunDir, config: MembershipConfig) -> dict[str, Any]:

@@ -241,11 +241,7 @@ class MitigateAudit(Audit):
 
     def defended(self, run: RunDir) -> dict[tuple[str, str], Path | str]:
         """(defence, sample id) -> the defended clip, or the reason it could not be made."""
-        out: dict[tuple[str, str], Path | str] = {}
-        for entry in read_log(run.path / DEFENDED_LOG):
-            key = (entry["defence"], entry["id"])
-            out[key] = entry["error"] or defended_path(run, *key)
-        return out
+        return made_media(run.path / DEFENDED_LOG, lambda d, i: defended_path(run, d, i))
 
     def jobs(self, run: RunDir) -> list[Job]:
         from telltale.attributes.audit import build_probes as attribute_probes
@@ -257,14 +253,14 @@ class MitigateAudit(Audit):
         decoding = DecodingConfig(max_new_tokens=config.max_new_tokens)
         attribute_jobs, membership = [], []
         for version in config.versions():
-            samples, failed = self._version(version, defended)
+            samples, failed = version_samples(self._samples, version, defended)
             if config.attributes:
                 probes = attribute_probes(samples, list(config.attributes), list(config.modes),
                                           self._taxonomy, self._templates, False, config.seed)
-                attribute_jobs += [_tag(p, version, "attributes", failed) for p in probes]
+                attribute_jobs += [tag(p, version, failed, task="attributes") for p in probes]
             if config.membership:
                 probes = membership_probes(samples, ["original"], config.prompt, 1, config.seed)
-                membership += [_tag(p, version, "membership", failed) for p in probes]
+                membership += [tag(p, version, failed, task="membership") for p in probes]
         jobs = []
         if attribute_jobs:
             jobs.append(Job(attribute_jobs, "attribute probes", decoding))
@@ -272,41 +268,50 @@ class MitigateAudit(Audit):
             jobs.append(Job(membership, "membership probes", decoding, with_stats=True))
         return jobs
 
-    def _version(self, version: str, defended: dict[tuple[str, str], Path | str]
-                 ) -> tuple[list[Sample], dict[str, str]]:
-        """The samples as one version presents them (media replaced by the defended clip),
-        and the reason for each sample the defence could not process."""
-        if version == ORIGINAL:
-            return list(self._samples), {}
-        samples, failed = [], {}
-        for sample in self._samples:
-            made = defended.get((version, sample.id),
-                                f"{version}: sample {sample.id} was not defended")
-            if isinstance(made, str):
-                failed[sample.id] = made
-                samples.append(sample)
-            else:
-                samples.append(dataclasses.replace(sample, media=made))
-        return samples, failed
-
     def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
         from telltale.mitigate.scoring import score_records
 
         return score_records(run, self.config)
 
 
-def _tag(probe: Probe, version: str, task: str, failed: dict[str, str]) -> Probe:
-    """A probe of one audit asked on one version of the clip; where the defence failed on
-    the clip, a probe that records the defence's reason as its error."""
+def made_media(log: Path, path_of: Callable[[str, str], Path]
+               ) -> dict[tuple[str, str], Path | str]:
+    """(defence, sample id) -> the file a defence made (``path_of(defence, id)``), or the
+    reason its log gives for not making it."""
+    return {(e["defence"], e["id"]): e["error"] or path_of(e["defence"], e["id"])
+            for e in read_log(log)}
+
+
+def version_samples(samples: list[Sample], version: str,
+                    made: dict[tuple[str, str], Path | str]
+                    ) -> tuple[list[Sample], dict[str, str]]:
+    """The samples as one version presents them (media replaced by the defended file),
+    and the reason for each sample the defence could not process (kept with its media)."""
+    if version == ORIGINAL:
+        return list(samples), {}
+    out, failed = [], {}
+    for sample in samples:
+        path = made.get((version, sample.id),
+                        f"{version}: sample {sample.id} was not defended")
+        if isinstance(path, str):
+            failed[sample.id] = path
+            out.append(sample)
+        else:
+            out.append(dataclasses.replace(sample, media=path))
+    return out, failed
+
+
+def tag(probe: Probe, version: str, failed: dict[str, str], **meta: Any) -> Probe:
+    """A probe asked on one version of its sample; where the defence failed on the sample,
+    a probe whose media fails with the defence's reason, so it becomes an error record
+    naming it and the run goes on."""
     reason = failed.get(probe.sample.id)
     return dataclasses.replace(probe, key=f"{version}|{probe.key}",
-                               meta={**probe.meta, "defence": version, "task": task},
-                               transform=failing_transform(reason) if reason else probe.transform)
+                               meta={**probe.meta, "defence": version, **meta},
+                               transform=_failing(reason) if reason else probe.transform)
 
 
-def failing_transform(reason: str) -> Callable[[Sample], Any]:
-    """A probe transform that fails with ``reason``: the probe becomes an error record
-    naming why its media could not be made, and the run goes on."""
+def _failing(reason: str) -> Callable[[Sample], Any]:
     def transform(sample: Sample) -> Any:
         raise DefenceError(reason)
     return transform

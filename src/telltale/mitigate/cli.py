@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from telltale.options import (
     add_audio_options,
@@ -41,6 +40,7 @@ def register(subparsers) -> None:
         subparsers, "mitigate",
         help="does anonymising the voice stop the leak, and what does it cost? (attribute "
              "and membership audits, speaker verification EER and WER, per defence)")
+    from telltale.attributes.cli import add_taxonomy_options
     from telltale.disclosure.cli import add_disclosure_options
 
     add_model_options(parser, max_new_tokens=None,
@@ -61,10 +61,7 @@ def register(subparsers) -> None:
                         help="attributes asked on every version ('' to skip)")
     voice.add_argument("--modes", default="direct", help="prompt modes of the attribute "
                                                          "questions")
-    voice.add_argument("--taxonomy", type=Path, default=None,
-                        help="JSON/TOML file of attributes added to the built-in taxonomy")
-    voice.add_argument("--prompts", type=Path, default=None,
-                        help="JSON/TOML file of prompt modes added to the built-in ones")
+    add_taxonomy_options(voice)
     voice.add_argument("--prompt", default="Transcribe the audio.",
                         help="the membership attack's transcription prompt")
     voice.add_argument("--folds", type=int, default=10,

@@ -23,7 +23,14 @@ from typing import Any
 
 from telltale.audit import RULES, Job, RunOptions, require
 from telltale.disclosure.audit import DisclosureAudit, DisclosureConfig
-from telltale.mitigate.audit import ORIGINAL, failing_transform, process_pending, read_log
+from telltale.mitigate.audit import (
+    ORIGINAL,
+    made_media,
+    process_pending,
+    read_log,
+    tag,
+    version_samples,
+)
 from telltale.records import Record
 from telltale.run import Probe, RunDir
 from telltale.tables import format_estimate, write_table
@@ -112,36 +119,20 @@ class RedactionAudit(DisclosureAudit):
                         {e["id"] for e in read_log(run.path / REDACTION_LOG)}, _redact_one,
                         options.jobs, "redacting forms")
 
-    def redacted(self, run: RunDir) -> dict[tuple[str, str], Path | str]:
-        """(defence, sample id) -> the redacted image, or why it could not be made."""
-        return {(e["defence"], e["id"]): e["error"] or
-                run.path / "redacted" / e["defence"] / f"{e['id']}.png"
-                for e in read_log(run.path / REDACTION_LOG)}
-
     def jobs(self, run: RunDir) -> list[Job]:
         from telltale.disclosure.audit import build_probes
         from telltale.disclosure.framings import load_templates
         from telltale.models.base import DecodingConfig
 
         config = self.config
-        made = self.redacted(run)
+        made = made_media(run.path / REDACTION_LOG,
+                          lambda d, i: run.path / "redacted" / d / f"{i}.png")
         templates = load_templates(config.framing_file)
         probes: list[Probe] = []
         for version in config.versions():
-            samples, failed = [], {}
-            for sample in self._samples:
-                path = sample.media if version == ORIGINAL else made.get(
-                    (version, sample.id), f"{version}: form {sample.id} was not redacted")
-                if isinstance(path, str):
-                    failed[sample.id] = path
-                    path = sample.media
-                samples.append(dataclasses.replace(sample, media=path))
-            for probe in build_probes(samples, list(config.framings), list(config.pii_types),
-                                      templates):
-                reason = failed.get(probe.sample.id)
-                probes.append(dataclasses.replace(
-                    probe, key=f"{version}|{probe.key}", meta={**probe.meta, "defence": version},
-                    transform=failing_transform(reason) if reason else probe.transform))
+            samples, failed = version_samples(self._samples, version, made)
+            probes += [tag(p, version, failed) for p in build_probes(
+                samples, list(config.framings), list(config.pii_types), templates)]
         return [Job(probes, "disclosure probes on original and redacted forms",
                     DecodingConfig(max_new_tokens=config.max_new_tokens))]
 

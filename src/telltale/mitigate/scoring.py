@@ -164,8 +164,7 @@ def _membership(records: list[Record], config: MitigateConfig, summary: list,
                 verdicts: list) -> dict[str, Any]:
     from telltale import stats
     from telltale.membership.attack import aggregate_attack
-    from telltale.membership.indicators import indicator_matrix
-    from telltale.models.base import TokenStats
+    from telltale.membership.scoring import aligned_indicators
 
     by_version: dict[str, dict[str, Record]] = defaultdict(dict)
     for rec in records:
@@ -181,22 +180,18 @@ def _membership(records: list[Record], config: MitigateConfig, summary: list,
     out: dict[str, Any] = {"members": counts[0], "non_members": counts[1]}
     for version in config.versions():
         recs = by_version.get(version, {})
-        present = [i for i in ids if i in recs]
-        if min(int(y[[ids.index(i) for i in present]].sum()),
-               len(present) - int(y[[ids.index(i) for i in present]].sum())) < 2:
-            out[version] = {"problem": f"{len(present)} clips with statistics; too few"}
+        present = np.array([i in recs for i in ids])
+        if np.bincount(y[present], minlength=2).min() < 2:
+            out[version] = {"problem": f"{int(present.sum())} clips with statistics; too few"}
             continue
-        X, names = indicator_matrix([(TokenStats.from_dict(recs[i].token_stats),
-                                      recs[i].output or "") for i in present])
-        full = np.full((len(ids), len(names)), np.nan)
-        full[[ids.index(i) for i in present]] = X
+        full, names = aligned_indicators(ids, recs)
         attack = aggregate_attack(full, y, names, folds=config.folds, seed=config.seed,
                                   indicator_boot=0)
         scores[version] = attack.scores
         for i, sample_id in enumerate(ids):
             if sample_id in recs and np.isfinite(attack.scores[i]):
                 recs[sample_id].scores = {"mia_score": float(attack.scores[i])}
-        out[version] = {"auc": attack.auc.to_dict(), "clips": len(present)}
+        out[version] = {"auc": attack.auc.to_dict(), "clips": int(present.sum())}
     for version, entry in out.items():
         if not isinstance(entry, dict) or "auc" not in entry:
             continue
