@@ -24,7 +24,7 @@ from pathlib import Path
 
 from machine import machine_info
 
-from telltale.media.audio import file_sha256
+from telltale.digest import file_sha256
 from telltale.organism.train import SIZES, train_organism
 
 

@@ -22,7 +22,7 @@ from machine import machine_info
 
 from telltale.records import Record
 from telltale.report import write_report
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--dump-dom"]

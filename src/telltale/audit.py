@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from telltale.models.base import DecodingConfig, TargetModel
-    from telltale.run import Probe, RunDir
+    from telltale.probes import Probe
+    from telltale.rundir import RunDir
 
 #: audit name (as written in run.json) -> "module:Class" of its :class:`Audit`
 AUDITS: dict[str, str] = {

@@ -33,7 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 def cmd_score(args: argparse.Namespace) -> int:
     """Re-score a run from its directory alone, without querying the model."""
     from telltale.report import write_report
-    from telltale.run import RunDir
+    from telltale.rundir import RunDir
     from telltale.runner import print_summary, score_run
 
     run = RunDir(args.run_dir)

@@ -148,7 +148,7 @@ def run_demo(out: Path, size: str = "demo", seed: int = 0) -> int:
     from telltale.corpus.speech import build_speech_corpus
     from telltale.membership.audit import MembershipAudit, MembershipConfig
     from telltale.organism.train import train_organism
-    from telltale.run import RunDir
+    from telltale.rundir import RunDir
     from telltale.runner import print_summary, run_audit
 
     plan = SIZES[size]

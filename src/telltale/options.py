@@ -136,7 +136,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 def run_from_args(audit: Audit, args: argparse.Namespace) -> int:
     """Run an audit as the CLI does: run, print the summary, return the exit status."""
-    from telltale.run import RunDir
+    from telltale.rundir import RunDir
     from telltale.runner import print_summary, run_audit
 
     outcome = run_audit(audit, run_options(args))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,12 +90,6 @@ def _json_safe(value: Any) -> Any:
 def json_safe(value: Any) -> Any:
     """Public alias of the JSON conversion used for records and results."""
     return _json_safe(value)
-
-
-def write_records(path: Path, records: Iterable[Record]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(rec.to_json() + "\n")
 
 
 def read_records(path: Path) -> Iterator[Record]:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 from telltale.tables import format_cell, format_estimate
 
 STYLE = """

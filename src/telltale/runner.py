@@ -21,9 +21,10 @@ from telltale.audit import (
     parse_scorer,
 )
 from telltale.console import log
+from telltale.credentials import redact_urls
 from telltale.models.base import UnsupportedRequest
-from telltale.redaction import redact_urls
-from telltale.run import MediaLoader, RunDir, run_probes
+from telltale.probes import MediaLoader, run_probes
+from telltale.rundir import RunDir
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.records import Record
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 
 #: largest media file embedded in the page, and the most embedded in all
 EMBED_FILE_BYTES = 256_000

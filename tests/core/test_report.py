@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from telltale.report import write_report
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 from telltale.tables import write_table
 
 PNG_1PX = base64.b64decode(

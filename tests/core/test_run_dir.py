@@ -3,7 +3,7 @@
 import pytest
 
 from telltale.records import Record
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 
 
 def test_resume_cuts_a_torn_last_line_so_the_next_record_is_not_lost(tmp_path):

@@ -28,8 +28,9 @@ from telltale.audit import (
     require,
 )
 from telltale.models.base import STAT_NAMES, BaseModel, Generation, TokenStats
+from telltale.probes import Probe
 from telltale.records import Sample
-from telltale.run import Probe, RunDir
+from telltale.rundir import RunDir
 from telltale.runner import run_audit, score_run
 
 

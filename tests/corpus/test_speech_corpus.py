@@ -7,8 +7,9 @@ import pytest
 
 from telltale.corpus.speech import build_speech_corpus, make_sentences, plan_clips
 from telltale.corpus.tts import Voice, available_voices
+from telltale.digest import file_sha256
 from telltale.manifest import load_manifest
-from telltale.media.audio import file_sha256, load_audio
+from telltale.media.audio import load_audio
 
 VOICES = available_voices()
 pytestmark = pytest.mark.skipif(not VOICES, reason="no TTS engine is installed")

@@ -9,7 +9,7 @@ from browser import chromium, needs_chromium
 
 from telltale.audit import RunOptions
 from telltale.disclosure.audit import DisclosureAudit, DisclosureConfig
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 from telltale.runner import run_audit, score_run
 
 

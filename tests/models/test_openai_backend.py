@@ -519,7 +519,7 @@ def test_planted_keys_reach_the_server_but_no_message_log_or_fingerprint(flaky, 
 
 
 def test_redact_url_and_scrub():
-    from telltale.redaction import redact_url, redact_urls, scrub, url_secrets
+    from telltale.credentials import redact_url, redact_urls, scrub, url_secrets
 
     assert redact_url("https://h:8/v1") == "https://h:8/v1"
     assert redact_url("https://u:p4ss@h/v1?api-version=2024&key=abcd#frag") == (
@@ -531,7 +531,7 @@ def test_redact_url_and_scrub():
     assert redact_urls(f"model {spec}.") == (
         "model openai:m@http://<redacted>@host/v1?api_key=<redacted>,timeout=30.")
     # run.json's config goes through the same redaction
-    from telltale.run import scrub_secrets
+    from telltale.credentials import scrub_secrets
 
     assert scrub_secrets({"model": spec}) == {"model": redact_urls(spec)}
 

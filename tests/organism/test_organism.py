@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from telltale.corpus.tts import available_voices
+from telltale.digest import file_sha256
 from telltale.manifest import load_manifest
-from telltale.media.audio import file_sha256, load_audio
+from telltale.media.audio import load_audio
 from telltale.models import load_model
 from telltale.models.base import STAT_NAMES, DecodingConfig, Request, UnsupportedRequest
 from telltale.organism.policy import PRIVACY_SYSTEMS, Policy

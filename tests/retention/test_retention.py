@@ -21,7 +21,7 @@ from telltale.retention.probes import (
     write_people,
 )
 from telltale.retention.target import TuneTarget, ensure_adapter
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 from telltale.runner import score_run
 
 torch = pytest.importorskip("torch")

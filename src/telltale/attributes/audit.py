@@ -27,7 +27,8 @@ from telltale.audit import (
     require_choices,
 )
 from telltale.console import log
-from telltale.run import Probe, RunDir
+from telltale.probes import Probe
+from telltale.rundir import RunDir
 from telltale.tables import write_table
 
 

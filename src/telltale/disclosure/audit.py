@@ -26,7 +26,8 @@ from telltale.audit import (
 )
 from telltale.console import log
 from telltale.disclosure.framings import FRAMINGS, PROBE_PII_TYPES
-from telltale.run import Probe, RunDir
+from telltale.probes import Probe
+from telltale.rundir import RunDir
 from telltale.tables import format_cell, write_table
 
 INDIRECT = ("captioning", "rephrasing")

@@ -278,10 +278,6 @@ def _email_forms(folded: str) -> list[str]:
     return [plain, re.sub(r"\s*@\s*", "@", undone)]
 
 
-def _find_token(text: str, token: str, before: str, after: str) -> re.Match[str] | None:
-    return re.search(rf"(?<![{before}]){re.escape(token)}(?![{after}])", text)
-
-
 def _match_email(folded: str, target: str) -> _Match | None:
     email = _fold(target).strip()
     if "@" not in email:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import subprocess
@@ -119,12 +118,3 @@ def save_wav(path: str | Path, audio: np.ndarray, rate: int = TARGET_RATE) -> No
     import soundfile as sf
 
     sf.write(str(path), np.asarray(audio, dtype=np.float32), rate, subtype="PCM_16")
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (the identity of a sample's media in records and cards)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -27,7 +27,8 @@ from telltale.audit import (
 )
 from telltale.membership.blind import PERMUTATIONS
 from telltale.membership.blind_audit import FAMILIES, load_members, run_baselines
-from telltale.run import Probe, RunDir
+from telltale.probes import Probe
+from telltale.rundir import RunDir
 
 DEFAULT_PROMPT = "Transcribe the audio."
 CONDITIONS = ("original", "silence", "noise", "tts")

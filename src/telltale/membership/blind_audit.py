@@ -32,7 +32,7 @@ from telltale.membership.blind import (
     is_shifted,
     too_few,
 )
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")

@@ -20,7 +20,7 @@ from telltale.membership.audit import CONDITIONS, DRAW, REFERENCE, MembershipCon
 from telltale.membership.blind import chance_control
 from telltale.models.base import TokenStats
 from telltale.records import Record
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 from telltale.tables import format_estimate, write_table
 
 

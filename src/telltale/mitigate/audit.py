@@ -39,8 +39,9 @@ from telltale.audit import (
 from telltale.console import log, progress
 from telltale.membership.audit import DEFAULT_PROMPT
 from telltale.mitigate.voice import DefenceError, VoiceDefence
+from telltale.probes import Probe
 from telltale.records import Sample
-from telltale.run import Probe, RunDir
+from telltale.rundir import RunDir
 
 ORIGINAL = "original"
 DEFENDED_LOG = "defended.jsonl"

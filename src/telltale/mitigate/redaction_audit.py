@@ -31,8 +31,9 @@ from telltale.mitigate.audit import (
     tag,
     version_samples,
 )
+from telltale.probes import Probe
 from telltale.records import Record
-from telltale.run import Probe, RunDir
+from telltale.rundir import RunDir
 from telltale.tables import format_estimate, write_table
 
 #: image defences: black boxes over the PII found, or a strong blur of it

@@ -25,7 +25,7 @@ import numpy as np
 from telltale.mitigate.audit import CLASSICAL_LOG, DEFENDED_LOG, ORIGINAL, MitigateConfig, read_log
 from telltale.mitigate.voice import VoiceDefence
 from telltale.records import Record
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 from telltale.tables import format_estimate, write_table
 
 #: fewest members and non-members for a membership verdict (as the membership audit)

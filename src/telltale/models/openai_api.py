@@ -17,7 +17,7 @@ are built from the top-k log-probabilities (:func:`telltale.models.distribution.
 and marked with ``top_k`` and the tail mass: some are exact, the others only bounded.
 
 Credentials (the API key, a URL's userinfo or query values) never reach ``repr``, the
-fingerprint, logs or error messages (:mod:`telltale.redaction`).
+fingerprint, logs or error messages (:mod:`telltale.credentials`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import numpy as np
 
 from telltale.console import log
+from telltale.credentials import redact_url, scrub, url_secrets
 from telltale.models.base import (
     CAPABILITIES,
     STAT_NAMES,
@@ -48,7 +49,6 @@ from telltale.models.base import (
 )
 from telltale.models.distribution import top_k_stats
 from telltale.models.wire import MAX_LOGPROBS, score_fields, span_stats, to_messages
-from telltale.redaction import redact_url, scrub, url_secrets
 
 T = TypeVar("T")
 

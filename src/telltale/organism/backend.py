@@ -33,7 +33,7 @@ class OrganismModel(BaseModel):
     def __init__(self, path: str | Path, device: str = "cpu", batch_size: int = 32):
         from safetensors.torch import load_file
 
-        from telltale.media.audio import file_sha256
+        from telltale.digest import file_sha256
         from telltale.organism.model import OrganismConfig, OrganismNet, Vocab
 
         self.path = Path(path)

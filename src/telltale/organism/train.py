@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 
 from telltale.console import log, progress
+from telltale.digest import file_sha256
 from telltale.manifest import load_manifest
-from telltale.media.audio import file_sha256, load_audio
+from telltale.media.audio import load_audio
 from telltale.organism.policy import NEUTRAL_SYSTEMS, PRIVACY_SYSTEMS, REFUSALS, TRANSCRIBE, Policy
 from telltale.records import Sample
 

@@ -34,7 +34,7 @@ from telltale.retention.probes import (
 )
 from telltale.retention.target import ensure_adapter, tune_target
 from telltale.retention.verdicts import verdicts
-from telltale.run import RunDir
+from telltale.rundir import RunDir
 from telltale.stats import Estimate, mean_ci
 from telltale.tables import write_table
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from telltale.corpus.identities import Identity
+from telltale.probes import Probe
 from telltale.retention.memory import QA_TEMPLATES, render
-from telltale.run import Probe, RunDir
+from telltale.rundir import RunDir
 
 # Fixed non-PII instructions, reference answers and the words a correct answer contains,
 # for the utility check: the reference answers' NLL, and whether a generated answer holds

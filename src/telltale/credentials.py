@@ -4,13 +4,15 @@ A base URL may carry a credential in its userinfo (``http://user:KEY@host/v1``) 
 query string (``...v1?api_key=KEY``). :func:`redact_url` gives the form that may be shown,
 logged, fingerprinted or written; :func:`url_secrets` the values to scrub from any other text
 (a server's error message may echo them) with :func:`scrub`; :func:`redact_urls` redacts
-every URL inside a text such as a model spec (``openai:m@http://user:KEY@host/v1``).
+every URL inside a text such as a model spec (``openai:m@http://user:KEY@host/v1``);
+:func:`scrub_secrets` does all of it to a config before it is written.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
@@ -78,3 +80,21 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return text
+
+
+SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|authorization)", re.I)
+SECRET_VALUE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,}|Bearer\s+\S+)")
+
+
+def scrub_secrets(value: Any) -> Any:
+    """Remove anything that looks like a credential from a config before it is written."""
+    if isinstance(value, dict):
+        # secrets are strings: numeric settings such as max_new_tokens stay readable
+        return {k: (REDACTED if SECRET_KEY.search(str(k)) and isinstance(v, str)
+                    else scrub_secrets(v))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_secrets(v) for v in value]
+    if isinstance(value, str):
+        return redact_urls(SECRET_VALUE.sub(REDACTED, value))
+    return value
