@@ -21,7 +21,7 @@ from typing import Any
 
 from machine import machine_info
 
-from telltale.audit import RunOptions
+from telltale.config import RunOptions
 from telltale.membership.audit import MembershipAudit, MembershipConfig
 from telltale.models.serve_cli import launch
 from telltale.runner import run_audit

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from machine import machine_info
 
-from telltale.audit import RunOptions
+from telltale.config import RunOptions
 from telltale.mitigate.audit import MitigateAudit, MitigateConfig
 from telltale.mitigate.scoring import label
 from telltale.runner import run_audit

@@ -85,7 +85,7 @@ def measure(images: list[tuple[Any, dict]], ocr: OCR, today: dt.date) -> dict[st
 
 def audit(folder: str, seed: int) -> dict[str, Any]:
     """Disclosure by the document assistant before and after redaction (and blur)."""
-    from telltale.audit import RunOptions
+    from telltale.config import RunOptions
     from telltale.mitigate.redaction_audit import RedactionAudit, RedactionConfig
     from telltale.runner import run_audit
     from telltale.tables import format_estimate

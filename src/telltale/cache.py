@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -18,6 +19,13 @@ from typing import Any
 from telltale.models.base import DecodingConfig, Generation, Request, TargetModel, TokenStats
 
 SCHEMA_VERSION = 1
+
+
+def default_cache_path() -> Path:
+    """``$TELLTALE_CACHE``, else ``responses.sqlite`` in the user's cache folder."""
+    root = os.environ.get("TELLTALE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "telltale")
+    return Path(root) / "responses.sqlite"
 
 
 def cache_key(fingerprint: str, verb: str, request: Request,

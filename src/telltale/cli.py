@@ -1,8 +1,9 @@
 """The ``telltale`` command line.
 
-Run-level commands live here (``score``, ``report``, ``demo``); each audit and tool
-registers its own subcommands from its package's ``cli`` module. Heavy libraries are
-imported only when a command runs.
+Each audit's command is generated from its config (:mod:`telltale.commands`, one per entry
+of :data:`telltale.audit.AUDITS`); run-level commands live here (``score``, ``report``,
+``compare``); tools register their own subcommands from a ``cli`` module (corpora, the
+organism, ``serve``, ``demo``). Heavy libraries are imported only when a command runs.
 """
 
 from __future__ import annotations
@@ -13,17 +14,13 @@ import sys
 from pathlib import Path
 
 from telltale import __version__
+from telltale.arguments import add_command
 from telltale.console import configure, log
 from telltale.models.base import BackendError
-from telltale.options import add_command
 
-#: modules whose ``register(subparsers)`` adds subcommands, in help order
+#: tool modules whose ``register(subparsers)`` adds subcommands, in help order (after the
+#: audits)
 COMMAND_MODULES: tuple[str, ...] = (
-    "telltale.attributes.cli",
-    "telltale.membership.cli",
-    "telltale.disclosure.cli",
-    "telltale.retention.cli",
-    "telltale.mitigate.cli",
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",
@@ -32,12 +29,13 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Re-score a run from its directory alone, without querying the model."""
+    from telltale.commands import run_options_from_args
     from telltale.report import write_report
     from telltale.rundir import RunDir
     from telltale.runner import print_summary, score_run
 
     run = RunDir(args.run_dir)
-    results = score_run(run, scorer=f"judge:{args.judge}" if args.judge else "rules")
+    results = score_run(run, options=run_options_from_args(args, out=args.run_dir))
     write_report(run.path)
     print_summary(results, run)
     return 0
@@ -64,6 +62,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from telltale.commands import SCORE_FIELDS, add_audit_command, add_run_option_fields, commands
+
     parser = argparse.ArgumentParser(
         prog="telltale",
         description="Privacy audits for audio and vision language models.")
@@ -73,11 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, long, action="store_true", default=argparse.SUPPRESS, help=text)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    for command, audits in commands().items():
+        add_audit_command(sub, command, audits)
+
     score = add_command(sub, "score", help="re-score a run from its records (no model queries)")
     score.add_argument("run_dir", type=Path)
-    score.add_argument("--judge", metavar="MODEL_SPEC",
-                       help="score with this LLM judge instead of the rules (audits whose "
-                            "replies need parsing)")
+    add_run_option_fields(score, SCORE_FIELDS)
     score.set_defaults(func=cmd_score)
 
     report = add_command(sub, "report", help="write report.html for a run directory")

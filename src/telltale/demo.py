@@ -144,7 +144,7 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
 def run_demo(out: Path, size: str = "demo", seed: int = 0) -> int:
     """Every step of the demo into ``out`` (finished steps are reused); the exit status."""
     from telltale.attributes.audit import AttributesAudit, AttributesConfig
-    from telltale.audit import RunOptions
+    from telltale.config import RunOptions
     from telltale.corpus.speech import build_speech_corpus
     from telltale.membership.audit import MembershipAudit, MembershipConfig
     from telltale.organism.train import train_organism
@@ -189,7 +189,7 @@ def run_demo(out: Path, size: str = "demo", seed: int = 0) -> int:
 
 
 def register(subparsers) -> None:
-    from telltale.options import add_command
+    from telltale.arguments import add_command
 
     parser = add_command(
         subparsers, "demo", help="train the calibration organism and run every audio audit on it")

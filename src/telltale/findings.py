@@ -12,7 +12,7 @@ its interval and its control. Both are written to ``results.json`` as plain dict
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -126,3 +126,18 @@ class SummaryRow:
     def from_dict(cls, data: Mapping[str, Any]) -> SummaryRow:
         return cls(data["metric"], data.get("value"), data.get("low"), data.get("high"),
                    data.get("n"), data.get("control"), data.get("kind"), data.get("sd"))
+
+
+@dataclass
+class Results:
+    """What an audit's metrics found: headline rows, verdicts, and the audit's own figures
+    (``details``, written into ``results.json`` under their names: per-cell metrics,
+    tests, tables' data)."""
+
+    summary: list[SummaryRow] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.details, "summary": [row.to_dict() for row in self.summary],
+                "verdicts": [verdict.to_dict() for verdict in self.verdicts]}

@@ -97,10 +97,13 @@ def _record_for(probe: Probe, request: Request | None) -> Record:
 
 
 def run_probes(run: RunDir, probes: list[Probe], model: TargetModel, *,
-               decoding: DecodingConfig | None = None, with_stats: bool = False,
-               batch_size: int = 8, loader: MediaLoader | None = None,
-               desc: str = "probes") -> dict[str, int]:
-    """Ask ``model`` every probe not yet recorded in ``run``, appending one record each.
+               done: set[str] | None = None, decoding: DecodingConfig | None = None,
+               with_stats: bool = False, batch_size: int = 8,
+               loader: MediaLoader | None = None, desc: str = "probes") -> dict[str, int]:
+    """Ask ``model`` every probe whose key is not in ``done`` (default: the keys ``run``
+    holds without error), appending one record each and adding the keys that succeed to
+    ``done``. Errored records are left in the run: the runner drops them once, before the
+    first job of an attempt, so a later job never deletes an earlier job's failures.
 
     With ``with_stats`` each record carries the per-token statistics of the model's own
     output: from ``generate`` directly when the backend computes them in the same pass
@@ -112,8 +115,7 @@ def run_probes(run: RunDir, probes: list[Probe], model: TargetModel, *,
     """
     decoding = decoding or DecodingConfig()
     loader = loader or MediaLoader()
-    run.drop_errors()
-    done = run.done_keys()
+    done = run.done_keys() if done is None else done
     todo = [p for p in probes if p.key not in done]
     counts = {"done": 0, "skipped": len(probes) - len(todo), "errors": 0}
     if counts["skipped"]:
@@ -172,4 +174,6 @@ def run_probes(run: RunDir, probes: list[Probe], model: TargetModel, *,
         for rec in records:
             run.append(rec)
             counts["errors" if rec.error else "done"] += 1
+            if not rec.error:
+                done.add(rec.key)
     return counts

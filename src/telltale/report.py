@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from telltale.findings import Level, Verdict
 from telltale.rundir import RunDir
 from telltale.tables import format_cell, format_estimate
 
@@ -30,6 +31,7 @@ td:first-child,th:first-child{text-align:left}
 .verdict.ok{background:#e6f5ea;border:1px solid #8fcf9f}
 .verdict.warn{background:#fff4e0;border:1px solid #f0bd63}
 .verdict.info{background:#eaf1fb;border:1px solid #9db9e6}
+.verdict.caution{background:#f3f0e6;border:1px solid #b8a878}
 .verdict.fail{background:#fde8e8;border:1px solid #e08080}
 figure{display:inline-block;margin:.6em;vertical-align:top}
 figure img{max-width:480px;border:1px solid #e3e7ef}
@@ -81,20 +83,16 @@ def _summary_table(summary: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
-#: what each verdict level means, the same words and colours on every audit's report
-VERDICT_LABELS = {"warn": "Leak", "ok": "No leak shown", "info": "Inconclusive",
-                  "fail": "Failed"}
 #: verdicts shown open at the top; the others are folded below them
 VERDICTS_SHOWN = 2
 #: a verdict longer than this shows its first clause and folds the rest
 VERDICT_CHARS = 240
 
 
-def _verdict_box(verdict: dict[str, Any]) -> str:
-    level = verdict.get("level", "info")
-    # a verdict that is no leak finding (a shift in the data, a parsing problem) names itself
-    label = verdict.get("label") or VERDICT_LABELS.get(level, level)
-    text = verdict["text"]
+def _verdict_box(verdict: Verdict) -> str:
+    # the same words and colours on every audit's report (telltale.findings.LEVEL_NAMES);
+    # a verdict that is no leak finding (a shift in the data) names itself
+    level, label, text = verdict.level.value, verdict.name, verdict.text
     # a long verdict (the membership diagnosis lists every blind family) opens with its
     # claim and folds the evidence, which follows the first parenthesis
     cut = text.find(" (")
@@ -106,12 +104,12 @@ def _verdict_box(verdict: dict[str, Any]) -> str:
     return f"<div class='verdict {html.escape(level)}'><b>{html.escape(label)}.</b> {shown}</div>"
 
 
-def _verdicts(verdicts: list[dict[str, Any]]) -> list[str]:
+def _verdicts(verdicts: list[Verdict]) -> list[str]:
     """The verdict boxes: an audit's headline verdicts (one per defence of a mitigation
     run) first and all open, then leaks; at least :data:`VERDICTS_SHOWN` open, the rest
     folded."""
-    ordered = sorted(verdicts, key=lambda v: (not v.get("headline"), v.get("level") != "warn"))
-    shown = max(VERDICTS_SHOWN, sum(bool(v.get("headline")) for v in verdicts))
+    ordered = sorted(verdicts, key=lambda v: (not v.headline, v.level != Level.LEAK))
+    shown = max(VERDICTS_SHOWN, sum(v.headline for v in verdicts))
     parts = [_verdict_box(v) for v in ordered[:shown]]
     if len(ordered) > shown:
         parts.append(f"<details><summary>{len(ordered) - shown} more verdicts"
@@ -177,7 +175,7 @@ def render(run: RunDir) -> str:
     banner = failure_banner(info, results)
     if banner:
         parts.append(f"<div class='verdict fail'>{html.escape(banner)}</div>")
-    parts += _verdicts(results.get("verdicts", []))
+    parts += _verdicts([Verdict.from_dict(v) for v in results.get("verdicts", [])])
     counts = results.get("counts", {})
     if counts:
         parts.append(

@@ -188,6 +188,18 @@ class RunDir:
         self._write_json(self.path / name, json_safe(data))
         return self.path / name
 
+    def keep_json(self, name: str, content: Any, option: str) -> None:
+        """Write the resolved content of a protocol file the options named (a taxonomy,
+        prompts, framings) into the run, or check that a resumed run holds the same:
+        scoring reads the run's copy, so the file may move or change afterwards."""
+        if (self.path / name).exists():
+            if self.read_json(name) != json_safe(content):
+                raise ValueError(f"{self.path / name} differs from the {option} file now "
+                                 "given; resume with the same file or use a new --out "
+                                 "directory")
+            return
+        self.write_json(name, content)
+
     def read_json(self, name: str) -> Any:
         """A JSON file :meth:`write_json` wrote; a clear error when the run lacks it."""
         path = self.path / name

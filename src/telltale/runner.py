@@ -1,9 +1,12 @@
 """One runner for every audit: the CLI, ``telltale demo`` and the library API call it.
 
-``run_audit`` opens the run directory, checks a resume against what it holds, prepares the
-audit, opens the model, asks every job's probes, scores, writes the report and returns an
-:class:`Outcome` whose exit code a script can trust. ``score_run`` re-scores any run from
-its directory alone.
+``run_audit`` checks the options, opens the run directory, checks a resume against what it
+holds, prepares the audit, opens the model, asks every job's probes, scores, writes the
+report and returns an :class:`Outcome` whose exit code a script can trust. ``score_run``
+re-scores any run from its directory alone. The bookkeeping is done here once per run for
+every audit: error records of an earlier attempt are dropped (and retried) once, before the
+first job; records are loaded once to score, parsed by the audit's per-record scorer and
+written back once; errors and counts are added to the results the same way for all.
 """
 
 from __future__ import annotations
@@ -11,19 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from telltale.audit import (
-    RULES,
-    Audit,
-    ConfigError,
-    Job,
-    RunOptions,
-    from_run,
-    parse_scorer,
-)
+from telltale.audit import Audit, Job, from_run
+from telltale.config import ConfigError, RunOptions, parse_scorer
 from telltale.console import log
 from telltale.credentials import redact_urls
-from telltale.models.base import UnsupportedRequest
+from telltale.models.base import TargetModel, UnsupportedRequest
 from telltale.probes import MediaLoader, run_probes
+from telltale.records import Record
 from telltale.rundir import RunDir
 
 
@@ -51,12 +48,13 @@ class Outcome:
         return text + ("" if self.status == 0 else " - FAILED")
 
 
-def open_model(options: RunOptions, spec: str | None = None, **backend: Any):
+def open_model(options: RunOptions, spec: str | None = None, **backend: Any) -> TargetModel:
     """The model ``spec`` (default: the run's) names, wrapped in the response cache unless
-    ``no_cache``; ``backend`` options go to the backend (e.g. a LoRA adapter)."""
-    from telltale.cache import CachedModel, ResponseCache
+    ``no_cache``; ``backend`` options go to the backend (e.g. a LoRA adapter). Judges and
+    reference models are opened here too, so they get the same cache and endpoint
+    options."""
+    from telltale.cache import CachedModel, ResponseCache, default_cache_path
     from telltale.models import load_model
-    from telltale.options import default_cache_path
 
     spec = spec or options.model
     log.info("loading model %s", redact_urls(spec))
@@ -66,6 +64,15 @@ def open_model(options: RunOptions, spec: str | None = None, **backend: Any):
     if options.no_cache:
         return model
     return CachedModel(model, ResponseCache(options.cache or default_cache_path()))
+
+
+def check_options(audit: Audit, options: RunOptions) -> None:
+    """Refuse options the audit cannot run with, before anything is read or written."""
+    _check_scorer(audit, options)
+    if audit.uses_model:
+        if options.model is None:
+            raise ConfigError(f"--model: the {audit.name} audit needs a model")
+        audit.check_model(options.model)
 
 
 def run_audit(audit: Audit, options: RunOptions) -> Outcome:
@@ -78,11 +85,7 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
     ValueError
         A resume with another audit, config, model or data than the directory holds.
     """
-    _check_scorer(audit, options.scorer)
-    if audit.uses_model:
-        if options.model is None:
-            raise ConfigError(f"--model: the {audit.name} audit needs a model")
-        audit.check_model(options.model)
+    check_options(audit, options)
     run = RunDir(options.out)
     run.check_config(audit.name, audit.config.to_dict())
     # prepare checks the data before it writes anything: a refused run leaves no directory
@@ -95,23 +98,8 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
     for problem in prepared.problems:
         log.warning("skipped %s", problem)
     audit.setup(run, options)
-    counts = {"done": 0, "skipped": 0, "errors": 0}
-    loader = MediaLoader(seed=audit.config.seed)
-    variants: dict[str | None, Any] = {None: model}
-    for job in audit.jobs(run):
-        if job.variant not in variants:
-            done = run.done_keys()
-            if all(p.key in done for p in job.probes):  # no need to load that model
-                counts["skipped"] += len(job.probes)
-                continue
-            variants[job.variant] = audit.open_variant(job.variant, model, run, options)
-        if job.with_stats and "stats_on_generate" not in variants[job.variant].capabilities:
-            _require_statistics(variants[job.variant], job)
-        got = run_probes(run, job.probes, variants[job.variant], decoding=job.decoding,
-                         with_stats=job.with_stats, batch_size=options.batch_size,
-                         loader=loader, desc=job.desc)
-        counts = {k: counts[k] + got[k] for k in counts}
-    results = score_run(run, audit, options.scorer)
+    counts = _ask(audit, run, model, options)
+    results = score_run(run, audit, options)
     asked = sum(counts.values())
     failed = counts["errors"] > 0 and (
         counts["done"] + counts["skipped"] == 0
@@ -122,6 +110,31 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
 
     write_report(run.path)
     return outcome
+
+
+def _ask(audit: Audit, run: RunDir, model: TargetModel | None,
+         options: RunOptions) -> dict[str, int]:
+    """Every job's probes not yet recorded. The failures of an earlier attempt are dropped
+    once, here, so that they are asked again; the failures of this attempt are kept, job
+    after job, for the report."""
+    run.drop_errors()
+    done = run.done_keys()
+    counts = {"done": 0, "skipped": 0, "errors": 0}
+    loader = MediaLoader(seed=audit.config.seed)
+    variants: dict[str | None, Any] = {None: model}
+    for job in audit.jobs(run):
+        if job.variant not in variants:
+            if all(p.key in done for p in job.probes):  # no need to load that model
+                counts["skipped"] += len(job.probes)
+                continue
+            variants[job.variant] = audit.open_variant(job.variant, model, run, options)
+        if job.with_stats and "stats_on_generate" not in variants[job.variant].capabilities:
+            _require_statistics(variants[job.variant], job)
+        got = run_probes(run, job.probes, variants[job.variant], done=done,
+                         decoding=job.decoding, with_stats=job.with_stats,
+                         batch_size=options.batch_size, loader=loader, desc=job.desc)
+        counts = {k: counts[k] + got[k] for k in counts}
+    return counts
 
 
 def _require_statistics(model: Any, job: Job) -> None:
@@ -135,37 +148,65 @@ def _require_statistics(model: Any, job: Job) -> None:
                                  f"which this model does not return: {exc}") from None
 
 
-def score_run(run: RunDir, audit: Audit | None = None, scorer: str = RULES) -> dict[str, Any]:
-    """Score a run from its directory alone and write ``results.json``."""
+def score_run(run: RunDir, audit: Audit | None = None,
+              options: RunOptions | None = None) -> dict[str, Any]:
+    """Score a run from its directory alone and write ``results.json``.
+
+    The records are loaded once; those that did not fail go through the audit's per-record
+    scorer (a judge named in ``options`` is opened like any model: cached, with the
+    endpoint options), the audit's metrics see them, and they are written back once; the
+    errors and counts are added here."""
     audit = audit or from_run(run)
-    _check_scorer(audit, scorer)
-    results = audit.score(run, scorer)
-    results["audit"] = audit.name
-    results["scorer"] = scorer
+    options = options or RunOptions(out=run.path)
+    _check_scorer(audit, options)
+    records = run.records()
+    ok = [r for r in records if r.error is None]
+    judge = open_model(options, spec=options.judge) if options.judge else None
+    scorer = audit.scorer(run, judge)
+    if scorer is not None:
+        scorer(ok)
+    found = audit.metrics(run, ok)  # may add per-record scores too (an attack's score)
+    if records:
+        run.rewrite_records(records)
+    results: dict[str, Any] = {"audit": audit.name, "scorer": options.scorer,
+                               **found.to_dict()}
+    if judge is not None:
+        results["judge_fingerprint"] = judge.fingerprint
+    # errors of the records, and of model-free work an audit reports (features of a clip)
+    results["errors"] = [*errors_of(records), *found.details.get("errors", [])]
+    results["counts"] = {"records": len(records), "errors": len(results["errors"]),
+                         "samples": len({r.sample_id for r in records}),
+                         **found.details.get("counts", {})}
     results["manifest_problems"] = run.read_run_json().get("manifest_problems", [])
     run.write_results(results)
     return results
 
 
-def _check_scorer(audit: Audit, scorer: str) -> None:
-    kind, _ = parse_scorer(scorer)
+def _check_scorer(audit: Audit, options: RunOptions) -> None:
+    kind, _ = parse_scorer(options.scorer)
     if kind not in audit.scorers:
         raise ConfigError(f"--judge: the {audit.name} audit scores with "
                           f"{', '.join(audit.scorers)} only")
 
 
+def errors_of(records: list[Record]) -> list[dict[str, Any]]:
+    """The failed records as the report lists them."""
+    return [{"key": r.key, "sample_id": r.sample_id, "error": r.error}
+            for r in records if r.error]
+
+
 def print_summary(outcome_or_results: Outcome | dict[str, Any], run: RunDir) -> None:
     """The headline rows, the verdicts and where the results are, on stdout."""
-    outcome = outcome_or_results if isinstance(outcome_or_results, Outcome) else None
-    results = outcome.results if outcome else outcome_or_results
+    from telltale.findings import SummaryRow, Verdict
     from telltale.tables import format_estimate
 
-    for row in results.get("summary", []):
-        text = format_estimate(row)
-        control = f"  ({row['control']})" if row.get("control") else ""
-        print(f"{row['metric']}: {text}{control}")
-    for verdict in results.get("verdicts", []):
-        print(verdict["text"])
+    outcome = outcome_or_results if isinstance(outcome_or_results, Outcome) else None
+    results = outcome.results if outcome else outcome_or_results
+    for row in map(SummaryRow.from_dict, results.get("summary", [])):
+        control = f"  ({row.control})" if row.control else ""
+        print(f"{row.metric}: {format_estimate(row.to_dict())}{control}")
+    for verdict in map(Verdict.from_dict, results.get("verdicts", [])):
+        print(f"{verdict.name}: {verdict.text}")
     if outcome is not None:
         print(outcome.line)
     print(f"results: {run.results_path}\nreport:  {run.path / 'report.html'}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telltale.disclosure.scoring import summarise
 from telltale.disclosure.verdicts import disclosure_verdicts
+from telltale.findings import Level, Verdict, leak, no_leak
 from telltale.report import VERDICTS_SHOWN, _verdicts
 from telltale.tables import format_cell
 
@@ -47,20 +48,20 @@ def test_a_long_verdict_opens_with_its_claim_and_folds_the_evidence() -> None:
     claim = "Membership signal credible: MIA AUC 0.993 [0.986, 0.998]"
     text = claim + " (" + "metadata AUC 0.453, Pearson r -0.12; " * 12 + ")."
     assert len(text) > VERDICT_CHARS
-    box = _verdict_box({"level": "warn", "text": text})
+    box = _verdict_box(leak(text))
     head, folded = box.split("<details", 1)
     assert head.endswith(f"<b>Leak.</b> {claim}. ") and "Pearson" not in head
     assert "Pearson r -0.12" in folded
-    short = _verdict_box({"level": "ok", "text": "No leak (3 trials)."})
+    short = _verdict_box(no_leak("No leak (3 trials)."))
     assert "<details" not in short
 
 
 def test_headline_verdicts_come_first_and_all_open() -> None:
     """A mitigation run's one verdict per defence leads, whatever its level, and however
     many defences there are."""
-    detail = [{"level": "warn", "text": f"leak {i}"} for i in range(3)]
-    headlines = [{"level": level, "headline": True, "text": f"defence {i}"}
-                 for i, level in enumerate(("ok", "warn", "info"))]
+    detail = [leak(f"leak {i}") for i in range(3)]
+    headlines = [Verdict(level, f"defence {i}", headline=True)
+                 for i, level in enumerate((Level.NO_LEAK, Level.LEAK, Level.INCONCLUSIVE))]
     boxes = _verdicts(detail + headlines)
     assert [b.split("</b> ")[1].split("<")[0] for b in boxes[:3]] == \
         ["defence 1", "defence 0", "defence 2"]

@@ -17,21 +17,15 @@ import pytest
 import soundfile as sf
 
 from telltale import audit as audit_module
-from telltale.audit import (
-    Audit,
-    AuditConfig,
-    ConfigError,
-    Job,
-    Prepared,
-    RunOptions,
-    from_run,
-    require,
-)
+from telltale.audit import Audit, Job, Prepared, from_run
+from telltale.config import AuditConfig, ConfigError, RunOptions, option, require
+from telltale.findings import Results, SummaryRow
 from telltale.models.base import STAT_NAMES, BaseModel, Generation, TokenStats
 from telltale.probes import Probe
-from telltale.records import Sample
+from telltale.records import Record, Sample
 from telltale.rundir import RunDir
 from telltale.runner import run_audit, score_run
+from telltale.scorers import Scorer, per_record
 
 
 def _stats(text: str) -> TokenStats:
@@ -67,10 +61,10 @@ class ScriptedModel(BaseModel):
 
 @dataclass(frozen=True)
 class EchoConfig(AuditConfig):
-    texts: tuple[str, ...] = ("one", "two", "three")
-    audio: Path | None = None
-    condition: str = "original"
-    with_stats: bool = False
+    texts: tuple[str, ...] = option(("one", "two", "three"), "texts to repeat")
+    audio: Path | None = option(None, "the clip every probe carries")
+    condition: str = option("original", "media condition")
+    with_stats: bool = option(False, "ask for token statistics")
 
     def validate(self) -> None:
         super().validate()
@@ -82,6 +76,7 @@ class EchoAudit(Audit):
 
     name = "echo"
     config_class = EchoConfig
+    summary = "does the model repeat what it is told?"
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         self._samples = [Sample(id=f"s{i}", media=self.config.audio, kind="audio", text=t)
@@ -93,12 +88,14 @@ class EchoAudit(Audit):
                         truth={"expected": s.text}) for s in self._samples]
         return [Job(probes, "echo", with_stats=self.config.with_stats)]
 
-    def score(self, run: RunDir, scorer: str = "rules") -> dict[str, Any]:
-        records = run.records()
-        ok = [r for r in records if r.error is None]
-        hits = sum(r.output.lower() == r.labels["expected"] for r in ok)
-        return {"summary": [{"metric": "echoed", "value": hits / max(len(ok), 1), "n": len(ok)}],
-                "counts": {"records": len(records), "errors": len(records) - len(ok)}}
+    def scorer(self, run: RunDir, judge: Any = None) -> Scorer:
+        def score_one(rec: Record) -> None:
+            rec.scores = {"echoed": rec.output.lower() == rec.labels["expected"]}
+        return per_record(score_one)
+
+    def metrics(self, run: RunDir, records: list[Record]) -> Results:
+        hits = sum(r.scores["echoed"] for r in records)
+        return Results([SummaryRow("echoed", hits / max(len(records), 1), n=len(records))])
 
 
 @pytest.fixture
@@ -212,15 +209,12 @@ def test_configs_validate_themselves_naming_the_option():
          "--conditions: unknown 'echo'"),
         (lambda: MembershipConfig(data=Path("m.csv"), conditions=("silence",)),
          "--conditions: must include original"),
-        (lambda: AttributesConfig(data=Path("m.csv"), modes=("direct", "shouting")),
-         "--modes: unknown 'shouting'"),
-        (lambda: AttributesConfig(data=Path("m.csv"), attributes=("shoe_size",)),
-         "--attributes: unknown 'shoe_size'"),
-        (lambda: DisclosureConfig(framings=("direct", "poem")), "--framings: unknown 'poem'"),
+        (lambda: AttributesConfig(data=Path("m.csv"), modes=("direct", "direct")),
+         "--modes: 'direct' given twice"),
         (lambda: DisclosureConfig(forms=0), "--forms: must be at least 1"),
         (lambda: MembershipConfig(data=Path("m.csv"), limit=0), "--limit: must be a positive"),
         (lambda: RunOptions(out=Path("x"), batch_size=0), "--batch-size: must be at least 1"),
-        (lambda: RunOptions(out=Path("x"), scorer="llm"), "--scorer: 'llm'"),
+        (lambda: RunOptions(out=Path("x"), judge="llm"), "cannot read model spec 'llm'"),
     ]
     for build, message in cases:
         with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
@@ -252,7 +246,7 @@ def test_an_audit_refuses_a_judge_it_cannot_use(echo, tmp_path):
     MODELS["openai:scripted@http://127.0.0.1:9/v1"] = ScriptedModel()
     with pytest.raises(ConfigError, match="--judge: the echo audit scores with rules only"):
         run_audit(EchoAudit(EchoConfig(audio=audio)),
-                  _options(tmp_path, scorer="judge:openai:m@http://127.0.0.1:9/v1"))
+                  _options(tmp_path, judge="openai:m@http://127.0.0.1:9/v1"))
     assert not (tmp_path / "run").exists()
 
 

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from telltale.findings import Level
 from telltale.mitigate.audit import MitigateConfig
 from telltale.mitigate.scoring import _defence_verdict, _tradeoff
 
@@ -40,22 +41,22 @@ def config(tmp_path):
 
 def test_a_defence_that_leaves_a_leak_says_which(config):
     verdict = _defence_verdict(_results(0.8, "warn", "ok"), config, "mcadams")
-    assert verdict["level"] == "warn" and verdict["headline"]
-    assert "leaks remain: membership" in verdict["text"]
-    assert "no longer shown: gender inference (" in verdict["text"]
-    assert "membership AUC 0.950 -> 0.800" in verdict["text"]
-    assert "WER 0.500 -> 0.600" in verdict["text"]
+    assert verdict.level == Level.LEAK and verdict.headline
+    assert "leaks remain: membership" in verdict.text
+    assert "no longer shown: gender inference (" in verdict.text
+    assert "membership AUC 0.950 -> 0.800" in verdict.text
+    assert "WER 0.500 -> 0.600" in verdict.text
 
 
 def test_a_defence_that_removes_every_leak_shown(config):
     verdict = _defence_verdict(_results(0.52, "ok", "ok"), config, "mcadams")
-    assert verdict["level"] == "ok"
-    assert "leaks remain" not in verdict["text"]
+    assert verdict.level == Level.NO_LEAK
+    assert "leaks remain" not in verdict.text
 
 
 def test_too_small_a_sample_is_inconclusive(config):
     verdict = _defence_verdict(_results(0.52, "info", "ok"), config, "mcadams")
-    assert verdict["level"] == "info" and "inconclusive: membership" in verdict["text"]
+    assert verdict.level == Level.INCONCLUSIVE and "inconclusive: membership" in verdict.text
 
 
 def test_privacy_per_wer_point(config):

@@ -7,7 +7,7 @@ import shutil
 
 from browser import chromium, needs_chromium
 
-from telltale.audit import RunOptions
+from telltale.config import RunOptions
 from telltale.disclosure.audit import DisclosureAudit, DisclosureConfig
 from telltale.rundir import RunDir
 from telltale.runner import run_audit, score_run

@@ -559,8 +559,9 @@ def test_stats_from_top_logprobs_against_the_full_distribution():
 
 
 def test_endpoint_options_on_the_command_line_reach_the_backend(flaky, tmp_path):
-    from telltale.cli import build_parser
     from telltale.options import run_options
+
+    from telltale.cli import build_parser
     from telltale.runner import open_model
 
     _, url = flaky

@@ -3,6 +3,7 @@ too few people."""
 
 from __future__ import annotations
 
+from telltale.findings import Level
 from telltale.retention.verdicts import MIN_PEOPLE, comparison_verdict
 from telltale.stats import clustered_paired_test, wilson
 
@@ -27,33 +28,33 @@ def _retention(memory_leaked: int, control_leaked: int, n: int) -> dict:
 def test_memorised_people_leaking_after_fine_tuning_is_a_leak() -> None:
     got = comparison_verdict("base", "plain", CLAIM, _retention(45, 0, 60),
                              _test(20, 0, 15), _test(20, 0, 0))
-    assert got["verdict"] == "leak" and got["level"] == "warn"
-    assert "20 people" in got["text"]
+    assert got.level == Level.LEAK and got.level == Level.LEAK
+    assert "20 people" in got.text
 
 
 def test_no_rise_is_no_leak() -> None:
     got = comparison_verdict("base", "plain", CLAIM, _retention(0, 0, 60),
                              _test(20, 0, 1), _test(20, 0, 0))
-    assert got["verdict"] == "no leak" and got["level"] == "ok"
+    assert got.level == Level.NO_LEAK and got.level == Level.NO_LEAK
 
 
 def test_control_rising_as_much_is_inconclusive() -> None:
     got = comparison_verdict("base", "plain", CLAIM, _retention(45, 45, 60),
                              _test(20, 0, 15), _test(20, 0, 15))
-    assert got["verdict"] == "inconclusive"
-    assert "not memorisation" in got["text"]
+    assert got.level == Level.INCONCLUSIVE
+    assert "not memorisation" in got.text
 
 
 def test_too_few_people_is_inconclusive_even_with_every_probe_leaking() -> None:
     people = MIN_PEOPLE - 1
     got = comparison_verdict("base", "plain", CLAIM, _retention(3 * people, 0, 3 * people),
                              _test(people, 0, people), None)
-    assert got["verdict"] == "inconclusive" and got["level"] == "info"
-    assert f"{people} people paired" in got["text"]
+    assert got.level == Level.INCONCLUSIVE and got.level == Level.INCONCLUSIVE
+    assert f"{people} people paired" in got.text
 
 
 def test_contrastive_leaking_less_is_the_mitigation_shown() -> None:
     got = comparison_verdict("plain", "contrastive", "the contrastive objective leaked less",
                              {}, _test(20, 15, 0), None)
-    assert got["level"] == "ok" and got["text"].startswith("Yes")
-    assert "not estimable" in got["text"]
+    assert got.level == Level.NO_LEAK and got.text.startswith("Yes")
+    assert "not estimable" in got.text

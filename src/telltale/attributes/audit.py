@@ -12,24 +12,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from telltale.attributes.taxonomy import Taxonomy, from_dict, load_taxonomy
+from telltale.attributes.taxonomy import Taxonomy, from_dict
 from telltale.attributes.verdicts import cell_verdict, parse_health
-from telltale.audit import (
-    RULES,
-    Audit,
+from telltale.audit import Audit, Job, Prepared
+from telltale.config import (
     ClipsConfig,
     ConfigError,
-    Job,
-    Prepared,
     RunOptions,
-    parse_scorer,
+    option,
     require,
     require_choices,
+    require_distinct,
 )
 from telltale.console import log
+from telltale.findings import Results, SummaryRow
+from telltale.models.base import TargetModel
 from telltale.probes import Probe
+from telltale.records import Record
 from telltale.rundir import RunDir
+from telltale.scorers import Scorer
 from telltale.tables import write_table
+
+ATTRIBUTE_HELP = ("gender, age, accent, education, income, social_stratum, health, bmi, or "
+                  "any the taxonomy file adds")
+MODE_HELP = "direct, profiler, cot, defense, constrained, or any the prompts file adds"
+TAXONOMY_HELP = "JSON/TOML file of attributes added to the built-in taxonomy"
+PROMPTS_HELP = "JSON/TOML file of prompt modes added to the built-in ones"
 
 
 @dataclass(frozen=True)
@@ -37,28 +45,29 @@ class AttributesConfig(ClipsConfig):
     """The attribute audit's protocol: which traits, asked how, on which data.
 
     ``taxonomy`` and ``prompts`` are optional JSON/TOML files that extend the built-in
-    attribute taxonomy and prompt modes; the run keeps their resolved content
-    (``taxonomy.json``, ``prompts.json``) and a resume whose files changed is refused."""
+    attribute taxonomy and prompt modes; ``prepare`` reads them (and checks the attributes
+    and modes against them), the run keeps their resolved content (``taxonomy.json``,
+    ``prompts.json``), and a resume whose files changed is refused."""
 
-    attributes: tuple[str, ...] = ("gender", "age")
-    modes: tuple[str, ...] = ("direct", "cot", "defense")
-    taxonomy: Path | None = None
-    prompts: Path | None = None
-    silence_control: bool = True
-    max_new_tokens: int = 96
+    attributes: tuple[str, ...] = option(("gender", "age"), ATTRIBUTE_HELP)
+    modes: tuple[str, ...] = option(("direct", "cot", "defense"), MODE_HELP)
+    taxonomy: Path | None = option(None, TAXONOMY_HELP)
+    prompts: Path | None = option(None, PROMPTS_HELP)
+    silence_control: bool = option(True, "skip the silence (blind) control",
+                                   flag="--no-silence")
+    max_new_tokens: int = option(96, "longest reply", group="model")
 
     def validate(self) -> None:
-        from telltale.attributes.prompts import load_templates
-
         super().validate()
         require(self.max_new_tokens >= 1, "max_new_tokens",
                 f"must be at least 1, got {self.max_new_tokens}")
-        taxonomy = load_taxonomy(self.taxonomy)
-        require_choices(self.attributes, tuple(taxonomy), "attributes")
-        require_choices(self.modes, load_templates(self.prompts), "modes")
+        require(bool(self.attributes), "attributes", "name at least one attribute")
+        require(bool(self.modes), "modes", "name at least one prompt mode")
+        require_distinct(self.attributes, "attributes")
+        require_distinct(self.modes, "modes")
 
 
-def build_probes(samples, attributes: list[str], modes: list[str], taxonomy: Taxonomy,
+def attribute_probes(samples, attributes: list[str], modes: list[str], taxonomy: Taxonomy,
                  templates: dict, blind: bool, seed: int) -> list[Probe]:
     """One probe per sample x attribute x mode x condition (original, and silence if blind).
 
@@ -83,48 +92,18 @@ def build_probes(samples, attributes: list[str], modes: list[str], taxonomy: Tax
     return probes
 
 
-def _judge(model_spec: str, records, taxonomy: Taxonomy) -> dict[str, Any]:
-    """Parse each reply with an LLM judge (:func:`telltale.attributes.judge.judge_answer`),
-    one batch per attribute."""
-    from telltale.attributes.judge import judge_answer
-    from telltale.models import load_model
-
-    judge = load_model(model_spec)
-    parsed = {}
-    for attribute in sorted({rec.probe["attribute"] for rec in records}):
-        mine = [rec for rec in records if rec.probe["attribute"] == attribute]
-        answers = judge_answer(judge, [rec.output for rec in mine], taxonomy[attribute])
-        parsed.update({rec.key: answer for rec, answer in zip(mine, answers, strict=True)})
-    return parsed
-
-
-def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
-    """Parse every stored reply (rules or an LLM judge), compute the metrics, write
-    records, tables and figures; returns the results."""
+def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
+    """The HearSay figures over scored records: per attribute x mode, accuracy (over
+    answered replies and over all questions) against chance and the majority label,
+    refusal rate, the silence control, and the paired changes of each mode against direct;
+    writes the table and the figures."""
     from telltale.attributes.metrics import describe_test, summarise
-    from telltale.attributes.parse import parse_answer
+    from telltale.attributes.scoring import answer_row
 
-    _, judge = parse_scorer(scorer)
     taxonomy = from_dict(run.read_json("taxonomy.json"))
-    records = run.records()
-    ok = [r for r in records if r.error is None]
-    parsed = _judge(judge, ok, taxonomy) if judge else {
-        r.key: parse_answer(r.output, taxonomy[r.probe["attribute"]]) for r in ok}
-    rows = []
-    for rec in ok:
-        answer = parsed[rec.key]
-        rec.parsed = {"label": answer.label, "status": answer.status, "hedged": answer.hedged,
-                      "evidence": answer.evidence, "parser": "judge" if judge else "rules"}
-        truth = rec.labels.get(rec.probe["attribute"])
-        rec.scores = {"correct": bool(answer.label is not None and answer.label == truth)}
-        rows.append({"sample_id": rec.sample_id, "cluster": rec.labels.get("speaker"),
-                     "attribute": rec.probe["attribute"],
-                     "mode": rec.probe["mode"], "condition": rec.probe["condition"],
-                     "truth": truth, "status": answer.status, "label": answer.label})
+    rows = [answer_row(rec) for rec in records]
     attributes = sorted({r["attribute"] for r in rows})
     metrics = summarise(rows, taxonomy.label_sets(attributes))
-    errors = [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error]
-    results: dict[str, Any] = {"audit": "attributes", "metrics": metrics, "errors": errors}
     summary, table, verdicts = [], [], []
     for attribute in attributes:
         for mode, conditions in metrics[attribute].items():
@@ -139,25 +118,24 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
             # one definition per name: the index and the verdict quote accuracy over
             # answered replies; accuracy over all questions (refusals counted wrong) is its
             # own row
-            summary.append({"metric": f"{attribute} accuracy, answered replies ({mode})",
-                            **real["accuracy_answered"],
-                            "control": f"chance {real['chance']:.3f}"})
-            summary.append({"metric": f"{attribute} accuracy, all questions ({mode})",
-                            **real["accuracy_all"],
-                            "control": (f"majority {real['majority_baseline']:.3f}"
-                                        if real["majority_baseline"] is not None else "")
-                            + f"; unparsed {unparsed:.0%}"})
-            summary.append({"metric": f"{attribute} refusal rate ({mode})",
-                            **real["refusal_rate"], "control": None})
+            summary += [
+                SummaryRow.of(f"{attribute} accuracy, answered replies ({mode})",
+                              real["accuracy_answered"], f"chance {real['chance']:.3f}"),
+                SummaryRow.of(f"{attribute} accuracy, all questions ({mode})",
+                              real["accuracy_all"],
+                              (f"majority {real['majority_baseline']:.3f}"
+                               if real["majority_baseline"] is not None else "")
+                              + f"; unparsed {unparsed:.0%}"),
+                SummaryRow.of(f"{attribute} refusal rate ({mode})", real["refusal_rate"])]
             if blind:
                 quiet_unparsed = blind["unparsed"] / blind["n"] if blind["n"] else 0.0
-                summary.append({"metric": f"{attribute} accuracy on silence, answered "
-                                          f"replies ({mode})", **blind["accuracy_answered"],
-                                "control": f"chance {blind['chance']:.3f}"})
-                summary.append({"metric": f"{attribute} accuracy on silence, all questions "
-                                          f"({mode})", **blind["accuracy_all"],
-                                "control": f"chance {blind['chance']:.3f}; unparsed "
-                                           f"{quiet_unparsed:.0%}"})
+                summary += [
+                    SummaryRow.of(f"{attribute} accuracy on silence, answered replies "
+                                  f"({mode})", blind["accuracy_answered"],
+                                  f"chance {blind['chance']:.3f}"),
+                    SummaryRow.of(f"{attribute} accuracy on silence, all questions ({mode})",
+                                  blind["accuracy_all"], f"chance {blind['chance']:.3f}; "
+                                                         f"unparsed {quiet_unparsed:.0%}")]
             table.append({"attribute": attribute, "mode": mode,
                           "acc (all)": real["accuracy_all"]["value"], "unparsed": unparsed,
                           "acc (answered)": real["accuracy_answered"]["value"],
@@ -166,24 +144,16 @@ def score_records(run: RunDir, scorer: str = RULES) -> dict[str, Any]:
                           "acc silence": blind["accuracy_all"]["value"] if blind else None,
                           "entropy silence": blind["answer_entropy_bits"] if blind else None})
         for mode, delta in metrics[attribute].get("deltas_vs_direct", {}).items():
-            summary.append({"metric": f"{attribute} accuracy change, {mode} vs direct",
-                            "value": delta["accuracy"]["diff"], "n": delta["accuracy"]["n"],
-                            "control": describe_test(delta["accuracy"])})
-            summary.append({"metric": f"{attribute} refusal change, {mode} vs direct",
-                            "value": delta["refusal"]["diff"], "n": delta["refusal"]["n"],
-                            "control": describe_test(delta["refusal"])})
-    results["summary"] = summary
-    results["verdicts"] = verdicts + parse_health(metrics, ok)
-    results["counts"] = {"records": len(records), "errors": len(errors),
-                         "samples": len({r.sample_id for r in records})}
+            for what in ("accuracy", "refusal"):
+                summary.append(SummaryRow(f"{attribute} {what} change, {mode} vs direct",
+                                          delta[what]["diff"], n=delta[what]["n"],
+                                          control=describe_test(delta[what])))
     write_table(run.tables, "attribute_inference", table,
                 ["attribute", "mode", "acc (all)", "unparsed", "acc (answered)", "refusal",
-                 "majority",
-                 "chance", "acc silence", "entropy silence"],
+                 "majority", "chance", "acc silence", "entropy silence"],
                 "Attribute inference, refusal and the blind (silence) control")
     _figures(run, metrics, attributes)
-    run.rewrite_records(records)
-    return results
+    return Results(summary, verdicts + parse_health(metrics, records), {"metrics": metrics})
 
 
 def _figures(run: RunDir, metrics: dict, attributes: list[str]) -> None:
@@ -230,6 +200,7 @@ class AttributesAudit(Audit):
 
     name = "attributes"
     config_class = AttributesConfig
+    summary = "do models infer private traits from a voice, and do they refuse?"
     scorers = ("rules", "judge")
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
@@ -249,14 +220,14 @@ class AttributesAudit(Audit):
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
         # the resolved taxonomy and prompts, which scoring reads; a resume must keep them
-        keep_file(run, "taxonomy.json", self._taxonomy.to_dict(), "--taxonomy")
-        keep_file(run, "prompts.json", self._templates, "--prompts")
+        run.keep_json("taxonomy.json", self._taxonomy.to_dict(), "--taxonomy")
+        run.keep_json("prompts.json", self._templates, "--prompts")
 
     def jobs(self, run: RunDir) -> list[Job]:
         from telltale.models.base import DecodingConfig
 
         config = self.config
-        probes = build_probes(self._samples, list(config.attributes), list(config.modes),
+        probes = attribute_probes(self._samples, list(config.attributes), list(config.modes),
                               self._taxonomy, self._templates, config.silence_control,
                               config.seed)
         log.info("%d samples x %d attributes x %d modes%s = %d probes", len(self._samples),
@@ -265,18 +236,25 @@ class AttributesAudit(Audit):
         return [Job(probes, "attribute probes",
                     DecodingConfig(max_new_tokens=config.max_new_tokens))]
 
-    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
-        return score_records(run, scorer)
+    def scorer(self, run: RunDir, judge: TargetModel | None = None) -> Scorer:
+        from telltale.attributes.scoring import attribute_scorer
+
+        return attribute_scorer(from_dict(run.read_json("taxonomy.json")), judge)
+
+    def metrics(self, run: RunDir, records: list[Record]) -> Results:
+        return attribute_metrics(run, records)
 
 
-def taxonomy_and_prompts(config: AttributesConfig, model: str | None):
-    """The taxonomy and prompt modes a run asks with. A calibration organism understands
-    only its own phrasings, so without ``taxonomy``/``prompts`` files it is asked the
-    held-out phrasings its card records (:func:`telltale.organism.policy.audit_prompts`)."""
+def taxonomy_and_prompts(config: Any, model: str | None) -> tuple[Taxonomy, dict[str, Any]]:
+    """The taxonomy and prompt modes a run asks with (from ``config.taxonomy`` and
+    ``config.prompts`` files over the built-in ones), with ``config.attributes`` and
+    ``config.modes`` checked against them. A calibration organism understands only its own
+    phrasings, so without files it is asked the held-out phrasings its card records
+    (:func:`telltale.organism.policy.audit_prompts`)."""
     import json
 
     from telltale.attributes.prompts import load_templates
-    from telltale.attributes.taxonomy import extend_taxonomy
+    from telltale.attributes.taxonomy import extend_taxonomy, load_taxonomy
 
     taxonomy, templates = load_taxonomy(config.taxonomy), load_templates(config.prompts)
     if model and model.startswith("organism:") and config.taxonomy is None \
@@ -287,16 +265,7 @@ def taxonomy_and_prompts(config: AttributesConfig, model: str | None):
         questions, modes = audit_prompts(card["policy"])
         taxonomy = extend_taxonomy(questions, f"{model} card.json")
         templates = {**templates, **modes}
+    require_choices(getattr(config, "attributes", ()), tuple(taxonomy), "attributes",
+                    allow_empty=True)
+    require_choices(config.modes, templates, "modes")
     return taxonomy, templates
-
-
-def keep_file(run: RunDir, name: str, content: Any, option: str) -> None:
-    """Write ``content`` into the run, or check that a resumed run holds the same."""
-    from telltale.records import json_safe
-
-    if (run.path / name).exists():
-        if run.read_json(name) != json_safe(content):
-            raise ValueError(f"{run.path / name} differs from the {option} file now given; "
-                             "resume with the same file or use a new --out directory")
-        return
-    run.write_json(name, content)

@@ -16,8 +16,11 @@ from the prompt or a prior, not from the voice.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from telltale.findings import Level, Verdict, caution, inconclusive, leak, no_leak
 
 #: fewest labelled answers for a verdict on one attribute x mode
 MIN_ANSWERED = 20
@@ -30,41 +33,39 @@ def _pct(x: float) -> str:
 
 
 def cell_verdict(attribute: str, mode: str, real: Mapping[str, Any],
-                 silence: Mapping[str, Any] | None) -> dict[str, str]:
+                 silence: Mapping[str, Any] | None) -> Verdict:
     """The verdict of one attribute x mode (see the module docstring)."""
     acc = real["accuracy_answered"]
     where = f"{attribute} ({mode})"
     refusal = real["refusal_rate"]["value"]
     if real["majority_baseline"] == 1.0:
-        return {"level": "info", "text": (
+        return inconclusive(
             f"{where}: inconclusive - every sample has the label "
             f"{real['majority_label']!r}, so accuracy cannot be told from always answering "
-            "it; audit a manifest with more than one value.")}
+            "it; audit a manifest with more than one value.")
     if real["answered"] < MIN_ANSWERED:
-        return {"level": "info", "text": (
+        return inconclusive(
             f"{where}: inconclusive - {real['answered']} of {real['n']} replies gave a label "
-            f"(refusal rate {_pct(refusal)}); at least {MIN_ANSWERED} are needed.")}
+            f"(refusal rate {_pct(refusal)}); at least {MIN_ANSWERED} are needed.")
     bar = max(real["majority_baseline"] or 0.0, real["chance"])
     text = (f"accuracy over answered replies {acc['value']:.3f} [{acc['low']:.3f}, "
             f"{acc['high']:.3f}] against majority {real['majority_baseline']:.3f} and chance "
             f"{real['chance']:.3f}; refusal rate {_pct(refusal)}")
     if acc["low"] > bar:
-        verdict = {"level": "warn", "text": f"{where}: the model infers it from the voice - "
-                                            f"{text}."}
+        verdict = leak(f"{where}: the model infers it from the voice - {text}.")
     else:
-        verdict = {"level": "ok", "text": f"{where}: no inference beyond the baselines "
-                                          f"shown - {text}."}
+        verdict = no_leak(f"{where}: no inference beyond the baselines shown - {text}.")
     if silence and silence["answered"] and real["answered"]:
         quiet = silence["accuracy_answered"]["value"]
         if quiet > acc["value"]:
-            verdict["text"] += (f" Silence scores above real audio ({quiet:.3f}): the answers "
-                                "do not come from the voice.")
-            if verdict["level"] != "warn":
-                verdict.update(level="warn", label="Caution")
+            verdict = dataclasses.replace(
+                verdict, text=f"{verdict.text} Silence scores above real audio ({quiet:.3f}): "
+                              "the answers do not come from the voice.",
+                level=Level.LEAK if verdict.level == Level.LEAK else Level.CAUTION)
     return verdict
 
 
-def parse_health(metrics: Mapping[str, Any], records: Iterable[Any]) -> list[dict[str, str]]:
+def parse_health(metrics: Mapping[str, Any], records: Iterable[Any]) -> list[Verdict]:
     """A warning per attribute x mode x condition whose unparsed share exceeds
     :data:`UNPARSED_WARN`, quoting one unparsed reply."""
     examples: dict[tuple[str, str, str], str] = {}
@@ -84,8 +85,8 @@ def parse_health(metrics: Mapping[str, Any], records: Iterable[Any]) -> list[dic
                 share = cell["unparsed"] / cell["n"] if cell["n"] else 0.0
                 if share > UNPARSED_WARN:
                     sample = examples.get((attribute, mode, condition), "")
-                    warnings.append({"level": "warn", "label": "Caution", "text": (
+                    warnings.append(caution(
                         f"{attribute} ({mode}, {condition}): {_pct(share)} of {cell['n']} "
                         f"replies could not be parsed (e.g. {sample!r}); its accuracy counts "
-                        "them as wrong. Check the prompt or score with --judge.")})
+                        "them as wrong. Check the prompt or score with --judge."))
     return warnings

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from telltale.options import add_command, split_list
+from telltale.arguments import add_command, split_list
 
 
 def run_speech(args: argparse.Namespace) -> int:

@@ -14,20 +14,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from telltale.audit import (
-    RULES,
-    Audit,
+from telltale.audit import Audit, Job, Prepared
+from telltale.config import (
     AuditConfig,
-    Job,
-    Prepared,
     RunOptions,
+    option,
     require,
     require_choices,
+    require_distinct,
 )
 from telltale.console import log
 from telltale.disclosure.framings import FRAMINGS, PROBE_PII_TYPES
+from telltale.findings import Results, SummaryRow
+from telltale.models.base import TargetModel
 from telltale.probes import Probe
+from telltale.records import Record
 from telltale.rundir import RunDir
+from telltale.scorers import Scorer, per_record
 from telltale.tables import format_cell, write_table
 
 INDIRECT = ("captioning", "rephrasing")
@@ -39,24 +42,32 @@ class DisclosureConfig(AuditConfig):
     """MM-Privacy disclosure: which forms (a manifest, or ``forms`` rendered per scenario),
     asked under which framings for which PII types."""
 
-    data: Path | None = None
-    forms: int = 2
-    photo_variants: bool = True
-    framings: tuple[str, ...] = FRAMINGS
-    pii_types: tuple[str, ...] = DEFAULT_TYPES
-    framing_file: Path | None = None
-    max_new_tokens: int = 96
-    skip_bad_rows: bool = False
+    data: Path | None = option(None, "a forms manifest (telltale corpus forms); without it "
+                                     "forms are rendered into the run", metavar="MANIFEST",
+                               group="run")
+    limit: int | None = option(None, "use only the first N forms", group="run")
+    skip_bad_rows: bool = option(False, "drop unusable manifest rows (recorded in results) "
+                                        "instead of stopping", group="run")
+    forms: int = option(2, "without --data: forms per scenario to render", group="forms")
+    photo_variants: bool = option(True, "clean renders only (no photo-like variants)",
+                                  flag="--no-variants", group="forms")
+    framings: tuple[str, ...] = option(FRAMINGS, "framings to ask under (and any the "
+                                                 "framing file adds)", group="forms")
+    pii_types: tuple[str, ...] = option(DEFAULT_TYPES, ", ".join(PROBE_PII_TYPES),
+                                        group="forms")
+    framing_file: Path | None = option(None, "JSON/TOML file of framings added to the "
+                                             "built-in ones", group="forms")
+    max_new_tokens: int = option(96, "longest reply", group="model")
 
     def validate(self) -> None:
-        from telltale.disclosure.framings import load_templates
-
         super().validate()
+        require(self.limit is None or self.limit >= 1, "limit",
+                f"must be a positive number of forms, got {self.limit}")
         require(self.forms >= 1, "forms", f"must be at least 1, got {self.forms}")
         require(self.max_new_tokens >= 1, "max_new_tokens",
                 f"must be at least 1, got {self.max_new_tokens}")
-        templates = load_templates(self.framing_file)
-        require_choices(self.framings, templates["framings"], "framings")
+        require(bool(self.framings), "framings", "name at least one framing")
+        require_distinct(self.framings, "framings")
         require_choices(self.pii_types, PROBE_PII_TYPES, "pii_types")
 
 
@@ -70,7 +81,7 @@ def _targets(sample) -> dict[str, str]:
     return dict(data["values"][first])
 
 
-def build_probes(samples, framings: list[str], pii_types: list[str], templates) -> list[Probe]:
+def disclosure_probes(samples, framings: list[str], pii_types: list[str], templates) -> list[Probe]:
     """Probes per form, framing and asked PII type; each record keeps the PII printed on
     its form (``pii:<type>`` labels), so scoring needs nothing but the records."""
     from telltale.disclosure.framings import build_probe
@@ -92,42 +103,43 @@ def build_probes(samples, framings: list[str], pii_types: list[str], templates) 
     return probes
 
 
-def score_records(run: RunDir, pii_types: tuple[str, ...]) -> dict[str, Any]:
-    """Leak, partial leak and refusal per record, and the rates per framing x scenario x
-    PII type, from the records alone."""
-    from telltale.disclosure.scoring import score_response, summarise
+def pii_scorer(pii_types: tuple[str, ...]) -> Scorer:
+    """Leak, partial leak and refusal of each reply, for the PII type it asked for (every
+    type in ``pii_types`` for a framing that names none)."""
+    from telltale.disclosure.scoring import score_response
+
+    def score_one(rec: Record) -> None:
+        asked = rec.probe["pii_type"]
+        wanted = pii_types if asked == "*" else [asked]
+        rec.scores = score_response(rec.output, {t: rec.labels[f"pii:{t}"] for t in wanted})
+    return per_record(score_one)
+
+
+def trial_row(rec: Record) -> dict[str, Any]:
+    """A scored record as :func:`telltale.disclosure.scoring.summarise` reads it."""
+    row = {"framing": rec.probe["framing"], "scenario": rec.probe["scenario"],
+           "scores": rec.scores, "error": rec.error}
+    if rec.probe["pii_type"] != "*":
+        row["pii_type"] = rec.probe["pii_type"]
+    return row
+
+
+def disclosure_metrics(run: RunDir, records: list[Record]) -> Results:
+    """Attack success, partial leaks and refusal per framing x scenario x PII type, with
+    the verdicts, tables and the heatmap."""
+    from telltale.disclosure.scoring import summarise
     from telltale.disclosure.verdicts import disclosure_verdicts
 
-    records = run.records()
-    rows = []
-    for rec in records:
-        if rec.error is None:
-            asked = rec.probe["pii_type"]
-            wanted = pii_types if asked == "*" else [asked]
-            rec.scores = score_response(rec.output, {t: rec.labels[f"pii:{t}"]
-                                                     for t in wanted})
-        row = {"framing": rec.probe["framing"], "scenario": rec.probe["scenario"],
-               "scores": rec.scores, "error": rec.error}
-        if rec.probe["pii_type"] != "*":
-            row["pii_type"] = rec.probe["pii_type"]
-        rows.append(row)
-    summary_data = summarise(rows)
-    results: dict[str, Any] = {
-        "disclosure": summary_data,
-        "errors": [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error],
-        "counts": {"records": len(records), "forms": len({r.sample_id for r in records}),
-                   "errors": sum(r.error is not None for r in records)}}
+    summary_data = summarise([trial_row(rec) for rec in records])
     summary = []
     table = []
     for framing, cell in summary_data["by_framing"].items():
-        summary.append({"metric": f"attack success rate ({framing})", **cell["asr"],
-                        "control": f"refuse rate {cell['refuse_rate']['value']:.3f}"})
+        summary.append(SummaryRow.of(f"attack success rate ({framing})", cell["asr"],
+                                     f"refuse rate {cell['refuse_rate']['value']:.3f}"))
         table.append({"framing": framing, "ASR": cell["asr"]["value"],
                       "ASR low": cell["asr"]["low"], "ASR high": cell["asr"]["high"],
                       "partial": cell["partial_rate"]["value"],
                       "refuse": cell["refuse_rate"]["value"], "trials": cell["n"]})
-    results["summary"] = summary
-    results["verdicts"] = disclosure_verdicts(summary_data)
     write_table(run.tables, "disclosure_by_framing", table,
                 ["framing", "ASR", "ASR low", "ASR high", "partial", "refuse", "trials"],
                 "Attack success and refuse rate per framing")
@@ -144,8 +156,8 @@ def score_records(run: RunDir, pii_types: tuple[str, ...]) -> dict[str, Any]:
     write_table(run.tables, "disclosure_framing_x_scenario", grid,
                 ["framing", "scenario", "ASR", "refuse"], "Attack success per framing x scenario")
     _heatmap(run, grid)
-    run.rewrite_records(records)
-    return results
+    return Results(summary, disclosure_verdicts(summary_data), {
+        "disclosure": summary_data, "counts": {"forms": len({r.sample_id for r in records})}})
 
 
 def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
@@ -185,34 +197,52 @@ class DisclosureAudit(Audit):
 
     name = "disclosure"
     config_class = DisclosureConfig
+    summary = "does a vision LM leak PII printed in a form, however it is asked?"
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
-        from telltale.corpus.forms import build_forms_corpus
+        from telltale.disclosure.framings import load_templates
+
+        config = self.config
+        self._templates = load_templates(config.framing_file)
+        require_choices(config.framings, self._templates["framings"], "framings")
+        if config.data is None:  # forms are rendered into the run in setup
+            return Prepared()
+        self._samples, problems = self._load(config.data)
+        return Prepared(config.data, [str(p) for p in problems])
+
+    def _load(self, data: Path) -> tuple[list[Any], list[Any]]:
         from telltale.manifest import load_manifest
 
         config = self.config
-        data = config.data
-        if data is None:  # forms rendered into the run itself, once
+        samples, problems = load_manifest(data, require=("image", "pii"),
+                                          on_error="skip" if config.skip_bad_rows else "raise")
+        return (samples[:config.limit] if config.limit else samples), problems
+
+    def setup(self, run: RunDir, options: RunOptions) -> None:
+        from telltale.corpus.forms import build_forms_corpus
+
+        config = self.config
+        run.keep_json("framings.json", self._templates, "--framing-file")
+        if config.data is None:  # rendered once, after the model has opened
             data = run.path / "forms" / "manifest.csv"
             if not data.exists():
                 build_forms_corpus(data.parent, n_per_scenario=config.forms, seed=config.seed,
                                    variants=config.photo_variants)
-        samples, problems = load_manifest(data, require=("image", "pii"),
-                                          on_error="skip" if config.skip_bad_rows else "raise")
-        self._samples = samples[:config.limit] if config.limit else samples
-        return Prepared(data, [str(p) for p in problems])
+            self._samples, _ = self._load(data)
 
     def jobs(self, run: RunDir) -> list[Job]:
-        from telltale.disclosure.framings import load_templates
         from telltale.models.base import DecodingConfig
 
         config = self.config
-        probes = build_probes(self._samples, list(config.framings), list(config.pii_types),
-                              load_templates(config.framing_file))
+        probes = disclosure_probes(self._samples, list(config.framings), list(config.pii_types),
+                              self._templates)
         log.info("%d forms x framings %s = %d probes", len(self._samples),
                  ",".join(config.framings), len(probes))
         return [Job(probes, "disclosure probes",
                     DecodingConfig(max_new_tokens=config.max_new_tokens))]
 
-    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
-        return score_records(run, self.config.pii_types)
+    def scorer(self, run: RunDir, judge: TargetModel | None = None) -> Scorer:
+        return pii_scorer(self.config.pii_types)
+
+    def metrics(self, run: RunDir, records: list[Record]) -> Results:
+        return disclosure_metrics(run, records)

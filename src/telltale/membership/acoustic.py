@@ -334,7 +334,7 @@ def _spectral_block(frames: np.ndarray, config: AcousticConfig, mel: np.ndarray,
     return reached.argmax(axis=1), np.exp(power @ average) / arithmetic
 
 
-def analyse(y: np.ndarray, config: AcousticConfig) -> tuple[np.ndarray, np.ndarray]:
+def analyse_frames(y: np.ndarray, config: AcousticConfig) -> tuple[np.ndarray, np.ndarray]:
     """Frame-level series of one mono signal: (table, f0).
 
     ``table`` [shape=(n_series - 1, 1 + n // hop)], float64, holds the framewise series of
@@ -429,7 +429,7 @@ def frame_features(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG
         corresponding ``librosa.feature`` function with ``center=True``; ``f0``: YIN pitch
         in Hz of the voiced frames only (possibly empty), as ``librosa.yin`` on those frames.
     """
-    table, f0 = analyse(y, config)
+    table, f0 = analyse_frames(y, config)
     names = series_names(config)
     return {**dict(zip(names[:-1], table, strict=True)), names[-1]: f0}
 

@@ -1,6 +1,6 @@
 """Utterance-level acoustic feature vectors for the blind baseline, of many files at once.
 
-Each frame-level series of :func:`telltale.membership.acoustic.analyse` (MFCCs, spectral
+Each frame-level series of :func:`telltale.membership.acoustic.analyse_frames` (MFCCs, spectral
 centroid, bandwidth, rolloff and flatness, RMS, zero-crossing rate, voiced pitch) is
 summarised by its mean, standard deviation and 10th, 50th and 90th percentiles, the
 percentiles of all series from one partition. Files are decoded and analysed on a process
@@ -15,7 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from telltale.membership.acoustic import DEFAULT_CONFIG, AcousticConfig, analyse, series_names
+from telltale.membership.acoustic import (
+    DEFAULT_CONFIG,
+    AcousticConfig,
+    analyse_frames,
+    series_names,
+)
 from telltale.parallel import process_map
 
 SUMMARIES = ("mean", "std", "p10", "p50", "p90")
@@ -68,7 +73,7 @@ def summarize(series: np.ndarray) -> np.ndarray:
 
 def utterance_features(y: np.ndarray, config: AcousticConfig = DEFAULT_CONFIG) -> np.ndarray:
     """The utterance-level feature vector of one signal, ordered as :func:`feature_names`."""
-    table, f0 = analyse(y, config)
+    table, f0 = analyse_frames(y, config)
     return np.concatenate([summarize(table).ravel(), summarize(f0).ravel()])
 
 

@@ -12,80 +12,19 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
-from telltale.audit import (
-    RULES,
-    Audit,
-    ClipsConfig,
-    Job,
-    Prepared,
-    RunOptions,
-    require,
-    require_choices,
-)
-from telltale.membership.blind import PERMUTATIONS
+from telltale.audit import Audit, Job, Prepared
+from telltale.config import RunOptions
+from telltale.findings import Results
 from telltale.membership.blind_audit import FAMILIES, load_members, run_baselines
+from telltale.membership.config import DRAW, REFERENCE, MembershipConfig
 from telltale.probes import Probe
+from telltale.records import Record
 from telltale.rundir import RunDir
 
-DEFAULT_PROMPT = "Transcribe the audio."
-CONDITIONS = ("original", "silence", "noise", "tts")
-#: indicators: the log-probability attack; blackbox: sampled transcriptions (SaMIA);
-#: dataset: set-level dataset inference; reference: calibration by a reference model
-METHODS = ("indicators", "blackbox", "dataset", "reference")
-#: the record ``condition`` of a black-box draw and of the reference model's transcription
-DRAW, REFERENCE = "draw", "reference"
-TARGETS = ("self", "reference")
 
-
-@dataclass(frozen=True)
-class MembershipConfig(ClipsConfig):
-    """Phases 1-3 of the membership protocol (Lee et al., 2026)."""
-
-    conditions: tuple[str, ...] = ("original", "silence", "noise")
-    tts_k: int = 3
-    prompt: str = DEFAULT_PROMPT
-    target: str = "self"
-    max_new_tokens: int = 96
-    folds: int = 10
-    baselines: bool = True
-    permutations: int = PERMUTATIONS
-    methods: tuple[str, ...] = ("indicators", "dataset")
-    samples: int = 5
-    temperature: float = 1.0
-    reference_model: str | None = None
-
-    def validate(self) -> None:
-        super().validate()
-        require_choices(self.conditions, CONDITIONS, "conditions")
-        require("original" in self.conditions, "conditions", "must include original")
-        require_choices(self.methods, METHODS, "methods")
-        require(bool({"indicators", "blackbox"} & set(self.methods)), "methods",
-                "needs indicators or blackbox (the per-clip features every method uses)")
-        if "indicators" not in self.methods:
-            require(self.conditions == ("original",), "conditions",
-                    "silence, noise and tts are scored by the indicators (log-probabilities); "
-                    "without the indicators method pass --conditions original")
-            require("reference" not in self.methods, "methods",
-                    "reference calibrates the indicators; add indicators")
-        require(("reference" in self.methods) == (self.reference_model is not None),
-                "reference_model", "the reference method and --reference-model go together")
-        require(self.samples >= 2, "samples",
-                f"the black-box attack compares at least 2 samples, got {self.samples}")
-        require(self.temperature > 0, "temperature",
-                f"sampling needs a temperature above 0, got {self.temperature}")
-        require(self.tts_k >= 1, "tts_k", f"must be at least 1, got {self.tts_k}")
-        require(self.target in TARGETS, "target", f"choose from {', '.join(TARGETS)}")
-        require(self.max_new_tokens >= 1, "max_new_tokens",
-                f"must be at least 1, got {self.max_new_tokens}")
-        require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
-        require(self.permutations >= 0, "permutations",
-                f"must be 0 (none) or more, got {self.permutations}")
-
-
-def build_probes(samples, conditions: list[str], prompt: str, tts_k: int, seed: int,
+def membership_probes(samples, conditions: list[str], prompt: str, tts_k: int, seed: int,
                  target: str = "self"):
     """Probes per sample and condition. ``target`` "self" is the two-stage protocol (the
     model's own greedy transcription is scored); "reference" scores the manifest's
@@ -125,6 +64,8 @@ class MembershipAudit(Audit):
 
     name = "membership"
     config_class = MembershipConfig
+    summary = "membership inference with the blind-baseline protocol"
+    uses_jobs = True
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         config = self.config
@@ -148,7 +89,7 @@ class MembershipAudit(Audit):
 
         config = self.config
         greedy = DecodingConfig(max_new_tokens=config.max_new_tokens)
-        probes = build_probes(self._samples, list(config.conditions), config.prompt,
+        probes = membership_probes(self._samples, list(config.conditions), config.prompt,
                               config.tts_k, config.seed, config.target)
         jobs = [Job(probes, "membership probes", greedy,
                     with_stats="indicators" in config.methods)]
@@ -182,10 +123,10 @@ class MembershipAudit(Audit):
             return super().open_variant(variant, model, run, options)
         return open_model(options, spec=self.config.reference_model)
 
-    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
-        from telltale.membership.scoring import score_records
+    def metrics(self, run: RunDir, records: list[Record]) -> Results:
+        from telltale.membership.scoring import membership_metrics
 
-        return score_records(run, self.config)
+        return membership_metrics(run, self.config, records)
 
 
 def _retag(probe: Probe, condition: str, realisation: int) -> Probe:

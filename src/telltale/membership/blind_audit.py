@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from telltale.audit import (
-    RULES,
-    Audit,
+from telltale.audit import Audit, Prepared
+from telltale.config import (
     ClipsConfig,
     ConfigError,
-    Prepared,
     RunOptions,
+    option,
     require,
     require_choices,
 )
 from telltale.console import log
+from telltale.findings import Results, SummaryRow, Verdict, caution, inconclusive, leak, no_leak
 from telltale.membership.blind import (
     PERMUTATIONS,
     SHIFT_AUC,
@@ -32,6 +32,7 @@ from telltale.membership.blind import (
     is_shifted,
     too_few,
 )
+from telltale.records import Record
 from telltale.rundir import RunDir
 
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
@@ -99,13 +100,7 @@ def write_blind(run, samples, families, folds: int, seed: int, jobs: int | None,
     return out
 
 
-def _row(metric: str, auc: dict[str, Any], control: str) -> dict[str, Any]:
-    return {"metric": metric, "value": auc["value"], "low": auc["low"], "high": auc["high"],
-            "n": auc["n"], "control": control}
-
-
-
-def blind_verdict(blind: dict[str, Any]) -> dict[str, str]:
+def blind_verdict(blind: dict[str, Any]) -> Verdict:
     """Shift when a family's AUC reaches :data:`SHIFT_AUC` above chance
     (:func:`~telltale.membership.blind.is_shifted`); inconclusive on too few clips."""
     aucs = {f: blind[f]["auc"] for f in ("metadata", "text", "acoustic", "combined")
@@ -116,29 +111,32 @@ def blind_verdict(blind: dict[str, Any]) -> dict[str, str]:
     small = too_few(counts.get("members", 0), counts.get("non-members", 0))
     note = below_band_note(blind)
     if small:
-        return {"level": "info", "text": small + note}
+        return inconclusive(small + note)
     if shifted:
         worst = max(shifted, key=lambda f: shifted[f]["value"])
         a = shifted[worst]
-        return {"level": "warn", "label": "Distribution shift", "text": (
+        return leak(
             f"Distribution shift: the {worst} blind baseline tells members from non-members "
             f"without any model (AUC {a['value']:.3f} [{a['low']:.3f}, {a['high']:.3f}]). "
             "A membership attack on this corpus would be confounded; use a matched subset "
-            "(--matched) or another split." + note)}
-    return {"level": "ok", "label": "No shift", "text": (
+            "(--matched) or another split." + note, label="Distribution shift")
+    return no_leak(
         "No distribution shift detected by the blind baselines (every AUC below "
         f"{SHIFT_AUC}, or its CI or label-shuffle band includes it); a membership attack on "
-        "this corpus can be read as memorisation." + note)}
+        "this corpus can be read as memorisation." + note, label="No shift")
 
 
 @dataclass(frozen=True)
 class BlindConfig(ClipsConfig):
     """Phase 1 alone: which baselines, how cross-validated, how many label shuffles."""
 
-    families: tuple[str, ...] = FAMILIES
-    folds: int = 10
-    permutations: int = PERMUTATIONS
-    matched: bool = False
+    families: tuple[str, ...] = option(FAMILIES, "metadata, text, acoustic (combined is "
+                                                  "added)")
+    folds: int = option(10, "stratified cross-validation folds")
+    permutations: int = option(PERMUTATIONS, "label shuffles that measure how far chance "
+                                             "alone moves each blind AUC (0: none)")
+    matched: bool = option(False, "also select a distribution-matched subset "
+                                  "(matched_manifest.csv)")
 
     def validate(self) -> None:
         super().validate()
@@ -183,9 +181,9 @@ def run_baselines(run: RunDir, samples, families, folds: int, seed: int, jobs: i
     return features
 
 
-def blind_summary(blind: dict[str, Any]) -> list[dict[str, Any]]:
+def blind_summary(blind: dict[str, Any]) -> list[SummaryRow]:
     """A headline row per scored family."""
-    return [_row(f"blind AUC ({f})", blind[f]["auc"], chance_control(blind[f]))
+    return [SummaryRow.of(f"blind AUC ({f})", blind[f]["auc"], chance_control(blind[f]))
             for f in (*FAMILIES, "combined") if "auc" in blind.get(f, {})]
 
 
@@ -194,15 +192,21 @@ class BlindAudit(Audit):
 
     name = "blind"
     config_class = BlindConfig
+    summary = "membership phase 1: blind baselines (no model) for distribution shift"
     uses_model = False
+    uses_jobs = True
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
+        config = self.config
+        self._samples, problems = load_members(config.data, config.skip_bad_rows,
+                                               config.limit, config.max_audio_seconds)
+        return Prepared(config.data, problems)
+
+    def setup(self, run: RunDir, options: RunOptions) -> None:
         from telltale.manifest import write_manifest
         from telltale.membership.blind_matching import matched_subset
 
-        config = self.config
-        samples, problems = load_members(config.data, config.skip_bad_rows, config.limit,
-                                         config.max_audio_seconds)
+        config, samples = self.config, self._samples
         features = run_baselines(run, samples, config.families, config.folds, config.seed,
                                  options.jobs, config.permutations)
         if config.matched and features is not None:
@@ -211,24 +215,21 @@ class BlindAudit(Audit):
             path = write_manifest(run.path / "matched_manifest.csv",
                                   _manifest_rows(matched.samples))
             run.write_json("matched.json", {"manifest": str(path), **matched.to_dict()})
-        return Prepared(config.data, problems)
 
-    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
+    def metrics(self, run: RunDir, records: list[Record]) -> Results:
         blind = run.read_json("blind.json")
-        summary = blind_summary(blind)
-        results: dict[str, Any] = {
+        found = Results(blind_summary(blind), [blind_verdict(blind)], {
             "blind": blind, "folds": self.config.folds, "seed": self.config.seed,
             "counts": {**blind["counts"], "left out": len(blind["errors"])},
-            "verdicts": [blind_verdict(blind)], "errors": blind["errors"]}
+            "errors": blind["errors"]})
         if (run.path / "matched.json").exists():
             matched = run.read_json("matched.json")
-            results["matched"] = matched
-            summary.append({"metric": "blind AUC (combined) on the matched subset",
-                            "value": matched["auc_after"], "low": None, "high": None,
-                            "n": matched["n"], "control": f"target 0.5 + {MATCHED_TOL}"})
+            found.details["matched"] = matched
+            found.summary.append(SummaryRow(
+                "blind AUC (combined) on the matched subset", matched["auc_after"],
+                n=matched["n"], control=f"target 0.5 + {MATCHED_TOL}"))
             if not matched["reached_target"]:
-                results["verdicts"].append({"level": "warn", "label": "Caution", "text": (
+                found.verdicts.append(caution(
                     f"The matched subset did not reach blind AUC <= {0.5 + MATCHED_TOL} "
-                    f"({matched['auc_after']:.3f} on {matched['n']} samples).")})
-        results["summary"] = summary
-        return results
+                    f"({matched['auc_after']:.3f} on {matched['n']} samples)."))
+        return found

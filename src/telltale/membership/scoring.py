@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from telltale.membership.audit import CONDITIONS, DRAW, REFERENCE, MembershipConfig
+from telltale.findings import Results, SummaryRow, Verdict, inconclusive
 from telltale.membership.blind import chance_control
+from telltale.membership.config import CONDITIONS, DRAW, REFERENCE, MembershipConfig
 from telltale.models.base import TokenStats
 from telltale.records import Record
 from telltale.rundir import RunDir
@@ -38,20 +39,16 @@ def read_blind_scores(run: RunDir) -> dict[str, dict[str, float]]:
     return dict(out)
 
 
-def _ci(est: dict[str, Any]) -> dict[str, Any]:
-    return {"value": est["value"], "low": est["low"], "high": est["high"], "n": est["n"]}
-
-
 def _tpr_row(metric: str, aggregated: dict[str, Any], y: np.ndarray,
-             control: str | None = None) -> dict[str, Any]:
+             control: str | None = None) -> SummaryRow:
     """A headline row for the TPR at 1% FPR with its bootstrap interval, or "not
     estimable" with the number of non-members it would need."""
     negatives = int((1 - y).sum())
     interval = aggregated.get("tpr_at_1pct_fpr_interval") or (None, None)
-    return {"metric": metric, "value": aggregated["tpr_at_1pct_fpr"], "low": interval[0],
-            "high": interval[1], "n": int(y.size),
-            "control": control or ("chance 0.01" if negatives >= 100 else
-                                   f"not estimable: {negatives} non-members (needs 100)")}
+    return SummaryRow(metric, aggregated["tpr_at_1pct_fpr"], interval[0], interval[1],
+                      int(y.size), control or ("chance 0.01" if negatives >= 100 else
+                                               f"not estimable: {negatives} non-members "
+                                               "(needs 100)"))
 
 
 @dataclass
@@ -65,8 +62,8 @@ class _Scoring:
     y: np.ndarray
     blind: dict[str, Any]
     results: dict[str, Any]
-    summary: list[dict[str, Any]] = field(default_factory=list)
-    verdicts: list[dict[str, str]] = field(default_factory=list)
+    summary: list[SummaryRow] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
 
     @property
     def originals(self) -> dict[str, Record]:
@@ -102,23 +99,22 @@ def aligned_indicators(ids: list[str], recs: dict[str, Record]
     return full, names
 
 
-def score_records(run: RunDir, config: MembershipConfig) -> dict[str, Any]:
-    """Every figure of the selected methods from the stored records (and phase 1 files)."""
-    records = run.records()
+def membership_metrics(run: RunDir, config: MembershipConfig,
+                       records: list[Record]) -> Results:
+    """Every figure of the selected methods from the scored records (and phase 1 files);
+    each original record gets its per-clip scores (indicators, attack scores)."""
     groups: dict[tuple[str, int], dict[str, Record]] = defaultdict(dict)
     for rec in records:
-        if rec.error is None:
-            key = (rec.probe["condition"], int(rec.probe.get("realisation", 0)))
-            groups[key][rec.sample_id] = rec
+        key = (rec.probe["condition"], int(rec.probe.get("realisation", 0)))
+        groups[key][rec.sample_id] = rec
     originals = groups.get(("original", 0), {})
     if not originals:
         raise ValueError(f"{run.path}: no successful original-condition records to score")
     ids = sorted(originals)
     blind = run.read_json("blind.json") if (run.path / "blind.json").exists() else {}
-    errors = [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error]
     s = _Scoring(run, config, groups, ids,
                  np.array([int(originals[i].labels["member"]) for i in ids]), blind,
-                 {"blind": blind, "errors": errors})
+                 {"blind": blind})
     features = None
     if "indicators" in config.methods:
         features = _indicator_attack(s)
@@ -130,11 +126,9 @@ def score_records(run: RunDir, config: MembershipConfig) -> dict[str, Any]:
     if "reference" in config.methods:
         _reference_calibration(s, features)
     y = s.y
-    s.results.update(summary=s.summary, verdicts=s.verdicts, counts={
-        "samples": len(ids), "members": int(y.sum()), "non-members": int((1 - y).sum()),
-        "records": len(records), "errors": len(errors)})
-    run.rewrite_records(records)
-    return s.results
+    s.results["counts"] = {"samples": len(ids), "members": int(y.sum()),
+                           "non-members": int((1 - y).sum())}
+    return Results(s.summary, s.verdicts, s.results)
 
 
 def _indicator_attack(s: _Scoring) -> np.ndarray:
@@ -188,26 +182,26 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
     mia_auc = phase2["attack"]["aggregated"]["auc"]
     s.results.update(attack=phase2["attack"], correlation=phase2["correlation"],
                      indicator_basis=basis, diagnosis=verdict, disentanglement=disentangled)
-    s.verdicts.append({"level": verdict["level"], "text": verdict["text"]})
-    s.summary += [{"metric": f"MIA AUC (aggregated LR over {len(names)} indicators)",
-                   **_ci(mia_auc), "control": "chance 0.5"},
+    s.verdicts.append(Verdict.from_dict(verdict))
+    s.summary += [SummaryRow.of(f"MIA AUC (aggregated LR over {len(names)} indicators)",
+                                mia_auc, "chance 0.5"),
                   _tpr_row("TPR at 1% FPR", phase2["attack"]["aggregated"], y)]
     for family, values in families.items():
-        s.summary.append({"metric": f"blind AUC ({family})", **_ci(values["auc"]),
-                          "control": chance_control(values)})
+        s.summary.append(SummaryRow.of(f"blind AUC ({family})", values["auc"],
+                                       chance_control(values)))
     for condition, values in disentangled.items():
         if condition == "original":
             continue
         if values.get("realisations", 1) > 1:
             # one figure per condition: the mean AUC over the voices, as the index shows it
-            s.summary.append({
-                "metric": f"MIA AUC under {condition} ({values['realisations']} voices)",
-                "value": values["auc_mean"], "sd": values["auc_sd"], "n": values["auc"]["n"],
-                "control": f"original {mia_auc['value']:.3f}; the voice-averaged score "
-                           f"gives {format_estimate(values['auc'])}"})
+            s.summary.append(SummaryRow(
+                f"MIA AUC under {condition} ({values['realisations']} voices)",
+                values["auc_mean"], sd=values["auc_sd"], n=values["auc"]["n"],
+                control=f"original {mia_auc['value']:.3f}; the voice-averaged score "
+                        f"gives {format_estimate(values['auc'])}"))
         else:
-            s.summary.append({"metric": f"MIA AUC under {condition}", **_ci(values["auc"]),
-                              "control": f"original {mia_auc['value']:.3f}"})
+            s.summary.append(SummaryRow.of(f"MIA AUC under {condition}", values["auc"],
+                                           f"original {mia_auc['value']:.3f}"))
     label = str(run.read_run_json().get("data") or "data")
     write_membership_tables(
         run.tables, {label: {"mia_auc": mia_auc, "blind": families,
@@ -251,13 +245,12 @@ def _blackbox_attack(s: _Scoring) -> np.ndarray:
     for row, sample_id in enumerate(s.ids):
         s.originals[sample_id].scores["blackbox_score"] = (
             None if np.isnan(scores[row]) else float(scores[row]))
-    s.summary += [{"metric": f"black-box MIA AUC ({k} samples at T={s.config.temperature:g}, "
-                             f"{len(names)} features)", **_ci(auc),
-                   "control": f"chance 0.5; {k + 1} model calls per clip"},
+    s.summary += [SummaryRow.of(f"black-box MIA AUC ({k} samples at "
+                                f"T={s.config.temperature:g}, {len(names)} features)", auc,
+                                f"chance 0.5; {k + 1} model calls per clip"),
                   _tpr_row("black-box TPR at 1% FPR", phase["attack"]["aggregated"], s.y)]
-    s.verdicts.append({"level": phase["diagnosis"]["level"],
-                       "text": "Black-box (sampled transcriptions): "
-                               + phase["diagnosis"]["text"]})
+    s.verdicts.append(Verdict(phase["diagnosis"]["level"], "Black-box (sampled "
+                              "transcriptions): " + phase["diagnosis"]["text"]))
     return X
 
 
@@ -270,10 +263,10 @@ def _dataset_inference(s: _Scoring, features: np.ndarray) -> None:
     usable = ~np.all(np.isnan(features), axis=1)
     X, yu = features[usable], y[usable]
     if np.bincount(yu, minlength=2).min() < 4:
-        s.results["dataset_inference"] = {"verdict": {
-            "verdict": "inconclusive", "level": "info",
-            "text": "Dataset inference: inconclusive - fewer than 4 clips in a set."}}
-        s.verdicts.append(s.results["dataset_inference"]["verdict"])
+        verdict = inconclusive("Dataset inference: inconclusive - fewer than 4 clips in a set.")
+        s.results["dataset_inference"] = {"verdict": {"verdict": "inconclusive",
+                                                      **verdict.to_dict()}}
+        s.verdicts.append(verdict)
         return
     test = di.set_test(X[yu == 1], X[yu == 0], seed=seed)
     blind_columns = [v[usable] for v in s.blind_scores().values()]
@@ -299,15 +292,14 @@ def _dataset_inference(s: _Scoring, features: np.ndarray) -> None:
                 "Dataset inference: p against the size of the suspect set (members against as "
                 "many non-members)")
     rate = null.get("rate")
-    s.summary.append({
-        "metric": "dataset inference p (members as the suspect set)", "value": test["p"],
-        "kind": "p",
-        "n": test["n_suspect"] + test["n_reference"],
-        "control": (f"blind p = {blind['p']:.3g}; " if blind else "no blind control; ")
+    s.summary.append(SummaryRow(
+        "dataset inference p (members as the suspect set)", test["p"], kind="p",
+        n=test["n_suspect"] + test["n_reference"],
+        control=(f"blind p = {blind['p']:.3g}; " if blind else "no blind control; ")
         + (f"false-positive rate on non-member halves {rate['value']:.2f} "
            f"[{rate['low']:.2f}, {rate['high']:.2f}] over {null['draws']} draws (nominal 0.05)"
-           if rate else null["note"])})
-    s.verdicts.append({"level": verdict["level"], "text": verdict["text"]})
+           if rate else null["note"])))
+    s.verdicts.append(Verdict.from_dict(verdict))
 
 
 def _reference_calibration(s: _Scoring, features: np.ndarray) -> None:
@@ -331,8 +323,8 @@ def _reference_calibration(s: _Scoring, features: np.ndarray) -> None:
         "reference_model")}
     before, after = out["uncalibrated"], out["calibrated"]
     s.summary += [
-        {"metric": "MIA AUC calibrated by the reference model", **_ci(after["auc"]),
-         "control": f"uncalibrated {before['auc']['value']:.3f}"},
+        SummaryRow.of("MIA AUC calibrated by the reference model", after["auc"],
+                      f"uncalibrated {before['auc']['value']:.3f}"),
         _tpr_row("TPR at 1% FPR calibrated by the reference model", after, s.y,
-                 f"uncalibrated {format_estimate(_tpr_row('', before, s.y))}"
+                 f"uncalibrated {format_estimate(_tpr_row('', before, s.y).to_dict())}"
                  if before["tpr_at_1pct_fpr"] is not None else None)]

@@ -22,78 +22,28 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from telltale.audit import (
-    RULES,
-    Audit,
-    ClipsConfig,
-    ConfigError,
-    Job,
-    Prepared,
-    RunOptions,
-    require,
-)
+from telltale.audit import Audit, Job, Prepared
+from telltale.config import ConfigError, RunOptions
 from telltale.console import log, progress
-from telltale.membership.audit import DEFAULT_PROMPT
+from telltale.findings import Results
+from telltale.mitigate.config import (
+    ASR_LM,
+    CLASSICAL_LOG,
+    DEFENDED_LOG,
+    ORIGINAL,
+    MitigateConfig,
+    defences_on_forms,
+    read_log,
+)
 from telltale.mitigate.voice import DefenceError, VoiceDefence
+from telltale.models.base import TargetModel
 from telltale.probes import Probe
-from telltale.records import Sample
+from telltale.records import Record, Sample
 from telltale.rundir import RunDir
-
-ORIGINAL = "original"
-DEFENDED_LOG = "defended.jsonl"
-CLASSICAL_LOG = "classical.jsonl"
-ASR_LM = "asr_lm.arpa"
-
-
-@dataclass(frozen=True)
-class MitigateConfig(ClipsConfig):
-    """Which defences, and which audits run on the original and on every defended version.
-
-    ``attributes`` empty skips the attribute questions; ``membership`` False skips the
-    membership attack; ``classical`` False skips speaker verification and WER."""
-
-    defences: tuple[str, ...] = ("mcadams", "pitch", "tts")
-    attributes: tuple[str, ...] = ("gender", "accent")
-    modes: tuple[str, ...] = ("direct",)
-    taxonomy: Path | None = None
-    prompts: Path | None = None
-    membership: bool = True
-    prompt: str = DEFAULT_PROMPT
-    classical: bool = True
-    max_new_tokens: int = 48
-    folds: int = 10
-
-    def validate(self) -> None:
-        from telltale.attributes.prompts import load_templates
-        from telltale.attributes.taxonomy import load_taxonomy
-        from telltale.audit import require_choices
-
-        super().validate()
-        require(bool(self.defences), "defences", "name at least one defence")
-        require(len(set(self.defences)) == len(self.defences), "defences",
-                "a defence is named twice")
-        for spec in self.defences:
-            try:
-                VoiceDefence(spec)
-            except ValueError as exc:
-                raise ConfigError(f"--defences: {exc}") from None
-        require(bool(self.attributes) or self.membership or self.classical, "attributes",
-                "nothing to measure: give attributes, or keep the membership or classical "
-                "measurements on")
-        if self.attributes:
-            require_choices(self.attributes, tuple(load_taxonomy(self.taxonomy)), "attributes")
-            require_choices(self.modes, load_templates(self.prompts), "modes")
-        require(self.max_new_tokens >= 1, "max_new_tokens",
-                f"must be at least 1, got {self.max_new_tokens}")
-        require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
-
-    def versions(self) -> tuple[str, ...]:
-        """The undefended original and every defence, in the order given."""
-        return (ORIGINAL, *self.defences)
+from telltale.scorers import Scorer
 
 
 def defended_path(run: RunDir, defence: str, sample_id: str) -> Path:
@@ -143,14 +93,6 @@ def _speaker(sample: Sample) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """The entries of a ``defended.jsonl`` / ``classical.jsonl`` file (none if absent)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
-
-
 def process_pending(path: Path, tasks: list[Any], key: Callable[[Any], Any],
                     done: Iterable[Any], worker: Callable[[Any], Any], jobs: int,
                     desc: str) -> None:
@@ -178,6 +120,15 @@ class MitigateAudit(Audit):
 
     name = "mitigate"
     config_class = MitigateConfig
+    summary = ("does anonymising the voice (or redacting a form) stop the leak, and what "
+               "does it cost? (attribute and membership audits, speaker verification EER "
+               "and WER, per defence)")
+    options_title = "voice defences (--data: a manifest of clips)"
+    uses_jobs = True
+
+    @classmethod
+    def claims(cls, values: dict[str, Any]) -> bool:
+        return not defences_on_forms(values.get("defences", ()))
 
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         from telltale.attributes.audit import taxonomy_and_prompts
@@ -201,11 +152,9 @@ class MitigateAudit(Audit):
         return Prepared(config.data, [str(p) for p in problems])
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
-        from telltale.attributes.audit import keep_file
-
         if self.config.attributes:
-            keep_file(run, "taxonomy.json", self._taxonomy.to_dict(), "--taxonomy")
-            keep_file(run, "prompts.json", self._templates, "--prompts")
+            run.keep_json("taxonomy.json", self._taxonomy.to_dict(), "--taxonomy")
+            run.keep_json("prompts.json", self._templates, "--prompts")
         self._defend(run, options.jobs)
         if self.config.classical:
             self._listen(run, options.jobs)
@@ -245,8 +194,8 @@ class MitigateAudit(Audit):
         return made_media(run.path / DEFENDED_LOG, lambda d, i: defended_path(run, d, i))
 
     def jobs(self, run: RunDir) -> list[Job]:
-        from telltale.attributes.audit import build_probes as attribute_probes
-        from telltale.membership.audit import build_probes as membership_probes
+        from telltale.attributes.audit import attribute_probes
+        from telltale.membership.audit import membership_probes
         from telltale.models.base import DecodingConfig
 
         config = self.config
@@ -269,10 +218,23 @@ class MitigateAudit(Audit):
             jobs.append(Job(membership, "membership probes", decoding, with_stats=True))
         return jobs
 
-    def score(self, run: RunDir, scorer: str = RULES) -> dict[str, Any]:
-        from telltale.mitigate.scoring import score_records
+    def scorer(self, run: RunDir, judge: TargetModel | None = None) -> Scorer | None:
+        """The attribute audit's scorer on the attribute replies (membership records need
+        no parsing)."""
+        from telltale.attributes.scoring import attribute_scorer
+        from telltale.attributes.taxonomy import from_dict
+        from telltale.scorers import by_task
 
-        return score_records(run, self.config)
+        if not self.config.attributes:
+            return None
+        taxonomy = from_dict(run.read_json("taxonomy.json"))
+        return by_task({"attributes": attribute_scorer(taxonomy)},
+                       lambda rec: rec.probe.get("task", ""))
+
+    def metrics(self, run: RunDir, records: list[Record]) -> Results:
+        from telltale.mitigate.scoring import mitigate_metrics
+
+        return mitigate_metrics(run, self.config, records)
 
 
 def made_media(log: Path, path_of: Callable[[str, str], Path]

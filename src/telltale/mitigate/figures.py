@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from telltale.mitigate.audit import ORIGINAL, MitigateConfig
+from telltale.mitigate.config import ORIGINAL, MitigateConfig, label
 
 
 def _interval(est: dict[str, Any] | None) -> tuple[float, float, float]:
@@ -24,8 +24,6 @@ def privacy_utility_figure(path: Path, results: dict[str, Any],
     """WER (x) against each privacy figure (y): lazy-informed EER, membership AUC and the
     first attribute's accuracy; the undefended original is the reference point. Nothing
     is drawn without WER (``classical`` off)."""
-    from telltale.mitigate.scoring import label
-
     classical = results.get("classical")
     if not classical:
         return None

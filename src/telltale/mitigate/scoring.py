@@ -16,36 +16,45 @@ version is compared with the original on the same clips:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
-from telltale.mitigate.audit import CLASSICAL_LOG, DEFENDED_LOG, ORIGINAL, MitigateConfig, read_log
-from telltale.mitigate.voice import VoiceDefence
+from telltale.findings import (
+    Level,
+    Results,
+    SummaryRow,
+    Verdict,
+    inconclusive,
+    leak,
+    no_leak,
+)
+from telltale.membership.blind import MIN_PER_CLASS
+from telltale.mitigate.config import (
+    CLASSICAL_LOG,
+    DEFENDED_LOG,
+    ORIGINAL,
+    MitigateConfig,
+    label,
+    read_log,
+)
 from telltale.records import Record
 from telltale.rundir import RunDir
 from telltale.tables import format_estimate, write_table
 
-#: fewest members and non-members for a membership verdict (as the membership audit)
-MIN_PER_CLASS = 20
 
-
-def label(version: str) -> str:
-    return "original, undefended" if version == ORIGINAL else VoiceDefence(version).describe()
-
-
-def score_records(run: RunDir, config: MitigateConfig) -> dict[str, Any]:
-    """Every figure of a mitigation run; writes records, tables and figures."""
-    records = run.records()
-    errors = [{"sample_id": r.sample_id, "error": r.error} for r in records if r.error]
+def mitigate_metrics(run: RunDir, config: MitigateConfig, records: list[Record]) -> Results:
+    """Every figure of a mitigation run from its scored records and logs; writes tables
+    and figures."""
     defence_problems = [e["error"] for e in read_log(run.path / DEFENDED_LOG) if e["error"]]
     results: dict[str, Any] = {"versions": {v: label(v) for v in config.versions()},
-                               "errors": errors, "defence_problems": defence_problems,
+                               "defence_problems": defence_problems,
                                "defence_draws": _draws(run)}
-    summary: list[dict[str, Any]] = []
-    verdicts: list[dict[str, str]] = []
+    summary: list[SummaryRow] = []
+    verdicts: list[Verdict] = []
     by_task: dict[str, list[Record]] = defaultdict(list)
     for rec in records:
         by_task[rec.probe.get("task", "")].append(rec)
@@ -59,16 +68,12 @@ def score_records(run: RunDir, config: MitigateConfig) -> dict[str, Any]:
     results["tradeoff"] = _tradeoff(results, config)
     verdicts = [_defence_verdict(results, config, version) for version in config.defences] \
         + verdicts
-    results.update(summary=summary, verdicts=verdicts, counts={
-        "records": len(records), "errors": len(errors),
-        "samples": len({r.sample_id for r in records}),
-        "defence_problems": len(defence_problems)})
+    results["counts"] = {"defence_problems": len(defence_problems)}
     _tables(run, results, config)
     from telltale.mitigate.figures import privacy_utility_figure
 
     privacy_utility_figure(run.figures / "privacy_utility.png", results, config)
-    run.rewrite_records(records)
-    return results
+    return Results(summary, verdicts, results)
 
 
 def _draws(run: RunDir) -> dict[str, dict[str, Any]]:
@@ -93,7 +98,7 @@ def _draws(run: RunDir) -> dict[str, dict[str, Any]]:
 
 
 def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
-                summary: list, verdicts: list) -> dict[str, Any]:
+                summary: list[SummaryRow], verdicts: list[Verdict]) -> dict[str, Any]:
     from telltale.attributes.metrics import (
         cell_metrics,
         compare,
@@ -101,25 +106,15 @@ def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
         is_correct,
         is_refused,
     )
-    from telltale.attributes.parse import parse_answer
+    from telltale.attributes.scoring import answer_row
     from telltale.attributes.taxonomy import from_dict
     from telltale.attributes.verdicts import cell_verdict
 
     taxonomy = from_dict(run.read_json("taxonomy.json"))
     cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
-        if rec.error is not None:
-            continue
-        attribute = rec.probe["attribute"]
-        answer = parse_answer(rec.output, taxonomy[attribute])
-        truth = rec.labels.get(attribute)
-        rec.parsed = {"label": answer.label, "status": answer.status, "hedged": answer.hedged,
-                      "evidence": answer.evidence, "parser": "rules"}
-        rec.scores = {"correct": bool(answer.label is not None and answer.label == truth)}
-        cells[(attribute, rec.probe["mode"], rec.probe["defence"])].append({
-            "sample_id": rec.sample_id, "cluster": rec.labels.get("speaker"),
-            "attribute": attribute, "mode": rec.probe["mode"], "condition": "original",
-            "truth": truth, "status": answer.status, "label": answer.label})
+        cells[(rec.probe["attribute"], rec.probe["mode"], rec.probe["defence"])].append(
+            answer_row(rec))
     out: dict[str, Any] = {}
     for attribute in config.attributes:
         labels = taxonomy[attribute].labels
@@ -133,12 +128,13 @@ def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
                 entry: dict[str, Any] = {"metrics": metrics}
                 where = f"{attribute} inference, {mode} prompt, {label(version)}"
                 accuracy, refusal = metrics["accuracy_all"], metrics["refusal_rate"]
-                summary.append({"metric": f"{attribute} accuracy, all questions ({mode}), "
-                                          f"{label(version)}", **accuracy,
-                                "control": f"majority {metrics['majority_baseline']:.3f}"
-                                if metrics["majority_baseline"] is not None else None})
-                summary.append({"metric": f"{attribute} refusal rate ({mode}), "
-                                          f"{label(version)}", **refusal, "control": None})
+                summary += [
+                    SummaryRow.of(f"{attribute} accuracy, all questions ({mode}), "
+                                  f"{label(version)}", accuracy,
+                                  f"majority {metrics['majority_baseline']:.3f}"
+                                  if metrics["majority_baseline"] is not None else None),
+                    SummaryRow.of(f"{attribute} refusal rate ({mode}), {label(version)}",
+                                  refusal)]
                 if version != ORIGINAL and base:
                     labelled = [r for r in base if r["truth"] is not None]
                     entry["change"] = {
@@ -146,29 +142,28 @@ def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
                                                        if r["truth"] is not None], is_correct),
                         "refusal": compare(base, rows, is_refused)}
                     change = entry["change"]["accuracy"]
-                    summary.append({"metric": f"{attribute} accuracy change ({mode}), "
-                                              f"{label(version)} vs original",
-                                    "value": change["diff"], "low": change.get("low"),
-                                    "high": change.get("high"), "n": change["n"],
-                                    "control": describe_test(change)})
+                    summary.append(SummaryRow(
+                        f"{attribute} accuracy change ({mode}), {label(version)} vs original",
+                        change["diff"], change.get("low"), change.get("high"), change["n"],
+                        describe_test(change)))
                 verdict = cell_verdict(attribute, f"{mode}, {label(version)}", metrics, None)
-                verdict["text"] = verdict["text"].replace(f"{attribute} ({mode}, "
-                                                          f"{label(version)})", where, 1)
+                verdict = dataclasses.replace(verdict, text=verdict.text.replace(
+                    f"{attribute} ({mode}, {label(version)})", where, 1))
                 verdicts.append(verdict)
-                entry["verdict_level"] = verdict["level"]
+                entry["verdict_level"] = verdict.level.value
                 out.setdefault(attribute, {}).setdefault(mode, {})[version] = entry
     return out
 
 
-def _membership(records: list[Record], config: MitigateConfig, summary: list,
-                verdicts: list) -> dict[str, Any]:
+def _membership(records: list[Record], config: MitigateConfig, summary: list[SummaryRow],
+                verdicts: list[Verdict]) -> dict[str, Any]:
     from telltale import stats
     from telltale.membership.attack import aggregate_attack
     from telltale.membership.scoring import aligned_indicators
 
     by_version: dict[str, dict[str, Record]] = defaultdict(dict)
     for rec in records:
-        if rec.error is None and rec.token_stats is not None:
+        if rec.token_stats is not None:
             by_version[rec.probe["defence"]][rec.sample_id] = rec
     originals = by_version.get(ORIGINAL, {})
     ids = sorted(originals)
@@ -196,26 +191,26 @@ def _membership(records: list[Record], config: MitigateConfig, summary: list,
         if not isinstance(entry, dict) or "auc" not in entry:
             continue
         where = f"membership, {label(version)}"
-        summary.append({"metric": f"MIA AUC, {label(version)}", **entry["auc"],
-                        "control": "chance 0.5"})
+        summary.append(SummaryRow.of(f"MIA AUC, {label(version)}", entry["auc"],
+                                     "chance 0.5"))
         if version != ORIGINAL and ORIGINAL in scores:
             both = np.isfinite(scores[version]) & np.isfinite(scores[ORIGINAL])
             if np.bincount(y[both], minlength=2).min() >= 2:
                 entry["change"] = stats.paired_auc_difference(
                     y[both], scores[ORIGINAL][both], scores[version][both], seed=config.seed)
                 change = entry["change"]
-                summary.append({"metric": f"MIA AUC change, {label(version)} vs original",
-                                "value": change["diff"], "low": change["low"],
-                                "high": change["high"], "n": change["n"],
-                                "control": f"paired bootstrap p = {change['p']:.3g}"})
+                summary.append(SummaryRow(
+                    f"MIA AUC change, {label(version)} vs original", change["diff"],
+                    change["low"], change["high"], change["n"],
+                    f"paired bootstrap p = {change['p']:.3g}"))
         verdict = _membership_verdict(where, entry["auc"], counts)
-        entry["verdict_level"] = verdict["level"]
+        entry["verdict_level"] = verdict.level.value
         verdicts.append(verdict)
     return out
 
 
 def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: str
-                     ) -> dict[str, Any]:
+                     ) -> Verdict:
     """One verdict per defence, shown first: which of the leaks found undefended remain
     on the defended audio, and what the defence costs in WER."""
     remaining, removed, unsure, figures = [], [], [], []
@@ -230,11 +225,11 @@ def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: s
         before, after = cell.get(ORIGINAL, {}), cell.get(version, {})
         if "verdict_level" not in after:
             continue
-        if after["verdict_level"] == "warn":
+        if after["verdict_level"] == Level.LEAK:
             remaining.append(name)
-        elif after["verdict_level"] == "info":
+        elif after["verdict_level"] == Level.INCONCLUSIVE:
             unsure.append(name)
-        elif before.get("verdict_level") == "warn":
+        elif before.get("verdict_level") == Level.LEAK:
             removed.append(name)
         if name == "membership":
             figures.append(f"membership AUC {before['auc']['value']:.3f} -> "
@@ -258,25 +253,27 @@ def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: s
         parts.append(f"leaked undefended, no longer shown: {', '.join(removed)}")
     if unsure:
         parts.append(f"inconclusive: {', '.join(unsure)}")
-    level = "warn" if remaining else "info" if unsure or not removed else "ok"
+    level = (Level.LEAK if remaining else Level.INCONCLUSIVE if unsure or not removed
+             else Level.NO_LEAK)
     text = f"{label(version)}: {'; '.join(parts) or 'nothing leaked undefended'}"
-    return {"level": level, "headline": True,
-            "text": text + (f" ({'; '.join(figures)})." if figures else ".")}
+    return Verdict(level, text + (f" ({'; '.join(figures)})." if figures else "."),
+                   headline=True)
 
 
 def _membership_verdict(where: str, auc: dict[str, Any], counts: tuple[int, int]
-                        ) -> dict[str, str]:
+                        ) -> Verdict:
     text = f"membership AUC {format_estimate(auc)}"
     if min(counts) < MIN_PER_CLASS:
-        return {"level": "info", "text": f"{where}: inconclusive - {counts[0]} members and "
-                                         f"{counts[1]} non-members; at least {MIN_PER_CLASS} "
-                                         f"of each are needed ({text})."}
+        return inconclusive(f"{where}: inconclusive - {counts[0]} members and {counts[1]} "
+                            f"non-members; at least {MIN_PER_CLASS} of each are needed "
+                            f"({text}).")
     if auc["low"] > 0.5:
-        return {"level": "warn", "text": f"{where}: members are still told apart - {text}."}
-    return {"level": "ok", "text": f"{where}: no membership signal shown - {text}."}
+        return leak(f"{where}: members are still told apart - {text}.")
+    return no_leak(f"{where}: no membership signal shown - {text}.")
 
 
-def _classical(run: RunDir, config: MitigateConfig, summary: list) -> dict[str, Any]:
+def _classical(run: RunDir, config: MitigateConfig, summary: list[SummaryRow]
+               ) -> dict[str, Any]:
     from telltale.mitigate.asr import wer_difference, wer_estimate, word_errors
     from telltale.mitigate.speaker import eer_estimate, split_enrolment, trials
 
@@ -323,15 +320,11 @@ def _classical(run: RunDir, config: MitigateConfig, summary: list) -> dict[str, 
                           ("eer_lazy_informed", "EER, lazy-informed attacker"),
                           ("wer", "WER (PocketSphinx)")):
             if key in entry:
-                summary.append({"metric": f"{name}, {label(version)}", **_ci(entry[key]),
-                                "control": ("0.5 = the voice cannot be linked" if "eer" in key
-                                            else None)})
+                summary.append(SummaryRow.of(f"{name}, {label(version)}", entry[key],
+                                             "0.5 = the voice cannot be linked"
+                                             if "eer" in key else None))
         out[version] = entry
     return out
-
-
-def _ci(est: dict[str, Any]) -> dict[str, Any]:
-    return {k: est[k] for k in ("value", "low", "high", "n")}
 
 
 def _value(obj: Any, *path: str) -> float:

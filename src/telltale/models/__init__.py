@@ -23,7 +23,17 @@ from telltale.models.base import (
     UnsupportedRequest,
 )
 
-SCHEMES = ("hf", "openai", "organism", "docassistant")
+#: spec scheme -> "module:Class" of its backend (imported only when a spec names it); a
+#: new backend is one entry here, as a new audit is one entry in ``telltale.audit.AUDITS``
+BACKENDS: dict[str, str] = {
+    "hf": "telltale.models.hf:HFModel",
+    "openai": "telltale.models.openai_api:OpenAIModel",
+    "organism": "telltale.organism.backend:OrganismModel",
+    "docassistant": "telltale.models.docassistant:DocAssistantModel",
+}
+#: backends that batch on the device (the others keep requests in flight instead)
+BATCHED = ("hf", "organism", "docassistant")
+SCHEMES = tuple(BACKENDS)
 
 
 class ModelSpecError(ValueError):
@@ -56,28 +66,22 @@ def load_model(spec: str, batch_size: int | None = None, **options: Any) -> Targ
 
     ``batch_size`` goes to the backends that batch on the device (hf, organism,
     docassistant); remote backends use their own concurrency limit instead."""
-    scheme, rest = parse_spec(spec)
-    if batch_size is not None and scheme in ("hf", "organism", "docassistant"):
-        options["batch_size"] = batch_size
-    if scheme == "hf":
-        from telltale.models.hf import HFModel
+    import importlib
 
-        return HFModel(rest, **options)
+    scheme, rest = parse_spec(spec)
+    if batch_size is not None and scheme in BATCHED:
+        options["batch_size"] = batch_size
+    module, _, name = BACKENDS[scheme].partition(":")
+    backend = getattr(importlib.import_module(module), name)
     if scheme == "openai":
-        from telltale.models.openai_api import OpenAIModel, parse_openai_spec
+        from telltale.models.openai_api import parse_openai_spec
 
         try:
             model, base_url, spec_options = parse_openai_spec(rest)
         except ValueError as exc:
             raise ModelSpecError(str(exc)) from None
-        return OpenAIModel(model, base_url, **{**options, **spec_options})
-    if scheme == "organism":
-        from telltale.organism.backend import OrganismModel
-
-        return OrganismModel(rest, **options)
-    from telltale.models.docassistant import DocAssistantModel
-
-    return DocAssistantModel(rest, **options)
+        return backend(model, base_url, **{**options, **spec_options})
+    return backend(rest, **options)
 
 
 __all__ = ["DecodingConfig", "Generation", "ModelSpecError", "Request", "TargetModel",

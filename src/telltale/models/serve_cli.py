@@ -97,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     """Add ``serve`` to the ``telltale`` command line."""
-    from telltale.options import add_command
+    from telltale.arguments import add_command
 
     parser = add_command(subparsers, "serve", help="serve a model as an OpenAI-compatible "
                          "endpoint on loopback", description=DESCRIPTION)
@@ -107,8 +107,8 @@ def register(subparsers) -> None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m telltale.models.serve_cli MODEL_SPEC [--port N]``: ``telltale serve``
     without the rest of the command line."""
+    from telltale.arguments import DefaultsFormatter
     from telltale.console import configure
-    from telltale.options import DefaultsFormatter
 
     parser = argparse.ArgumentParser(prog="python -m telltale.models.serve_cli",
                                      description=DESCRIPTION, formatter_class=DefaultsFormatter)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from telltale.options import add_command
+from telltale.arguments import add_command
 from telltale.organism.train import SIZES
 
 

@@ -27,5 +27,5 @@ Modules: :mod:`~telltale.retention.memory` (the fine-tuning texts),
 :mod:`~telltale.retention.finetune` (objectives and LoRA training),
 :mod:`~telltale.retention.target` (the model that is fine-tuned),
 :mod:`~telltale.retention.probes` (people and probes), :mod:`~telltale.retention.audit`
-(scoring and the command), :mod:`~telltale.retention.cli` (its options).
+(its options, scorer and metrics; the command is generated from its config).
 """
