@@ -211,6 +211,10 @@ class Flaky(BaseHTTPRequestHandler):
     give_logprobs = True
     scores = True
     models_status = 200
+    #: content part type -> the message of the 400 it gets (vLLM's for a model without it)
+    refuse: ClassVar[dict[str, str]] = {}
+    #: extra fields of the model's /v1/models entry (vLLM reports root and max_model_len)
+    entry: ClassVar[dict] = {}
 
     def reply(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -230,6 +234,11 @@ class Flaky(BaseHTTPRequestHandler):
         self.seen.append((self.path, self.headers.get("Authorization")))
         status, delay = self.script.pop(0) if self.script else (200, 0.0)
         time.sleep(delay)
+        parts = [p.get("type") for m in request["messages"] if isinstance(m["content"], list)
+                 for p in m["content"]]
+        refused = [self.refuse[p] for p in parts if p in self.refuse]
+        if refused:
+            return self.reply(400, {"error": {"message": refused[0], "type": "BadRequestError"}})
         if status != 200:
             return self.reply(status, {"error": {"message": f"scripted {status} for "
                                                             f"{self.path}", "type": "test"}})
@@ -271,7 +280,8 @@ class Flaky(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path.split("?")[0] == "/v1/models" and self.models_status == 200:
-            return self.reply(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
+            return self.reply(200, {"object": "list", "data": [{"id": "m", "object": "model",
+                                                                 **self.entry}]})
         return self.reply(self.models_status if self.path.startswith("/v1/models") else 404,
                           {"error": {"message": f"no route {self.path}", "type": "test"}})
 
@@ -291,6 +301,8 @@ def flaky():
     Flaky.give_logprobs = True
     Flaky.scores = True
     Flaky.models_status = 200
+    Flaky.refuse = {}
+    Flaky.entry = {}
     yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
 
@@ -372,8 +384,8 @@ def test_a_dead_or_wrong_endpoint_fails_in_seconds_with_the_reason(flaky):
 def test_probing_finds_what_a_plain_server_does_and_refusals_carry_its_reason(flaky):
     _, url = flaky
     model = OpenAIModel("m", url, top_logprobs=5)
-    assert {"generate", "stats_on_generate", "score"} <= model.capabilities
-    assert Flaky.hits == 2  # one probe per verb
+    assert {"generate", "stats_on_generate", "score", "audio", "image"} <= model.capabilities
+    assert Flaky.hits == 4  # one probe per capability
     too_many = OpenAIModel("m", url, top_logprobs=50)
     assert "score" not in too_many.capabilities
     with pytest.raises(UnsupportedRequest, match="greater than max allowed: 20"):
@@ -451,6 +463,54 @@ def test_wire_format_and_top_logprob_stats_from_a_plain_server(flaky, speech_cli
     Flaky.give_logprobs = False
     with pytest.raises(UnsupportedRequest, match="no log-probabilities"):
         model.generate([Request("hi")], with_stats=True)
+
+
+def test_media_input_is_tried_not_assumed(flaky, speech_clips):
+    """An audio-only vLLM model refuses an image with a 400 only when one reaches it: the
+    probe sends one, and the refusal comes back with vLLM's words before any probe runs."""
+    _, url = flaky
+    Flaky.refuse = {"image_url": "At most 0 image(s) may be provided in one prompt."}
+    model = OpenAIModel("m", url)
+    assert "audio" in model.capabilities and "image" not in model.capabilities
+    image = Image.new("RGB", (20, 20))
+    Flaky.hits = 0
+    with pytest.raises(UnsupportedRequest, match=r"does not accept image input.*At most 0 "
+                                                 r"image\(s\)"):
+        model.generate([Request("what is shown?", image=image)])
+    assert Flaky.hits == 0
+    Flaky.refuse = {"input_audio": "At most 0 audio(s) may be provided in one prompt."}
+    vision = OpenAIModel("m", url)
+    assert "image" in vision.capabilities and "audio" not in vision.capabilities
+    with pytest.raises(UnsupportedRequest, match=r"audio input.*At most 0 audio"):
+        vision.score([Request("who speaks?", audio=speech_clips[0])], ["me"])
+
+
+def test_the_fingerprint_holds_what_the_server_reports_of_its_weights(flaky):
+    """vLLM's /v1/models names the weights (root) and the context length: weights swapped
+    behind one URL change the fingerprint; a run fingerprinted before (name, URL and k
+    only) resumes through the aliases, and so does a batch-file run of the same model."""
+    from telltale.models.openai_api import served_fingerprint
+
+    _, url = flaky
+    plain = OpenAIModel("m", url, capabilities={"generate"})
+    assert plain.fingerprint == OpenAIModel.make_fingerprint(
+        backend="openai", model="m", base_url=url, server=None, top_k=20)  # as before
+    Flaky.entry = {"root": "/models/qwen-a", "max_model_len": 8192, "created": 1}
+    first = OpenAIModel("m", url, capabilities={"generate"})
+    Flaky.entry = {"root": "/models/qwen-b", "max_model_len": 8192, "created": 2}
+    swapped = OpenAIModel("m", url, capabilities={"generate"})
+    assert len({plain.fingerprint, first.fingerprint, swapped.fingerprint}) == 3
+    assert plain.fingerprint in first.fingerprint_aliases  # runs made before the change
+    batch = served_fingerprint("m", {"generate"}, 20, {"root": "/models/qwen-b"})
+    assert batch in swapped.fingerprint_aliases and batch not in first.fingerprint_aliases
+    # a restart (another "created") changes nothing; a spec that pins the weights is checked
+    Flaky.entry = {"root": "/models/qwen-b", "max_model_len": 8192, "created": 3}
+    assert OpenAIModel("m", url, capabilities={"generate"}).fingerprint == swapped.fingerprint
+    with pytest.raises(RemoteError, match="names root=/models/qwen-a but the server reports "
+                                          "/models/qwen-b"):
+        load_model(f"openai:m@{url},root=/models/qwen-a")
+    offline = load_model("openai:m@batch,capabilities=generate,root=/models/qwen-b")
+    assert offline.fingerprint == batch and Flaky.hits == 0
 
 
 def test_declared_capabilities(flaky, speech_clips):
