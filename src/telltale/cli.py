@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",
+    "telltale.batch.cli",
     "telltale.demo",
 )
 

@@ -183,15 +183,21 @@ class RunDir:
     def start(self, audit: str, config: dict[str, Any], *, seed: int = 0,
               model: str | None = None, model_fingerprint: str | None = None,
               data: str | Path | None = None,
-              manifest_problems: Iterable[str] = ()) -> None:
+              manifest_problems: Iterable[str] = (),
+              fingerprint_aliases: Iterable[str] = ()) -> None:
         """Write ``run.json``; on resume keep the original start time and check that the
-        audit, config, model and data are the ones the directory was started with."""
+        audit, config, model and data are the ones the directory was started with (a
+        model fingerprint among ``fingerprint_aliases``, the same model fingerprinted
+        another way, counts as the same)."""
         self.check_config(audit, config)
         previous = self.read_run_json()
         data_hash = file_sha256(data) if data and Path(data).is_file() else None
         if previous:
             for name, now in (("model_fingerprint", model_fingerprint),
                               ("data_sha256", data_hash)):
+                if name == "model_fingerprint" and previous.get(name) in set(
+                        fingerprint_aliases):
+                    continue
                 if previous.get(name) not in (None, now):
                     raise ValueError(
                         f"{self.path} holds a run of a different {name.replace('_', ' ')} "

@@ -91,6 +91,7 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
     run.start(audit.name, audit.config.to_dict(), seed=audit.config.seed,
               model=redact_urls(options.model) if options.model else None,
               model_fingerprint=model.fingerprint if model is not None else None,
+              fingerprint_aliases=getattr(model, "fingerprint_aliases", ()),
               data=prepared.data, manifest_problems=prepared.problems)
     for problem in prepared.problems:
         log.warning("skipped %s", problem)
