@@ -197,6 +197,8 @@ class RunDir:
                               ("data_sha256", data_hash)):
                 if name == "model_fingerprint" and previous.get(name) in set(
                         fingerprint_aliases):
+                    log.info("%s: the model's fingerprint %s was written another way "
+                             "before; now %s", self.path, previous.get(name), now)
                     continue
                 if previous.get(name) not in (None, now):
                     raise ValueError(

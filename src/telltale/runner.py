@@ -48,6 +48,8 @@ class Outcome:
                 f"{c['skipped']} already recorded, {c['errors']} failed")
         if dropped:
             text += f"; {dropped} manifest rows dropped"
+        if c.get("pending"):
+            text += f"; {c['pending']} requests waiting in batch files"
         return text + ("" if self.status == 0 else " - FAILED")
 
 
@@ -97,6 +99,7 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
         log.warning("skipped %s", problem)
     audit.setup(run, options)
     counts = {"done": 0, "skipped": 0, "errors": 0}
+    pending = 0
     loader = MediaLoader(seed=audit.config.seed)
     variants: dict[str | None, Any] = {None: model}
     for job in audit.jobs(run):
@@ -112,6 +115,9 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
                          with_stats=job.with_stats, batch_size=options.batch_size,
                          loader=loader, desc=job.desc)
         counts = {k: counts[k] + got[k] for k in counts}
+        pending += got.get("pending", 0)
+    if pending:  # scored once the batch files are answered (telltale batch read)
+        return Outcome({"audit": audit.name}, {**counts, "pending": pending})
     results = score_run(run, audit, options.scorer)
     asked = sum(counts.values())
     failed = counts["errors"] > 0 and (
@@ -169,4 +175,5 @@ def print_summary(outcome_or_results: Outcome | dict[str, Any], run: RunDir) -> 
         print(verdict["text"])
     if outcome is not None:
         print(outcome.line)
-    print(f"results: {run.results_path}\nreport:  {run.path / 'report.html'}")
+    if run.results_path.exists():
+        print(f"results: {run.results_path}\nreport:  {run.path / 'report.html'}")

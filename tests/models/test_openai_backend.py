@@ -215,6 +215,14 @@ class Flaky(BaseHTTPRequestHandler):
     refuse: ClassVar[dict[str, str]] = {}
     #: extra fields of the model's /v1/models entry (vLLM reports root and max_model_len)
     entry: ClassVar[dict] = {}
+    #: a prompt holding this text gets a 400 (one bad sample)
+    poison: str | None = None
+    #: seconds before each answer when no script entry says otherwise
+    delay = 0.0
+    #: chat completions being answered now, and the most at once
+    in_flight = 0
+    most_in_flight = 0
+    lock = threading.Lock()
 
     def reply(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -228,19 +236,33 @@ class Flaky(BaseHTTPRequestHandler):
             pass  # the client timed out and hung up, as scripted
 
     def do_POST(self):
-        type(self).hits += 1
+        cls = type(self)
+        with cls.lock:
+            cls.hits += 1
+            cls.in_flight += 1
+            cls.most_in_flight = max(cls.most_in_flight, cls.in_flight)
+            status, delay = self.script.pop(0) if self.script else (200, cls.delay)
+        try:
+            answer = self.answer(status, delay)
+        finally:
+            with cls.lock:  # no longer in flight once the reply is on its way
+                cls.in_flight -= 1
+        self.reply(*answer)
+
+    def answer(self, status: int, delay: float) -> tuple[int, dict]:
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
         self.bodies.append(request)
         self.seen.append((self.path, self.headers.get("Authorization")))
-        status, delay = self.script.pop(0) if self.script else (200, 0.0)
         time.sleep(delay)
+        if self.poison and self.poison in json.dumps(request["messages"]):
+            return (400, {"error": {"message": "scripted poison", "type": "test"}})
         parts = [p.get("type") for m in request["messages"] if isinstance(m["content"], list)
                  for p in m["content"]]
         refused = [self.refuse[p] for p in parts if p in self.refuse]
         if refused:
-            return self.reply(400, {"error": {"message": refused[0], "type": "BadRequestError"}})
+            return (400, {"error": {"message": refused[0], "type": "BadRequestError"}})
         if status != 200:
-            return self.reply(status, {"error": {"message": f"scripted {status} for "
+            return (status, {"error": {"message": f"scripted {status} for "
                                                             f"{self.path}", "type": "test"}})
         body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
                 "choices": [{"index": 0, "finish_reason": "stop",
@@ -248,7 +270,7 @@ class Flaky(BaseHTTPRequestHandler):
         k = request.get("prompt_logprobs")
         if k is not None and self.scores:
             if k > 20:
-                return self.reply(400, {"error": {"message": f"Requested prompt logprobs of "
+                return (400, {"error": {"message": f"Requested prompt logprobs of "
                                                              f"{k}, which is greater than max "
                                                              "allowed: 20", "type": "test"}})
             prompt = "".join(f"<{m['role']}>" + (m["content"] if isinstance(m["content"], str)
@@ -276,7 +298,7 @@ class Flaky(BaseHTTPRequestHandler):
                  "top_logprobs": [{"token": f"t{j}", "logprob": float(np.log(q)),
                                    "bytes": None} for j, q in enumerate(probs[:k])]}
                 for tok, probs in step]}
-        return self.reply(200, body)
+        return (200, body)
 
     def do_GET(self):
         if self.path.split("?")[0] == "/v1/models" and self.models_status == 200:
@@ -292,6 +314,7 @@ class Flaky(BaseHTTPRequestHandler):
 @pytest.fixture()
 def flaky():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     Flaky.hits = 0
@@ -303,6 +326,9 @@ def flaky():
     Flaky.models_status = 200
     Flaky.refuse = {}
     Flaky.entry = {}
+    Flaky.poison = None
+    Flaky.delay = 0.0
+    Flaky.in_flight = Flaky.most_in_flight = 0
     yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
 

@@ -17,8 +17,8 @@ over HTTP (:meth:`telltale.models.openai_api.OpenAIModel.read_generation`, ...);
 still waiting for an answer stays pending and is written again. Scoring a model's own
 output (``with_stats`` where the engine gives no statistics with generation) needs the
 generated text, so its scoring request goes in the file written after the generation is
-read back. An answer that is an error becomes the probe's error record once; the next
-invocation writes the request again, as a live run retries its errors.
+read back. An answer that is an error becomes the probe's error record, and the request goes
+into the next file again, as a live run retries its errors on a resume.
 """
 
 from __future__ import annotations
@@ -76,11 +76,11 @@ class BatchFiles:
             out.setdefault(entry["custom_id"], []).append(entry)
         return out
 
-    def answers(self) -> tuple[dict[tuple[str, str], dict[str, Any]], set[str]]:
-        """(custom_id, request sha256) -> the answer not yet used up, and the ids of the
-        output lines read so far."""
+    def answers(self) -> tuple[dict[tuple[str, str], dict[str, Any]], set[tuple[str, str]]]:
+        """(custom_id, request sha256) -> the answer not yet used up, and the (id,
+        custom_id) of the output lines read so far."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        ids: set[str] = set()
+        ids: set[tuple[str, str]] = set()
         for entry in _lines(self.answers_path):
             key = (entry["custom_id"], entry["sha256"])
             if entry.get("consumed"):
@@ -88,7 +88,7 @@ class BatchFiles:
                 continue
             found[key] = entry
             if entry.get("id"):
-                ids.add(entry["id"])
+                ids.add((entry["id"], entry["custom_id"]))
         return found, ids
 
     def append(self, path: Path, entries: list[dict[str, Any]]) -> None:
@@ -180,9 +180,11 @@ def ask_by_batch_files(run: RunDir, prepared: Iterator[Prepared], model: Any,
                         writer.write(probe.key, call.verb, body, digest)
                         counts["pending"] += 1
                         break
-                    if answer.get("error") is not None:
+                    if answer.get("error") is not None:  # an error record now, and
                         consumed.append({"custom_id": probe.key, "sha256": digest,
-                                         "consumed": True})
+                                         "consumed": True})  # the request sent again
+                        writer.write(probe.key, call.verb, body, digest)
+                        counts["pending"] += 1
                         outcome = BatchAnswerError(f"{model.model} in a batch file: "
                                                    f"{answer['error']}")
                         break
@@ -237,10 +239,10 @@ def read_output(run: RunDir, path: Path, served: str) -> dict[str, int]:
                 continue
             where = f"{path}:{number}"
             entry = _answer(line, where, written, served, run)
-            if entry.get("id") in seen:
+            custom_id = entry["custom_id"]
+            if (entry.get("id"), custom_id) in seen:
                 skipped += 1
                 continue
-            custom_id = entry["custom_id"]
             stage = _open_stage(written[custom_id], found, answered_now, custom_id)
             if stage is None or not _fits(stage, entry):
                 skipped += 1  # answers a request already answered
@@ -249,7 +251,7 @@ def read_output(run: RunDir, path: Path, served: str) -> dict[str, int]:
             answered_now.add((custom_id, stage["sha256"]))
             kept.append(entry)
             if entry.get("id"):
-                seen.add(entry["id"])
+                seen.add((entry["id"], custom_id))
     files.append(files.answers_path, kept)
     return {"answers": len(kept), "errors": sum(e.get("error") is not None for e in kept),
             "skipped": skipped}
