@@ -15,7 +15,7 @@ import json
 import httpx
 import pytest
 import soundfile as sf
-from test_openai_backend import Flaky, flaky  # noqa: F401 (the fixture)
+from scripted import Flaky
 
 from telltale.cli import main
 

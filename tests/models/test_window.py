@@ -5,7 +5,7 @@ test_openai_backend.py, which answers from a script and counts requests in fligh
 import numpy as np
 import pytest
 import soundfile as sf
-from test_openai_backend import Flaky, flaky  # noqa: F401 (the fixture)
+from scripted import Flaky
 
 from telltale.cache import CachedModel, ResponseCache
 from telltale.models import wire
