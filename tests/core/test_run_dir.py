@@ -100,3 +100,14 @@ def test_records_reach_the_file_at_once_and_disk_in_groups(tmp_path, monkeypatch
     RunDir(tmp_path / "run").rewrite_records([Record(key="only", sample_id="s")])
     run.append(Record(key="after", sample_id="s"))
     assert [r.key for r in RunDir(tmp_path / "run").records()] == ["only", "after"]
+
+
+def test_a_model_fingerprinted_another_way_resumes_and_any_other_is_refused(tmp_path):
+    """A backend that changed how it fingerprints (the openai: backend added the served
+    weights in issue 26) names its earlier fingerprints as aliases."""
+    RunDir(tmp_path / "run").start("attributes", {}, model_fingerprint="old-way")
+    with pytest.raises(ValueError, match=r"different model fingerprint \(old-way vs new-way\)"):
+        RunDir(tmp_path / "run").start("attributes", {}, model_fingerprint="new-way")
+    RunDir(tmp_path / "run").start("attributes", {}, model_fingerprint="new-way",
+                                   fingerprint_aliases={"old-way"})
+    assert RunDir(tmp_path / "run").read_run_json()["model_fingerprint"] == "new-way"
