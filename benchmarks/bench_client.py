@@ -153,7 +153,8 @@ def measure(server: Server, config, job, concurrency: int, cache: str, latency: 
         rows.append({"latency": latency, "concurrency": concurrency, "cache": mode,
                      "probes": count, "errors": counts["errors"], "seconds": round(elapsed, 3),
                      "probes_per_s": round(rate, 1),
-                     "share_of_ideal": None if not latency else round(rate / ideal, 3),
+                     "share_of_ideal": None if not latency or mode == "warm"
+                     else round(rate / ideal, 3),
                      "most_in_flight": at_server["most_in_flight"],
                      "mean_in_flight": round(at_server["mean_in_flight"], 1),
                      "requests_at_server": at_server["requests"],
@@ -175,9 +176,10 @@ def resume_check(manifest: Path, out: Path) -> dict[str, Any]:
 
         env = {**os.environ, "TELLTALE_CACHE": str(out / "unused-cache")}
         whole, killed = out / "resume-whole", out / "resume-killed"
-        subprocess.run(command(whole), check=True, env=env, timeout=600)
+        quiet = {"env": env, "stdout": subprocess.DEVNULL}
+        subprocess.run(command(whole), check=True, timeout=600, **quiet)
         expected = len((whole / "records.jsonl").read_text().splitlines())
-        proc = subprocess.Popen(command(killed), env=env)
+        proc = subprocess.Popen(command(killed), **quiet)
         written = 0
         while proc.poll() is None:
             path = killed / "records.jsonl"
@@ -188,7 +190,7 @@ def resume_check(manifest: Path, out: Path) -> dict[str, Any]:
             time.sleep(0.005)
         proc.wait()
         at_kill = written
-        subprocess.run(command(killed), check=True, env=env, timeout=600)
+        subprocess.run(command(killed), check=True, timeout=600, **quiet)
     finally:
         server.stop()
 
@@ -250,9 +252,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         share = "" if r["share_of_ideal"] is None else f"{r['share_of_ideal']:.0%}"
+        # at 0 ms (and from the cache) nothing waits at the server: no figure in flight
+        flight = f"{r['most_in_flight']} / {r['mean_in_flight']:.0f}" \
+            if r["latency"] and r["cache"] != "warm" else ""
         print(f"| {r['latency'] * 1000:.0f} ms | {r['concurrency']} | {r['cache']} | "
-              f"{r['probes']} | {r['probes_per_s']:.0f} | {share} | {r['most_in_flight']} / "
-              f"{r['mean_in_flight']:.0f} | {r['client_cpu_s']} / {r['server_cpu_s']} |")
+              f"{r['probes']} | {r['probes_per_s']:.0f} | {share} | {flight} | "
+              f"{r['client_cpu_s']} / {r['server_cpu_s']} |")
 
 
 if __name__ == "__main__":

@@ -74,15 +74,18 @@ def window(items: Iterable[Item], model: TargetModel, decoding: DecodingConfig,
             if call is None:
                 yield probe, request, outcome
                 continue
-            while in_flight >= concurrency:
+            answered = []
+            while in_flight >= concurrency:  # wait for a slot
+                answered.append(finished.get())
                 in_flight -= 1
-                yield collect(finished.get())
-            in_flight += 1
+            in_flight += 1  # fill it before the answers are recorded
             pool.submit(_drive, backend, probe, request, planned, call,
                         decoding).add_done_callback(finished.put)
             while not finished.empty():
+                answered.append(finished.get())
                 in_flight -= 1
-                yield collect(finished.get())
+            for future in answered:
+                yield collect(future)
         while in_flight:
             in_flight -= 1
             yield collect(finished.get())

@@ -133,6 +133,12 @@ def test_output_of_another_run_or_model_is_refused_whole(flaky, manifest, tmp_pa
         assert main(["batch", "read", str(tmp_path / "a"), str(tmp_path / output)]) == 2
         assert __import__("re").search(message, capsys.readouterr().err), output
         assert not (tmp_path / "a" / "batch" / "answers.jsonl").exists()  # nothing kept
+    # the run still waits for all its requests; written again, they go in a new file
+    assert main(["batch", "status", str(tmp_path / "a")]) == 0
+    assert "8 requests waiting for an answer, 0 probes recorded" in capsys.readouterr().out
+    assert main(["-q", "batch", "write", str(tmp_path / "a")]) == 0
+    again = (tmp_path / "a" / "batch" / "requests-2.jsonl").read_text()
+    assert again == (tmp_path / "a" / "batch" / "requests-1.jsonl").read_text()
     # a hosted API names the dated snapshot it ran: that is the model the run names
     engine(url, tmp_path / "b" / "batch" / "requests-1.jsonl", tmp_path / "dated.jsonl",
            model="m-2024-08-06")
