@@ -66,7 +66,9 @@ def flaky():
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll interval: shutdown() waits for it, and every test using this waited 0.5 s
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     Flaky.hits = 0
     Flaky.script = []

@@ -4,6 +4,7 @@ real HTTP, answers from a script) for failures and for vLLM's scoring reply shap
 `transformers serve` is in test_third_party_server.py."""
 
 import sys
+import threading
 import time
 
 import httpx
@@ -556,3 +557,58 @@ def test_a_dead_endpoint_stops_the_run_before_anything_is_written(tmp_path, caps
                    "--out", str(tmp_path / "run"), "--attributes", "gender"])
     assert status == 1 and "127.0.0.1" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_plain_http_proxy_from_the_environment_carries_the_requests(flaky, monkeypatch):
+    """HTTP_PROXY is honoured as urllib reads it: requests go to the proxy with the whole
+    URL and its credentials. (Loopback targets never use a proxy, so the test lets this
+    one count as remote.)"""
+    import http.client
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
+
+    from telltale.models import http as telltale_http
+
+    seen = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def forward(self):
+            seen.append((self.command, self.path, self.headers.get("Proxy-Authorization")))
+            target = urlsplit(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+            conn.request(self.command, target.path + (f"?{target.query}" if target.query
+                                                      else ""), body=body or None,
+                         headers={"Content-Type": "application/json"})
+            reply = conn.getresponse()
+            data = reply.read()
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = forward
+
+        def log_message(self, *args):
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        _, url = flaky
+        monkeypatch.setenv("HTTP_PROXY", f"http://alice:proxypass@127.0.0.1:"
+                                         f"{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.setattr(telltale_http, "_loopback", lambda host: False)
+        model = OpenAIModel("m", url, capabilities={"generate"})
+        assert model.generate([Request("hi")])[0].text == "ok go"
+    finally:
+        proxy.shutdown()
+    assert [(c, p) for c, p, _ in seen] == [("GET", f"{url}/models"),
+                                            ("GET", f"{url}/telltale/info"),
+                                            ("POST", f"{url}/chat/completions")]
+    assert all(auth and auth.startswith("Basic ") for _, _, auth in seen)
