@@ -89,8 +89,11 @@ class MediaLoader:
         self._window: ThreadPoolExecutor | None = None
 
     def _media(self, sample: Sample, condition: str) -> Any:
-        """The sample's media under ``condition``, loaded by the first thread that asks."""
-        key = (str(sample.media), condition)
+        """The sample's media under ``condition``, loaded by the first thread that asks.
+        The noise condition is drawn per sample id, so a file two samples share is one
+        entry only in its original form."""
+        key = (str(sample.media), condition if condition == "original"
+               else f"{condition}|{sample.id}")
         with self._lock:
             future = self._cache.get(key)
             owner = future is None
@@ -115,10 +118,10 @@ class MediaLoader:
 
         if sample.kind != "audio":
             return load_image(sample.media)
-        if condition == "original":
-            return load_audio(sample.media)
-        return apply_condition(self._media(sample, "original"), condition, seed=self.seed,
-                               key=sample.id, noise_level=self.noise_level)
+        original = load_audio(sample.media) if condition == "original" \
+            else self._media(sample, "original")
+        return apply_condition(original, condition, seed=self.seed, key=sample.id,
+                               noise_level=self.noise_level)
 
     def request(self, probe: Probe) -> Request:
         """The request of ``probe``, its media shared with every probe of the same file and

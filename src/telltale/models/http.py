@@ -187,3 +187,17 @@ class JSONClient:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def allow_connections(concurrency: int) -> None:
+    """Raise the soft limit of open files to hold one connection per request in flight
+    (it is often 1,024), within the hard limit."""
+    try:
+        import resource
+    except ImportError:  # not on a POSIX system
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 2 * concurrency + 256
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY
+                                                    else min(needed, hard), hard))

@@ -58,14 +58,20 @@ from telltale.models.base import (
     TokenStats,
     UnsupportedRequest,
 )
-from telltale.models.distribution import top_k_stats
-from telltale.models.http import HTTPStatusError, JSONClient, NoAnswer, Unreachable
+from telltale.models.http import (
+    HTTPStatusError,
+    JSONClient,
+    NoAnswer,
+    Unreachable,
+    allow_connections,
+)
 from telltale.models.wire import (
     MAX_LOGPROBS,
     prepare_media,
     request_body,
     score_fields,
     span_stats,
+    stats_from_top_logprobs,
 )
 
 T = TypeVar("T")
@@ -240,7 +246,7 @@ class OpenAIModel(BaseModel):
             self.exact = False
             caps = declared
         else:
-            _allow_connections(self.concurrency)
+            allow_connections(self.concurrency)
             self._http = JSONClient(base_url.rstrip("/"), key, timeout,
                                     f"telltale/{__version__}")
             self.server_info, self.identity = self._check_endpoint(min(timeout, 10.0), wanted)
@@ -573,44 +579,3 @@ def _check_capabilities(model: str, capabilities: Iterable[str]) -> set[str]:
         raise ValueError(f"unknown capabilities {sorted(unknown)} for {model!r}; "
                          f"expected a subset of {sorted(CAPABILITIES)}")
     return caps
-
-
-def _allow_connections(concurrency: int) -> None:
-    """Raise the soft limit of open files to hold one connection per request in flight
-    (it is often 1,024), within the hard limit."""
-    try:
-        import resource
-    except ImportError:  # not on a POSIX system
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = 2 * concurrency + 256
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY
-                                                    else min(needed, hard), hard))
-
-
-def stats_from_top_logprobs(entries: list[dict[str, Any]], k: int) -> TokenStats:
-    """Per-token statistics from an OpenAI ``logprobs.content`` list, marked approximate.
-
-    Parameters
-    ----------
-    entries : list of dict
-        One dict per generated token, as in ``choices[0].logprobs.content`` of a chat
-        completion: ``token`` (str), ``logprob`` (float, natural log) and ``top_logprobs``
-        (list of ``{"token", "logprob"}``, the k most likely tokens at that step).
-    k : int
-        The ``top_logprobs`` asked for.
-
-    Returns
-    -------
-    TokenStats
-        With ``top_k = k`` and the tail mass per token; which statistics are exact and which
-        bounded is said in :func:`telltale.models.distribution.top_k_stats`.
-    """
-    own = np.array([float(e["logprob"]) for e in entries])
-    top = [np.array([float(t["logprob"]) for t in e.get("top_logprobs") or []])
-           for e in entries]
-    values = top_k_stats(own, top, k)
-    tail = values.pop("tail_mass")
-    return TokenStats(tokens=[e["token"] for e in entries], values=values, top_k=k,
-                      tail_mass=tail)

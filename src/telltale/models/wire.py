@@ -219,3 +219,30 @@ def from_messages(messages: list[dict[str, Any]]) -> Request:
             else:
                 raise ValueError(f"unsupported content part type {kind!r}")
     return Request(text="\n".join(texts), system=system, audio=audio, image=image)
+
+
+def stats_from_top_logprobs(entries: list[dict[str, Any]], k: int) -> TokenStats:
+    """Per-token statistics from an OpenAI ``logprobs.content`` list, marked approximate.
+
+    Parameters
+    ----------
+    entries : list of dict
+        One dict per generated token, as in ``choices[0].logprobs.content`` of a chat
+        completion: ``token`` (str), ``logprob`` (float, natural log) and ``top_logprobs``
+        (list of ``{"token", "logprob"}``, the k most likely tokens at that step).
+    k : int
+        The ``top_logprobs`` asked for.
+
+    Returns
+    -------
+    TokenStats
+        With ``top_k = k`` and the tail mass per token; which statistics are exact and which
+        bounded is said in :func:`telltale.models.distribution.top_k_stats`.
+    """
+    own = np.array([float(e["logprob"]) for e in entries])
+    top = [np.array([float(t["logprob"]) for t in e.get("top_logprobs") or []])
+           for e in entries]
+    values = top_k_stats(own, top, k)
+    tail = values.pop("tail_mass")
+    return TokenStats(tokens=[e["token"] for e in entries], values=values, top_k=k,
+                      tail_mass=tail)
