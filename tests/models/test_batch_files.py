@@ -100,17 +100,23 @@ def test_requests_are_what_the_backend_sends_and_read_back_to_the_same_records(
     for key in keys[2:]:  # the same records as the live run (before scoring)
         assert {**got[key], "parsed": {}, "scores": {}} == {**live[key], "parsed": {},
                                                              "scores": {}}
-    # the next file holds what is left: the unanswered request and the one that failed
+    # the next file holds the unanswered request; the failure is an error record, and
+    # the next invocation (a resume) sends it again
     second = [json.loads(line)["custom_id"] for line in
               (run / "batch" / "requests-2.jsonl").read_text().splitlines()]
-    assert sorted(second) == keys[:2]
+    assert second == [keys[0]]
     engine(url, run / "batch" / "requests-2.jsonl", tmp_path / "out-2.jsonl")
-    # the first output again (already read) and the second: the run is complete
+    # the first output again (already read) and the second
     assert main(["-q", "batch", "read", str(run), str(tmp_path / "out-1.jsonl"),
                  str(tmp_path / "out-2.jsonl")]) == 0
+    third = [json.loads(line)["custom_id"] for line in
+             (run / "batch" / "requests-3.jsonl").read_text().splitlines()]
+    assert third == [keys[1]] and set(records(run)) == set(keys) - {keys[1]}
+    engine(url, run / "batch" / "requests-3.jsonl", tmp_path / "out-3.jsonl")
+    assert main(["-q", "batch", "read", str(run), str(tmp_path / "out-3.jsonl")]) == 0
     assert records(run) == live  # scored, as the live run was
     assert json.loads((run / "results.json").read_text())["summary"]
-    assert not (run / "batch" / "requests-3.jsonl").exists()
+    assert not (run / "batch" / "requests-4.jsonl").exists()
 
 
 def test_output_of_another_run_or_model_is_refused_whole(flaky, manifest, tmp_path,
@@ -140,10 +146,15 @@ def test_output_of_another_run_or_model_is_refused_whole(flaky, manifest, tmp_pa
     again = (tmp_path / "a" / "batch" / "requests-2.jsonl").read_text()
     assert again == (tmp_path / "a" / "batch" / "requests-1.jsonl").read_text()
     # a hosted API names the dated snapshot it ran: that is the model the run names
+    # an engine error is an error record: with nothing else pending the run is scored
+    first_key = json.loads((tmp_path / "b" / "batch" / "requests-1.jsonl").open().readline())
     engine(url, tmp_path / "b" / "batch" / "requests-1.jsonl", tmp_path / "dated.jsonl",
-           model="m-2024-08-06")
+           model="m-2024-08-06", fail={first_key["custom_id"]})
     assert main(["-q", "batch", "read", str(tmp_path / "b"), str(tmp_path / "dated.jsonl")]) == 0
-    assert len(records(tmp_path / "b")) == 8
+    done = records(tmp_path / "b")
+    assert len(done) == 8 and [k for k, r in done.items() if r["error"]] == [
+        first_key["custom_id"]]
+    assert (tmp_path / "b" / "results.json").exists()
     assert main(["batch", "read", str(tmp_path / "live-less"), str(tmp_path / "dated.jsonl")]) == 2
 
 

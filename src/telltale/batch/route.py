@@ -17,8 +17,9 @@ over HTTP (:meth:`telltale.models.openai_api.OpenAIModel.read_generation`, ...);
 still waiting for an answer stays pending and is written again. Scoring a model's own
 output (``with_stats`` where the engine gives no statistics with generation) needs the
 generated text, so its scoring request goes in the file written after the generation is
-read back. An answer that is an error becomes the probe's error record, and the request goes
-into the next file again, as a live run retries its errors on a resume.
+read back. An answer that is an error (or a reply that cannot be read) becomes the probe's
+error record and is used up: the next invocation writes the request again, as a resumed
+live run asks its failed probes again.
 """
 
 from __future__ import annotations
@@ -180,20 +181,17 @@ def ask_by_batch_files(run: RunDir, prepared: Iterator[Prepared], model: Any,
                         writer.write(probe.key, call.verb, body, digest)
                         counts["pending"] += 1
                         break
-                    if answer.get("error") is not None:  # an error record now, and
-                        consumed.append({"custom_id": probe.key, "sha256": digest,
-                                         "consumed": True})  # the request sent again
-                        writer.write(probe.key, call.verb, body, digest)
-                        counts["pending"] += 1
-                        outcome = BatchAnswerError(f"{model.model} in a batch file: "
-                                                   f"{answer['error']}")
-                        break
                     try:
+                        if answer.get("error") is not None:
+                            raise BatchAnswerError(f"{model.model} in a batch file: "
+                                                   f"{answer['error']}")
                         result = (model.read_generation(answer["body"], call.with_stats)
                                   if call.verb == "generate"
                                   else model.read_score(answer["body"], call.continuation or ""))
-                    except Exception as exc:
-                        outcome = exc
+                    except Exception as exc:  # an error record; used up, so that the
+                        outcome = exc  # next invocation sends it again (as a resume does)
+                        consumed.append({"custom_id": probe.key, "sha256": digest,
+                                         "consumed": True})
                         break
                 try:
                     call = planned.send(result)
