@@ -85,8 +85,8 @@ def test_each_clip_is_encoded_once_and_cache_hits_never_reach_the_server(flaky, 
                                                                          clips, monkeypatch):
     _, url = flaky
     encoded = []
-    real = wire.encode_audio
-    monkeypatch.setattr(wire, "encode_audio", lambda a, *k: encoded.append(1) or real(a, *k))
+    real = wire.wav_base64
+    monkeypatch.setattr(wire, "wav_base64", lambda a, *k: encoded.append(1) or real(a, *k))
     model = OpenAIModel("m", url, concurrency=4)
     cache = ResponseCache(tmp_path / "cache.sqlite")
     probes = _probes(clips)  # 4 clips x 3 questions x 2 conditions

@@ -34,16 +34,22 @@ from telltale.models.distribution import top_k_stats
 MAX_LOGPROBS = 20
 
 
-def encode_audio(audio: np.ndarray, rate: int = 16000) -> str:
+def wav_base64(audio: np.ndarray, rate: int = 16000) -> bytes:
     """Mono float32 samples as a base64 WAV file (IEEE float, as libsndfile writes it but
     without its PEAK chunk, which holds the time of writing): the same samples always give
     the same bytes, so a request's body, and its hash in a batch file, are reproducible."""
     data = np.ascontiguousarray(audio, dtype="<f4").tobytes()
     fmt = struct.pack("<HHIIHH", 3, 1, rate, 4 * rate, 4, 32)  # IEEE float, mono, 32 bit
-    chunks = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    header = (b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
               + b"fact" + struct.pack("<II", 4, len(data) // 4)
-              + b"data" + struct.pack("<I", len(data)) + data)
-    return base64.b64encode(b"RIFF" + struct.pack("<I", len(chunks)) + chunks).decode()
+              + b"data" + struct.pack("<I", len(data)))
+    riff = b"RIFF" + struct.pack("<I", len(header) + len(data))
+    return base64.b64encode(b"".join((riff, header, data)))
+
+
+def encode_audio(audio: np.ndarray, rate: int = 16000) -> str:
+    """:func:`wav_base64` as text."""
+    return wav_base64(audio, rate).decode()
 
 
 def encode_image(image: Any) -> str:
@@ -79,7 +85,7 @@ def _part_json(media: Any) -> bytes:
     if hasattr(media, "convert"):
         return b'{"type":"image_url","image_url":{"url":"%s"}}' % encode_image(media).encode()
     return (b'{"type":"input_audio","input_audio":{"data":"%s","format":"wav"}}'
-            % encode_audio(media).encode())
+            % wav_base64(media))
 
 
 def prepare_media(request: Request) -> None:
