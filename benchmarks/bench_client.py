@@ -211,6 +211,73 @@ def resume_check(manifest: Path, out: Path) -> dict[str, Any]:
     return result
 
 
+def components(manifest: Path, out: Path, repeat: int = 300) -> dict[str, float]:
+    """CPU microseconds of each step of one probe, one step at a time on one thread (no
+    other thread competes for the interpreter), against the stand-in server at 0 ms: where
+    the client's time goes, without a sampling profiler's own cost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from telltale.media.audio import load_audio
+    from telltale.models.base import DecodingConfig, Generation, Request
+    from telltale.models.wire import prepare_media
+    from telltale.probes import answered
+
+    config, job = attribute_probes(manifest, out)
+    probes = job.probes[:repeat]
+    paths = sorted({p.sample.media for p in probes})
+    server = Server(latency=0.0)
+    try:
+        model = load_model(f"openai:m@{server.url}/v1", concurrency=1)
+        cache = CachedModel(model, ResponseCache(out / "components.sqlite"))
+        run = RunDir(out / "components-run")
+        run.start("attributes", config.to_dict(), model="openai:m")
+        decoding = DecodingConfig(max_new_tokens=96)
+        audio = [load_audio(p) for p in paths]
+
+        def cpu(step, items) -> tuple[float, list]:
+            """CPU microseconds per call of ``step``; results are dropped as they come,
+            as in a run (holding hundreds of 256 KB bodies makes each allocation fault
+            in fresh pages, several times the cost of the step itself)."""
+            started = time.process_time()
+            for item in items:
+                step(item)
+            return (time.process_time() - started) / len(items) * 1e6, []
+
+        per_clip = {"load and decode": cpu(load_audio, paths)[0],
+                    "sha256": cpu(lambda a: Request("", audio=a).media_sha256(), audio)[0],
+                    "WAV, base64, JSON part": cpu(lambda a: prepare_media(
+                        Request("", audio=a)), audio)[0]}
+        requests = [Request(p.text, system=p.system, audio=audio[paths.index(p.sample.media)])
+                    for p in probes]
+        body_cpu = cpu(lambda r: model.generation_body(r, decoding, False), requests)[0]
+        both = cpu(lambda r: model.generate([r], decoding), requests)[0]
+        outcomes = [("The speaker sounds female.", None)] * len(probes)
+        records = list(zip(probes, requests, outcomes, strict=True))
+        per_probe = {
+            "request body": body_cpu,
+            "HTTP exchange (send, receive, parse the reply)": both - body_cpu,
+            "record (build, JSON)": cpu(lambda i: answered(*i, False).to_json(), records)[0],
+            "record appended": cpu(lambda i: run.append(answered(*i, False)), records)[0]
+            - cpu(lambda i: answered(*i, False), records)[0],
+            "cache key and lookup": cpu(lambda r: cache.answer(
+                "generate", cache.key("generate", r, decoding)), requests)[0],
+            "cache store (one transaction per 256)": cpu(lambda r: cache.remember(
+                [("generate", cache.key("generate", r, decoding), Generation("x"))] * 1),
+                requests)[0] / 256 + cpu(lambda r: cache.key("generate", r, decoding),
+                                         requests)[0],
+        }
+        with ThreadPoolExecutor(8) as pool:
+            per_probe["hand-off to a worker and back"] = cpu(
+                lambda _: pool.submit(int).result(), range(repeat))[0]
+    finally:
+        server.stop()
+    result = {"per_clip_us": {k: round(v, 1) for k, v in per_clip.items()},
+              "per_probe_us": {k: round(v, 1) for k, v in per_probe.items()},
+              "probes_per_clip": len(probes) / len(paths)}
+    print(json.dumps(result, indent=2), flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -224,6 +291,8 @@ def main() -> None:
                         help="probes per setting: about this long at the ideal rate")
     parser.add_argument("--resume-check", action="store_true",
                         help="only the kill -9 / resume check (on 120 clips)")
+    parser.add_argument("--components", action="store_true",
+                        help="only the CPU time of each step of a probe (where it goes)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     info = machine_info()
@@ -233,6 +302,10 @@ def main() -> None:
         (args.out / "resume.json").write_text(json.dumps(result, indent=2))
         return
     manifest = make_corpus(args.out / f"corpus-{args.clips}", args.clips)
+    if args.components:
+        result = {"machine": info, "components": components(manifest, args.out)}
+        (args.out / "components.json").write_text(json.dumps(result, indent=2))
+        return
     config, job = attribute_probes(manifest, args.out)
     rows: list[dict[str, Any]] = []
     for latency in args.latency:
