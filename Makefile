@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: setup demo test test-slow lint bench
+.PHONY: setup demo test test-slow test-vllm-batch lint bench
 
 setup: .setup-stamp
 
@@ -17,6 +17,10 @@ test: .setup-stamp
 # the document-assistant end-to-end tests (SmolLM2-135M on CPU): several minutes on 2 cores
 test-slow: .setup-stamp
 	$(PYTHON) -m pytest -q -m slow
+
+# the batch-file route against vLLM's run_batch, in its own environment (built on first use)
+test-vllm-batch: .setup-stamp
+	PYTHON=$(PYTHON) bash scripts/test_vllm_batch.sh
 
 lint:
 	$(PYTHON) -m ruff check src tests benchmarks

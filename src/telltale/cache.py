@@ -69,10 +69,14 @@ class ResponseCache:
         return None if row is None else json.loads(row[0])
 
     def put(self, key: str, value: Any) -> None:
+        self.put_many([(key, value)])
+
+    def put_many(self, items: list[tuple[str, Any]]) -> None:
+        """Store several entries in one transaction."""
         conn = self._connect()
         with conn:
-            conn.execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
-                         (key, json.dumps(value)))
+            conn.executemany("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
+                             [(key, json.dumps(value)) for key, value in items])
 
     def __len__(self) -> int:
         return int(self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
@@ -80,7 +84,12 @@ class ResponseCache:
 
 class CachedModel:
     """Wraps any :class:`TargetModel`; answers from the cache where it can, asks the model
-    for the rest in one batch, and stores only what succeeded and was deterministic."""
+    for the rest in one batch, and stores only what succeeded and was deterministic.
+
+    :meth:`key`, :meth:`answer` and :meth:`remember` do the same one call at a time, for
+    :func:`telltale.dispatch.run_probes`, which looks up and stores in its own thread and
+    sends only the misses to the wrapped model. Any other attribute is the wrapped
+    model's."""
 
     def __init__(self, model: TargetModel, cache: ResponseCache):
         self.model = model
@@ -90,48 +99,80 @@ class CachedModel:
         self.hits = 0
         self.misses = 0
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "model":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
     def require(self, capability: str, requests: list[Request] | None = None) -> None:
         """The wrapped backend's check, with its reason for a refusal."""
         self.model.require(capability, requests)
 
+    def key(self, verb: str, request: Request, decoding: DecodingConfig | None = None,
+            with_stats: bool = False, continuation: str | None = None) -> str | None:
+        """The cache key of one ``generate`` (with ``decoding`` and ``with_stats``) or
+        ``score`` (of ``continuation``) call; None for sampled generation, never cached."""
+        if verb == "score":
+            return cache_key(self.fingerprint, "score", request, {"continuation": continuation})
+        decoding = decoding or DecodingConfig()
+        if not decoding.deterministic:
+            return None
+        return cache_key(self.fingerprint, "generate", request,
+                         {**decoding.to_dict(), "with_stats": with_stats})
+
+    def answer(self, verb: str, key: str | None) -> Generation | TokenStats | None:
+        """The cached result under ``key``, or None; counts the hit or miss."""
+        if key is None:
+            return None
+        hit = self.cache.get(key)
+        if hit is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        if verb == "score":
+            return TokenStats.from_dict(hit)
+        return Generation(hit["text"], TokenStats.from_dict(hit["stats"]) if hit["stats"]
+                          else None)
+
+    def remember(self, entries: list[tuple[str, str | None, Generation | TokenStats]]) -> None:
+        """Store ``(verb, key, result)`` entries in one transaction (None keys skipped)."""
+        items = []
+        for verb, key, result in entries:
+            if key is None:
+                continue
+            if verb == "score":
+                items.append((key, result.to_dict()))
+            else:
+                items.append((key, {"text": result.text,
+                                    "stats": result.stats.to_dict() if result.stats else None}))
+        if items:
+            self.cache.put_many(items)
+
     def generate(self, requests: list[Request], decoding: DecodingConfig | None = None,
                  with_stats: bool = False) -> list[Generation]:
         decoding = decoding or DecodingConfig()
-        if not decoding.deterministic:
-            return self.model.generate(requests, decoding, with_stats=with_stats)
-        params = {**decoding.to_dict(), "with_stats": with_stats}
-        keys = [cache_key(self.fingerprint, "generate", r, params) for r in requests]
-        out: list[Generation | None] = []
-        for key in keys:
-            hit = self.cache.get(key)
-            out.append(None if hit is None else Generation(
-                hit["text"], TokenStats.from_dict(hit["stats"]) if hit["stats"] else None))
+        keys = [self.key("generate", r, decoding, with_stats) for r in requests]
+        out = [self.answer("generate", k) for k in keys]
         todo = [i for i, g in enumerate(out) if g is None]
-        self.hits += len(requests) - len(todo)
-        self.misses += len(todo)
         if todo:
             fresh = self.model.generate([requests[i] for i in todo], decoding,
                                         with_stats=with_stats)
+            self.remember([("generate", keys[i], gen)
+                           for i, gen in zip(todo, fresh, strict=True)])
             for i, gen in zip(todo, fresh, strict=True):
-                self.cache.put(keys[i], {"text": gen.text,
-                                         "stats": gen.stats.to_dict() if gen.stats else None})
                 out[i] = gen
-        return [g for g in out if g is not None]
+        return [g for g in out if isinstance(g, Generation)]
 
     def score(self, requests: list[Request], continuations: list[str]) -> list[TokenStats]:
-        keys = [cache_key(self.fingerprint, "score", r, {"continuation": c})
+        keys = [self.key("score", r, continuation=c)
                 for r, c in zip(requests, continuations, strict=True)]
-        out: list[TokenStats | None] = []
-        for key in keys:
-            hit = self.cache.get(key)
-            out.append(None if hit is None else TokenStats.from_dict(hit))
+        out = [self.answer("score", k) for k in keys]
         todo = [i for i, s in enumerate(out) if s is None]
-        self.hits += len(requests) - len(todo)
-        self.misses += len(todo)
         if todo:
             fresh = self.model.score([requests[i] for i in todo],
                                      [continuations[i] for i in todo])
+            self.remember([("score", keys[i], stats)
+                           for i, stats in zip(todo, fresh, strict=True)])
             for i, stats in zip(todo, fresh, strict=True):
-                self.cache.put(keys[i], stats.to_dict())
                 out[i] = stats
-        return [s for s in out if s is not None]
+        return [s for s in out if isinstance(s, TokenStats)]

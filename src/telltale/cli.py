@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "telltale.corpus.cli",
     "telltale.organism.cli",
     "telltale.models.serve_cli",
+    "telltale.batch_cli",
     "telltale.demo",
 )
 

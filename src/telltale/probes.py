@@ -1,21 +1,29 @@
-"""Probes and asking them: what is asked of a model for one sample (:class:`Probe`), the
-media each probe carries (:class:`MediaLoader`), and :func:`run_probes`, which asks every
-probe not yet recorded in a run and appends one record each."""
+"""Probes: what is asked of a model for one sample (:class:`Probe`), the media each probe
+carries (:class:`MediaLoader`: loaded and encoded ahead, on worker threads, once per file
+and condition), the model calls a probe makes (:func:`plan`, :class:`Call`,
+:func:`execute`) and how its answer becomes a record (:func:`answered`). How the probes of
+a run reach the model is :mod:`telltale.dispatch`.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable
+import itertools
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from telltale.console import log, progress
+from telltale.console import log
 from telltale.media.errors import MediaError
-from telltale.models.base import DecodingConfig, Generation, Request, TargetModel
+from telltale.models.base import DecodingConfig, Request, TargetModel, TokenStats
 from telltale.records import Record, Sample
-from telltale.rundir import RunDir
+
+#: what preparing a probe's media may raise that makes it an error record, not a crash
+MEDIA_ERRORS = (MediaError, OSError, ValueError)
 
 
 @dataclass
@@ -42,48 +50,180 @@ class Probe:
     continuation: str | None = None
 
 
-class MediaLoader:
-    """Loads each sample's media once, however many probes ask for it (small LRU)."""
+#: a prepared probe: the probe, its request (None when the media failed) and the failure
+Prepared = tuple[Probe, Request | None, Exception | None]
 
-    def __init__(self, size: int = 64, seed: int = 0, noise_level: float = 0.05):
-        self._cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
+
+class MediaLoader:
+    """The media of a run's probes: each file under each condition loaded once however
+    many probes ask for it (an LRU of ``size``), prepared ahead of the model on worker
+    threads. One loader serves a whole run, with its pools.
+
+    Parameters
+    ----------
+    size : int
+        Media (file x condition) kept.
+    seed, noise_level : int, float
+        Of the noise condition.
+    workers : int
+        Threads that load and encode media ahead of the model.
+    """
+
+    def __init__(self, size: int = 64, seed: int = 0, noise_level: float = 0.05,
+                 workers: int = 4):
+        self._cache: OrderedDict[tuple[str, str], Future] = OrderedDict()
+        self._lock = threading.Lock()
         self.size = size
         self.seed = seed
         self.noise_level = noise_level
+        self.workers = workers
+        self._prep: ThreadPoolExecutor | None = None
+        self._window: ThreadPoolExecutor | None = None
 
-    def _original(self, sample: Sample) -> Any:
+    def _media(self, sample: Sample, condition: str) -> Any:
+        """The sample's media under ``condition``, loaded by the first thread that asks.
+        The noise condition is drawn per sample id, so a file two samples share is one
+        entry only in its original form."""
+        key = (str(sample.media), condition if condition == "original"
+               else f"{condition}|{sample.id}")
+        with self._lock:
+            future = self._cache.get(key)
+            owner = future is None
+            if owner:
+                future = self._cache[key] = Future()
+                if len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+            self._cache.move_to_end(key)
+        if owner:
+            try:
+                future.set_result(self._load(sample, condition))
+            except BaseException as exc:
+                future.set_exception(exc)
+                with self._lock:  # a failure is not kept: the next probe tries again
+                    self._cache.pop(key, None)
+        return future.result()
+
+    def _load(self, sample: Sample, condition: str) -> Any:
         from telltale.media.audio import load_audio
+        from telltale.media.conditions import apply_condition
         from telltale.media.image import load_image
 
-        if sample.media is None:
-            return None
-        key = (str(sample.media), "original")
-        if key not in self._cache:
-            self._cache[key] = (load_audio(sample.media) if sample.kind == "audio"
-                                else load_image(sample.media))
-            if len(self._cache) > self.size:
-                self._cache.popitem(last=False)
-        self._cache.move_to_end(key)
-        return self._cache[key]
+        if sample.kind != "audio":
+            return load_image(sample.media)
+        original = load_audio(sample.media) if condition == "original" \
+            else self._media(sample, "original")
+        return apply_condition(original, condition, seed=self.seed, key=sample.id,
+                               noise_level=self.noise_level)
 
     def request(self, probe: Probe) -> Request:
+        """The request of ``probe``, its media shared with every probe of the same file and
+        condition."""
         from telltale.media.conditions import apply_condition
 
+        sample = probe.sample
         if probe.transform is not None:
-            media = probe.transform(probe.sample)
-        else:
-            media = self._original(probe.sample)
-        if probe.sample.kind == "audio" or isinstance(media, np.ndarray):
+            media = probe.transform(sample)
+            if sample.kind != "audio" and not isinstance(media, np.ndarray):
+                return Request(text=probe.text, system=probe.system, image=media)
             if media is None:
-                raise MediaError(probe.sample.source or "manifest",
-                                 f"sample {probe.sample.id} has no audio")
-            audio = apply_condition(media, probe.condition, seed=self.seed, key=probe.sample.id,
+                raise MediaError(sample.source or "manifest", f"sample {sample.id} has no audio")
+            media = apply_condition(media, probe.condition, seed=self.seed, key=sample.id,
                                     noise_level=self.noise_level)
-            return Request(text=probe.text, system=probe.system, audio=audio)
+        elif sample.media is None:
+            if sample.kind == "audio":
+                raise MediaError(sample.source or "manifest", f"sample {sample.id} has no audio")
+            return Request(text=probe.text, system=probe.system)
+        else:
+            media = self._media(sample, probe.condition if sample.kind == "audio"
+                                else "original")
+        if sample.kind == "audio" or isinstance(media, np.ndarray):
+            return Request(text=probe.text, system=probe.system, audio=media)
         return Request(text=probe.text, system=probe.system, image=media)
 
+    def _prepare(self, probe: Probe, encode: Callable[[Request], None] | None) -> Request:
+        request = self.request(probe)
+        request.media_sha256()  # kept with the media: the record and the cache key need it
+        if encode is not None:
+            encode(request)
+        return request
 
-def _record_for(probe: Probe, request: Request | None) -> Record:
+    def prepared(self, probes: Iterable[Probe], encode: Callable[[Request], None] | None = None,
+                 ahead: int = 64) -> Iterator[Prepared]:
+        """``(probe, request, None)`` for each probe in order, or ``(probe, None, error)``
+        where its media failed; up to ``ahead`` probes are prepared (loaded, hashed and
+        passed to ``encode``, the backend's wire encoding) on the worker threads before
+        they are taken."""
+        if self._prep is None:
+            self._prep = ThreadPoolExecutor(self.workers, "telltale-media")
+        queued: deque[tuple[Probe, Future]] = deque()
+        source = iter(probes)
+        for probe in itertools.chain(source, [None] * ahead):  # then drain the queue
+            if probe is not None:
+                queued.append((probe, self._prep.submit(self._prepare, probe, encode)))
+                if len(queued) <= ahead:
+                    continue
+            if not queued:
+                return
+            probe, future = queued.popleft()
+            try:
+                yield probe, future.result(), None
+            except MEDIA_ERRORS as exc:
+                yield probe, None, exc
+
+    def threads(self, count: int) -> ThreadPoolExecutor:
+        """The run's pool of at least ``count`` worker threads for requests in flight."""
+        if self._window is None or self._window._max_workers < count:
+            if self._window is not None:
+                self._window.shutdown(wait=False)
+            self._window = ThreadPoolExecutor(count, "telltale-window")
+        return self._window
+
+    def close(self) -> None:
+        """Stop the worker threads (idle ones; running work finishes first)."""
+        for pool in (self._prep, self._window):
+            if pool is not None:
+                pool.shutdown(wait=False)
+        self._prep = self._window = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One model call of a probe: ``generate`` (with per-token statistics or not) or
+    ``score`` of ``continuation``."""
+
+    verb: str
+    with_stats: bool = False
+    continuation: str | None = None
+
+
+#: the calls of one probe: yields each call, is sent its result, returns (text, stats)
+Plan = Generator[Call, Any, tuple[str, TokenStats | None]]
+
+
+def plan(probe: Probe, with_stats: bool, one_pass: bool) -> Plan:
+    """The calls ``probe`` needs: a scored probe is one ``score``; a generated one is one
+    ``generate``, and with ``with_stats`` on a backend whose generate cannot give them
+    (not ``one_pass``) a ``score`` of the generated text after it."""
+    if probe.continuation is not None:
+        stats = yield Call("score", continuation=probe.continuation)
+        return probe.continuation, stats
+    generation = yield Call("generate", with_stats=with_stats and one_pass)
+    stats = generation.stats
+    if with_stats and not one_pass:
+        stats = yield Call("score", continuation=generation.text)
+    return generation.text, stats
+
+
+def execute(model: TargetModel, call: Call, requests: list[Request],
+            continuations: list[str] | None, decoding: DecodingConfig) -> list[Any]:
+    """One call for several requests (``continuations`` per request when scoring)."""
+    if call.verb == "score":
+        return list(model.score(requests, continuations or []))
+    return list(model.generate(requests, decoding, with_stats=call.with_stats))
+
+
+def record_for(probe: Probe, request: Request | None) -> Record:
+    """The record of ``probe`` without its answer (which is filled in by the caller)."""
     labels: dict[str, Any] = {**probe.sample.labels, **probe.truth}
     if probe.sample.member is not None:
         labels["member"] = probe.sample.member
@@ -96,84 +236,25 @@ def _record_for(probe: Probe, request: Request | None) -> Record:
                   prompt=probe.text, system=probe.system, labels=labels)
 
 
-def run_probes(run: RunDir, probes: list[Probe], model: TargetModel, *,
-               done: set[str] | None = None, decoding: DecodingConfig | None = None,
-               with_stats: bool = False, batch_size: int = 8,
-               loader: MediaLoader | None = None, desc: str = "probes") -> dict[str, int]:
-    """Ask ``model`` every probe whose key is not in ``done`` (default: the keys ``run``
-    holds without error), appending one record each and adding the keys that succeed to
-    ``done``. Errored records are left in the run: the runner drops them once, before the
-    first job of an attempt, so a later job never deletes an earlier job's failures.
+def answered(probe: Probe, request: Request | None, outcome: Any, with_stats: bool) -> Record:
+    """The record of ``probe`` from its outcome: ``(text, stats)``, or the exception that
+    stopped it (an error record; with no ``request``, the media's failure)."""
+    rec = record_for(probe, request)
+    if isinstance(outcome, BaseException):
+        rec.error = str(outcome) if request is None else outcome_error(outcome)
+        log.warning("sample %s: %s", probe.sample.id, rec.error)
+        return rec
+    text, stats = outcome
+    rec.output = text
+    rec.token_stats = stats.to_dict() if stats is not None and (
+        with_stats or probe.continuation is not None) else None
+    return rec
 
-    With ``with_stats`` each record carries the per-token statistics of the model's own
-    output: from ``generate`` directly when the backend computes them in the same pass
-    (capability ``stats_on_generate``), else by scoring the generated text in a second
-    pass. A batch that fails is retried one probe at a time so that a single bad sample
-    becomes one error record and the rest go on.
 
-    Returns counts: done (this call), skipped (already recorded), errors.
-    """
-    decoding = decoding or DecodingConfig()
-    loader = loader or MediaLoader()
-    done = run.done_keys() if done is None else done
-    todo = [p for p in probes if p.key not in done]
-    counts = {"done": 0, "skipped": len(probes) - len(todo), "errors": 0}
-    if counts["skipped"]:
-        log.info("%s: %d already recorded, %d to do", desc, counts["skipped"], len(todo))
-    one_pass = "stats_on_generate" in model.capabilities
+def outcome_error(exc: BaseException) -> str:
+    """How a failed probe's error reads in its record."""
+    return f"{type(exc).__name__}: {exc}"
 
-    def ask(batch: list[tuple[Probe, Request]]) -> list[Record]:
-        requests = [r for _, r in batch]
-        continuations = [p.continuation for p, _ in batch]
-        if all(c is not None for c in continuations):
-            stats = list(model.score(requests, continuations))
-            gens = [Generation(c, s) for c, s in zip(continuations, stats, strict=True)]
-        elif any(c is not None for c in continuations):
-            raise ValueError("a batch mixes scored and generated probes")
-        else:
-            gens = model.generate(requests, decoding, with_stats=with_stats and one_pass)
-            stats = [g.stats for g in gens]
-            if with_stats and not one_pass:
-                stats = list(model.score(requests, [g.text for g in gens]))
-        out = []
-        for (probe, request), gen, st in zip(batch, gens, stats, strict=True):
-            rec = _record_for(probe, request)
-            rec.output = gen.text
-            rec.token_stats = st.to_dict() if st is not None and (
-                with_stats or probe.continuation is not None) else None
-            out.append(rec)
-        return out
 
-    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
-    for chunk in progress(batches, total=len(batches), desc=desc):
-        ready: list[tuple[Probe, Request]] = []
-        for probe in chunk:
-            try:
-                ready.append((probe, loader.request(probe)))
-            except (MediaError, OSError, ValueError) as exc:
-                rec = _record_for(probe, None)
-                rec.error = str(exc)
-                run.append(rec)
-                counts["errors"] += 1
-                log.warning("sample %s: %s", probe.sample.id, exc)
-        if not ready:
-            continue
-        try:
-            records = ask(ready)
-        except Exception as batch_error:  # isolate the failing probe(s)
-            log.debug("batch failed (%s); retrying one by one", batch_error)
-            records = []
-            for item in ready:
-                try:
-                    records.extend(ask([item]))
-                except Exception as exc:
-                    rec = _record_for(item[0], item[1])
-                    rec.error = f"{type(exc).__name__}: {exc}"
-                    records.append(rec)
-                    log.warning("sample %s: %s", item[0].sample.id, rec.error)
-        for rec in records:
-            run.append(rec)
-            counts["errors" if rec.error else "done"] += 1
-            if not rec.error:
-                done.add(rec.key)
-    return counts
+__all__ = ["Call", "MediaLoader", "Prepared", "Probe", "answered", "execute", "plan",
+           "record_for"]

@@ -18,8 +18,9 @@ from telltale.audit import Audit, Job, from_run
 from telltale.config import ConfigError, RunOptions, parse_scorer
 from telltale.console import log
 from telltale.credentials import redact_urls
+from telltale.dispatch import run_probes
 from telltale.models.base import TargetModel, UnsupportedRequest
-from telltale.probes import MediaLoader, run_probes
+from telltale.probes import MediaLoader
 from telltale.records import Record
 from telltale.rundir import RunDir
 
@@ -45,6 +46,8 @@ class Outcome:
                 f"{c['skipped']} already recorded, {c['errors']} failed")
         if dropped:
             text += f"; {dropped} manifest rows dropped"
+        if c.get("pending"):
+            text += f"; {c['pending']} requests waiting in batch files"
         return text + ("" if self.status == 0 else " - FAILED")
 
 
@@ -94,11 +97,15 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
     run.start(audit.name, audit.config.to_dict(), seed=audit.config.seed,
               model=redact_urls(options.model) if options.model else None,
               model_fingerprint=model.fingerprint if model is not None else None,
+              fingerprint_aliases=getattr(model, "fingerprint_aliases", ()),
               data=prepared.data, manifest_problems=prepared.problems)
     for problem in prepared.problems:
         log.warning("skipped %s", problem)
     audit.setup(run, options)
     counts = _ask(audit, run, model, options)
+    pending = counts.pop("pending")
+    if pending:  # scored once the batch files are answered (telltale batch read)
+        return Outcome({"audit": audit.name}, {**counts, "pending": pending})
     results = score_run(run, audit, options)
     asked = sum(counts.values())
     failed = counts["errors"] > 0 and (
@@ -116,10 +123,11 @@ def _ask(audit: Audit, run: RunDir, model: TargetModel | None,
          options: RunOptions) -> dict[str, int]:
     """Every job's probes not yet recorded. The failures of an earlier attempt are dropped
     once, here, so that they are asked again; the failures of this attempt are kept, job
-    after job, for the report."""
+    after job, for the report. ``pending`` counts requests written to batch files and not
+    answered yet."""
     run.drop_errors()
     done = run.done_keys()
-    counts = {"done": 0, "skipped": 0, "errors": 0}
+    counts = {"done": 0, "skipped": 0, "errors": 0, "pending": 0}
     loader = MediaLoader(seed=audit.config.seed)
     variants: dict[str | None, Any] = {None: model}
     for job in audit.jobs(run):
@@ -133,7 +141,7 @@ def _ask(audit: Audit, run: RunDir, model: TargetModel | None,
         got = run_probes(run, job.probes, variants[job.variant], done=done,
                          decoding=job.decoding, with_stats=job.with_stats,
                          batch_size=options.batch_size, loader=loader, desc=job.desc)
-        counts = {k: counts[k] + got[k] for k in counts}
+        counts = {k: counts[k] + got.get(k, 0) for k in counts}
     return counts
 
 
@@ -209,4 +217,5 @@ def print_summary(outcome_or_results: Outcome | dict[str, Any], run: RunDir) -> 
         print(f"{verdict.name}: {verdict.text}")
     if outcome is not None:
         print(outcome.line)
-    print(f"results: {run.results_path}\nreport:  {run.path / 'report.html'}")
+    if run.results_path.exists():
+        print(f"results: {run.results_path}\nreport:  {run.path / 'report.html'}")

@@ -54,3 +54,60 @@ def test_opening_a_run_creates_nothing(tmp_path):
     with pytest.raises(FileNotFoundError):
         run.read_results()
     assert not (tmp_path / "typo").exists()
+
+
+def test_records_reach_the_file_at_once_and_disk_in_groups(tmp_path, monkeypatch):
+    """Group commit: each record is written through to the kernel when appended (a killed
+    process loses none), and fsync runs once per group of lines or per interval."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from telltale import rundir
+
+    script = ("import os, signal, sys\n"
+              "from telltale.records import Record\n"
+              "from telltale.rundir import RunDir\n"
+              "run = RunDir(sys.argv[1]); run.create()\n"
+              "for i in range(10): run.append(Record(key=f'k{i}', sample_id='s'))\n"
+              "os.kill(os.getpid(), signal.SIGKILL)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "killed")],
+                          capture_output=True, timeout=60)
+    assert proc.returncode == -9
+    assert [r.key for r in RunDir(tmp_path / "killed").records()] == [f"k{i}" for i in
+                                                                     range(10)]
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(rundir.os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    run = RunDir(tmp_path / "run")
+    run.create()
+    for i in range(600):
+        run.append(Record(key=f"k{i}", sample_id="s"))
+    assert len(synced) == 2  # groups of 256
+    run.sync()
+    assert len(synced) == 3 and len(run.records()) == 600
+    run.sync()
+    assert len(synced) == 3  # nothing pending, nothing flushed
+    appender = rundir.GroupCommit(tmp_path / "other.jsonl", max_seconds=0.05)
+    appender.append("{}\n")
+    deadline = time.monotonic() + 5
+    while len(synced) == 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(synced) == 4  # the interval bound: flushed without another append
+    # a rewrite through another RunDir of the same folder closes the shared handle
+    RunDir(tmp_path / "run").rewrite_records([Record(key="only", sample_id="s")])
+    run.append(Record(key="after", sample_id="s"))
+    assert [r.key for r in RunDir(tmp_path / "run").records()] == ["only", "after"]
+
+
+def test_a_model_fingerprinted_another_way_resumes_and_any_other_is_refused(tmp_path):
+    """A backend that changed how it fingerprints (the openai: backend added the served
+    weights in issue 26) names its earlier fingerprints as aliases."""
+    RunDir(tmp_path / "run").start("attributes", {}, model_fingerprint="old-way")
+    with pytest.raises(ValueError, match=r"different model fingerprint \(old-way vs new-way\)"):
+        RunDir(tmp_path / "run").start("attributes", {}, model_fingerprint="new-way")
+    RunDir(tmp_path / "run").start("attributes", {}, model_fingerprint="new-way",
+                                   fingerprint_aliases={"old-way"})
+    assert RunDir(tmp_path / "run").read_run_json()["model_fingerprint"] == "new-way"

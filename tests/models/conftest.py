@@ -53,3 +53,34 @@ def speech_clips(tmp_path_factory) -> list[np.ndarray]:
                        capture_output=True, timeout=60)
         clips.append(load_audio(path))
     return clips
+
+
+@pytest.fixture()
+def flaky():
+    """The scripted server (scripted.py) on 127.0.0.1, its script and counters reset;
+    yields the server and its API root."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from scripted import Flaky
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    server.daemon_threads = True
+    # a short poll interval: shutdown() waits for it, and every test using this waited 0.5 s
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    Flaky.hits = 0
+    Flaky.script = []
+    Flaky.bodies = []
+    Flaky.seen = []
+    Flaky.give_logprobs = True
+    Flaky.scores = True
+    Flaky.models_status = 200
+    Flaky.refuse = {}
+    Flaky.entry = {}
+    Flaky.poison = None
+    Flaky.delay = 0.0
+    Flaky.in_flight = Flaky.most_in_flight = 0
+    yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()

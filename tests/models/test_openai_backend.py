@@ -1,20 +1,16 @@
 """The openai: backend against real HTTP servers on 127.0.0.1: `telltale serve` in a
-subprocess serving a tiny real transformers model, and a scripted server (real HTTP, answers
-from a script) for failures and for vLLM's scoring reply shape, which no server that runs
-here produces with token ids of a real template. `transformers serve` is in
-test_third_party_server.py."""
+subprocess serving a tiny real transformers model, and the scripted server (scripted.py:
+real HTTP, answers from a script) for failures and for vLLM's scoring reply shape.
+`transformers serve` is in test_third_party_server.py."""
 
-import json
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from scripted import Flaky
 
 from telltale.models import UnsupportedRequest, load_model
 from telltale.models.base import STAT_NAMES, DecodingConfig, Request
@@ -195,106 +191,6 @@ def test_serve_refuses_a_non_loopback_host_without_allow_remote():
     assert run(args) == 2
 
 
-class Flaky(BaseHTTPRequestHandler):
-    """A plain OpenAI-compatible server answering from a script: each entry is (status,
-    delay seconds). It keeps the request bodies, paths and headers, returns top-k
-    log-probabilities when asked, and scores a final assistant turn the way vLLM does,
-    with a character-level "tokenizer" (token id = code point) and a known distribution:
-    the rank-r alternative has probability 0.5**r, a lowercase letter is the rank-1 token,
-    any other character has probability 1e-3 (rank 30). Error messages echo the request
-    path, query included, as some servers do."""
-
-    script: ClassVar[list[tuple[int, float]]] = []
-    bodies: ClassVar[list[dict]] = []
-    seen: ClassVar[list[tuple[str, str | None]]] = []
-    hits = 0
-    give_logprobs = True
-    scores = True
-    models_status = 200
-
-    def reply(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client timed out and hung up, as scripted
-
-    def do_POST(self):
-        type(self).hits += 1
-        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        self.bodies.append(request)
-        self.seen.append((self.path, self.headers.get("Authorization")))
-        status, delay = self.script.pop(0) if self.script else (200, 0.0)
-        time.sleep(delay)
-        if status != 200:
-            return self.reply(status, {"error": {"message": f"scripted {status} for "
-                                                            f"{self.path}", "type": "test"}})
-        body = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": "ok go"}}]}
-        k = request.get("prompt_logprobs")
-        if k is not None and self.scores:
-            if k > 20:
-                return self.reply(400, {"error": {"message": f"Requested prompt logprobs of "
-                                                             f"{k}, which is greater than max "
-                                                             "allowed: 20", "type": "test"}})
-            prompt = "".join(f"<{m['role']}>" + (m["content"] if isinstance(m["content"], str)
-                                                 else "".join(p.get("text", "") for p in
-                                                              m["content"]))
-                             for m in request["messages"])
-            body["prompt_token_ids"] = [ord(c) for c in prompt]
-            body["prompt_logprobs"] = [None]
-            for c in prompt[1:]:
-                entry = {str(100000 + r): {"logprob": float(np.log(0.5 ** r)), "rank": r,
-                                           "decoded_token": "?"} for r in range(1, k + 1)}
-                if c.islower():
-                    entry.pop("100001", None)
-                    entry[str(ord(c))] = {"logprob": float(np.log(0.5)), "rank": 1,
-                                          "decoded_token": c}
-                else:
-                    entry[str(ord(c))] = {"logprob": float(np.log(1e-3)), "rank": 30,
-                                          "decoded_token": c}
-                body["prompt_logprobs"].append(entry)
-        if request.get("logprobs") and self.give_logprobs:
-            k = request["top_logprobs"]
-            step = [("ok", [0.6, 0.3, 0.05]), (" go", [0.9, 0.02])]
-            body["choices"][0]["logprobs"] = {"content": [
-                {"token": tok, "logprob": float(np.log(probs[0])), "bytes": None,
-                 "top_logprobs": [{"token": f"t{j}", "logprob": float(np.log(q)),
-                                   "bytes": None} for j, q in enumerate(probs[:k])]}
-                for tok, probs in step]}
-        return self.reply(200, body)
-
-    def do_GET(self):
-        if self.path.split("?")[0] == "/v1/models" and self.models_status == 200:
-            return self.reply(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})
-        return self.reply(self.models_status if self.path.startswith("/v1/models") else 404,
-                          {"error": {"message": f"no route {self.path}", "type": "test"}})
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture()
-def flaky():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    Flaky.hits = 0
-    Flaky.script = []
-    Flaky.bodies = []
-    Flaky.seen = []
-    Flaky.give_logprobs = True
-    Flaky.scores = True
-    Flaky.models_status = 200
-    yield server, f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-
-
 class Collect:
     """Every log record of telltale's logger while in the ``with`` block."""
 
@@ -372,8 +268,8 @@ def test_a_dead_or_wrong_endpoint_fails_in_seconds_with_the_reason(flaky):
 def test_probing_finds_what_a_plain_server_does_and_refusals_carry_its_reason(flaky):
     _, url = flaky
     model = OpenAIModel("m", url, top_logprobs=5)
-    assert {"generate", "stats_on_generate", "score"} <= model.capabilities
-    assert Flaky.hits == 2  # one probe per verb
+    assert {"generate", "stats_on_generate", "score", "audio", "image"} <= model.capabilities
+    assert Flaky.hits == 4  # one probe per capability
     too_many = OpenAIModel("m", url, top_logprobs=50)
     assert "score" not in too_many.capabilities
     with pytest.raises(UnsupportedRequest, match="greater than max allowed: 20"):
@@ -559,9 +455,8 @@ def test_stats_from_top_logprobs_against_the_full_distribution():
 
 
 def test_endpoint_options_on_the_command_line_reach_the_backend(flaky, tmp_path):
-    from telltale.options import run_options
-
     from telltale.cli import build_parser
+    from telltale.commands import run_options_from_args
     from telltale.runner import open_model
 
     _, url = flaky
@@ -569,14 +464,14 @@ def test_endpoint_options_on_the_command_line_reach_the_backend(flaky, tmp_path)
         ["attributes", "--model", f"openai:m@{url}", "--data", "m.csv", "--out",
          str(tmp_path / "run"), "--no-cache", "--retries", "1", "--timeout", "5",
          "--concurrency", "3"])
-    model = open_model(run_options(args))
+    model = open_model(run_options_from_args(args))
     assert model.concurrency == 3 and model.max_retries == 1
     Flaky.script = [(503, 0)] * 10
     with pytest.raises(RemoteError, match="giving up after 2 attempts"):
         model.generate([Request("hi")])
     # an option written into the spec wins over the flag
     args.model = f"openai:m@{url},retries=0"
-    assert open_model(run_options(args)).max_retries == 0
+    assert open_model(run_options_from_args(args)).max_retries == 0
 
 
 @pytest.mark.parametrize("flags, model, message", [

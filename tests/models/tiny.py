@@ -120,9 +120,11 @@ def build_tokenizer(out_dir: Path, omni: bool = False):
     return fast
 
 
-def _text_config(vocab: int, pad_id: int, mrope: bool = False) -> dict:
-    config = dict(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+def _text_config(vocab: int, pad_id: int, mrope: bool = False, hidden: int = 32,
+                 heads: int = 4) -> dict:
+    config = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden,
+                  num_hidden_layers=2, num_attention_heads=heads,
+                  num_key_value_heads=max(1, heads // 2), max_position_embeddings=4096,
                   pad_token_id=pad_id, bos_token_id=None, eos_token_id=None,
                   tie_word_embeddings=False)
     if mrope:
@@ -142,7 +144,8 @@ def _write_parts(out_dir: Path, template: str, processor_class: str, *parts) -> 
     (out_dir / "chat_template.json").write_text(json.dumps({"chat_template": template}))
 
 
-def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
+def build_tiny(family: str, out_dir: Path, seed: int = 0, hidden: int = 32,
+               heads: int = 4) -> Path:
     """Write a tiny random-weight checkpoint of ``family`` into ``out_dir``.
 
     Parameters
@@ -153,6 +156,9 @@ def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
         Created if missing.
     seed : int
         Seed of the random weights; the tokenizer does not depend on it.
+    hidden, heads : int
+        Width and attention heads of the language model (head size ``hidden / heads``:
+        8 by default; vLLM's CPU attention needs 32 or more).
 
     Returns
     -------
@@ -172,7 +178,8 @@ def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIALS}
     audio_ph, image_ph = PLACEHOLDERS.get(family, ("", ""))
     template = CHATML.replace("AUDIO_PLACEHOLDER", audio_ph).replace("IMAGE_PLACEHOLDER", image_ph)
-    text = _text_config(vocab, ids["<pad>"], mrope=family in ("qwen2_vl", "qwen2_5_omni"))
+    text = _text_config(vocab, ids["<pad>"], mrope=family in ("qwen2_vl", "qwen2_5_omni"),
+                        hidden=hidden, heads=heads)
     # images are resized to multiples of 28 between 56x56 and 112x112 pixels
     qwen_pixels = dict(min_pixels=56 * 56, max_pixels=112 * 112, patch_size=14, merge_size=2,
                        temporal_patch_size=2)

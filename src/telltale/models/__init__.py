@@ -3,8 +3,10 @@
 A model is named by a spec string:
 
 - ``hf:<local dir>`` — transformers weights (:mod:`telltale.models.hf`)
-- ``openai:<model>@<base_url>[,timeout=S,retries=N,concurrency=N,top_logprobs=K,retry_budget=S]``
-  — an OpenAI-compatible server (:mod:`telltale.models.openai_api`)
+- ``openai:<model>@<base_url>[,timeout=S,retries=N,concurrency=N,top_logprobs=K,retry_budget=S,
+  capabilities=A+B,root=R,max_model_len=N]`` — an OpenAI-compatible server
+  (:mod:`telltale.models.openai_api`); ``openai:<model>@batch,capabilities=A+B`` — the same
+  requests written to batch files for an engine that takes them (:mod:`telltale.batchfiles`)
 - ``organism:<dir>`` — a calibration model trained by telltale (:mod:`telltale.organism.backend`)
 
 Backends are imported only when a spec names them, so ``import telltale.models`` stays light.

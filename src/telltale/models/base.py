@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +36,37 @@ STAT_NAMES: tuple[str, ...] = (
 )
 
 CAPABILITIES = frozenset({"generate", "score", "audio", "image", "stats_on_generate", "batch"})
+
+_V = TypeVar("_V")
+#: (id of a media object, what was derived) -> the derived value, while the object lives
+_DERIVED: dict[tuple[int, str], Any] = {}
+
+
+def derived(obj: Any, name: str, compute: Callable[[Any], _V]) -> _V:
+    """``compute(obj)``, computed once per media object (an audio array, an image) and kept
+    while the object lives, so that its hash and wire encoding are made once however many
+    probes share it. Keyed by identity: the media are never modified once loaded."""
+    key = (id(obj), name)
+    try:
+        return _DERIVED[key]
+    except KeyError:
+        pass
+    value = compute(obj)
+    if key not in _DERIVED:
+        try:  # dropped when the object is collected, before its id can be reused
+            weakref.finalize(obj, _DERIVED.pop, key, None)
+        except TypeError:  # an object without weak references (a list): not kept
+            return value
+    _DERIVED[key] = value
+    return value
+
+
+def _media_digest(media: Any) -> str:
+    if not hasattr(media, "convert"):  # audio: an array (or a list of samples)
+        arr = np.ascontiguousarray(media, dtype=np.float32)
+        return "audio:" + hashlib.sha256(arr.tobytes()).hexdigest()
+    img = media.convert("RGB")
+    return "image:" + hashlib.sha256(f"{img.size}".encode() + img.tobytes()).hexdigest()
 
 
 class BackendError(RuntimeError):
@@ -59,15 +92,10 @@ class Request:
     image: Any = field(default=None, compare=False, repr=False)
 
     def media_sha256(self) -> str | None:
-        """A content hash of the media exactly as the model receives it."""
-        if self.audio is not None:
-            arr = np.ascontiguousarray(self.audio, dtype=np.float32)
-            return "audio:" + hashlib.sha256(arr.tobytes()).hexdigest()
-        if self.image is not None:
-            img = self.image.convert("RGB")
-            digest = hashlib.sha256(f"{img.size}".encode() + img.tobytes()).hexdigest()
-            return "image:" + digest
-        return None
+        """A content hash of the media exactly as the model receives it (computed once per
+        media object, :func:`derived`)."""
+        media = self.audio if self.audio is not None else self.image
+        return None if media is None else derived(media, "sha256", _media_digest)
 
 
 @dataclass

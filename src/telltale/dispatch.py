@@ -1,0 +1,140 @@
+"""Asking a run's probes (:func:`run_probes`), the one loop every audit's jobs go through.
+
+How the probes reach the model depends on the backend. In-process backends (``hf:``,
+``organism:``, ``docassistant:``) get forward batches of ``batch_size``. A backend that
+takes concurrent requests (one with a ``concurrency``, the ``openai:`` client) gets a
+window instead (:mod:`telltale.window`): up to ``concurrency`` requests in flight at all
+times, each record appended as its answer comes, in whatever order. ``openai:<model>@batch``
+writes the requests to batch files (:mod:`telltale.batchfiles`). In every case the media
+are loaded and encoded ahead (:class:`telltale.probes.MediaLoader`), and a record holds
+the same fields whichever way it was asked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from telltale.console import log, progress
+from telltale.models.base import DecodingConfig, Request, TargetModel, TokenStats
+from telltale.probes import (
+    Call,
+    MediaLoader,
+    Prepared,
+    Probe,
+    answered,
+    execute,
+    plan,
+)
+from telltale.records import Record
+from telltale.rundir import RunDir
+
+
+def run_probes(run: RunDir, probes: list[Probe], model: TargetModel, *,
+               done: set[str] | None = None, decoding: DecodingConfig | None = None,
+               with_stats: bool = False, batch_size: int = 8,
+               loader: MediaLoader | None = None, desc: str = "probes") -> dict[str, int]:
+    """Ask ``model`` every probe whose key is not in ``done`` (default: the keys ``run``
+    holds without error), appending one record each and adding the keys that succeed to
+    ``done``. Errored records are left in the run: the runner drops them once, before the
+    first job of an attempt, so a later job never deletes an earlier job's failures.
+
+    With ``with_stats`` each record carries the per-token statistics of the model's own
+    output: from ``generate`` directly when the backend computes them in the same pass
+    (capability ``stats_on_generate``), else by scoring the generated text in a second
+    pass. One bad sample is one error record and the rest go on: in a forward batch that
+    fails, each probe is tried again alone.
+
+    Returns counts: done (this call), skipped (already recorded), errors, and pending
+    (written to a batch file, for ``openai:<model>@batch``).
+    """
+    decoding = decoding or DecodingConfig()
+    own_loader = loader is None
+    loader = loader or MediaLoader()
+    done = run.done_keys() if done is None else done
+    todo = [p for p in probes if p.key not in done]
+    counts = {"done": 0, "skipped": len(probes) - len(todo), "errors": 0, "pending": 0}
+    if counts["skipped"]:
+        log.info("%s: %d already recorded, %d to do", desc, counts["skipped"], len(todo))
+    one_pass = "stats_on_generate" in model.capabilities
+    encode = getattr(model, "prepare", None)
+    concurrency = getattr(model, "concurrency", None)
+    try:
+        if getattr(model, "offline", False):
+            from telltale.batchfiles import ask_by_batch_files
+
+            records: Iterable[Record] = ask_by_batch_files(
+                run, loader.prepared(todo, encode), model, decoding, with_stats, counts)
+        elif concurrency is not None:
+            from telltale.window import window
+
+            ready = ((p, r, e if r is None else plan(p, with_stats, one_pass))
+                     for p, r, e in loader.prepared(todo, encode, ahead=2 * concurrency + 64))
+            records = (answered(p, r, outcome, with_stats) for p, r, outcome in window(
+                ready, model, decoding, concurrency, loader.threads(concurrency)))
+        else:
+            records = _in_batches(loader.prepared(todo, encode, ahead=2 * batch_size), model,
+                                  decoding, with_stats, one_pass, batch_size)
+        for rec in progress(records, total=len(todo), desc=desc):
+            run.append(rec)
+            counts["errors" if rec.error else "done"] += 1
+            if not rec.error:
+                done.add(rec.key)
+    finally:
+        run.sync()
+        if own_loader:
+            loader.close()
+    return counts
+
+
+def _in_batches(prepared: Iterator[Prepared], model: TargetModel, decoding: DecodingConfig,
+                with_stats: bool, one_pass: bool, batch_size: int) -> Iterator[Record]:
+    """Records of forward batches of ``batch_size`` probes, in order; a batch that fails is
+    tried again one probe at a time."""
+    while chunk := list(itertools.islice(prepared, batch_size)):
+        ready = []
+        for probe, request, error in chunk:
+            if request is None:
+                yield answered(probe, None, error, with_stats)
+            else:
+                ready.append((probe, request))
+        if not ready:
+            continue
+        try:
+            outcomes: list[Any] = _lockstep(ready, model, decoding, with_stats, one_pass)
+        except Exception as batch_error:  # isolate the failing probe(s)
+            log.debug("batch failed (%s); retrying one by one", batch_error)
+            outcomes = []
+            for item in ready:
+                try:
+                    outcomes.extend(_lockstep([item], model, decoding, with_stats, one_pass))
+                except Exception as exc:
+                    outcomes.append(exc)
+        for (probe, request), outcome in zip(ready, outcomes, strict=True):
+            yield answered(probe, request, outcome, with_stats)
+
+
+def _lockstep(items: list[tuple[Probe, Request]], model: TargetModel, decoding: DecodingConfig,
+              with_stats: bool, one_pass: bool) -> list[tuple[str, TokenStats | None]]:
+    """Drive the plans of ``items`` together: each round, the calls of one kind go to the
+    model as one batch."""
+    plans = [plan(p, with_stats, one_pass) for p, _ in items]
+    calls: dict[int, Call] = {i: next(p) for i, p in enumerate(plans)}
+    outcomes: list[Any] = [None] * len(items)
+    while calls:
+        kinds: dict[tuple[str, bool], list[int]] = {}
+        for i, call in calls.items():
+            kinds.setdefault((call.verb, call.with_stats), []).append(i)
+        for (verb, stats), index in kinds.items():
+            results = execute(model, Call(verb, stats), [items[i][1] for i in index],
+                              [calls[i].continuation or "" for i in index], decoding)
+            for i, result in zip(index, results, strict=True):
+                try:
+                    calls[i] = plans[i].send(result)
+                except StopIteration as stop:
+                    outcomes[i] = stop.value
+                    del calls[i]
+    return outcomes
+
+
