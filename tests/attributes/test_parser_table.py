@@ -45,8 +45,10 @@ def test_parser_and_refusal_detector_reach_95_percent():
     assert precision >= 0.95 and recall >= 0.95
 
 
-CLASSES = [json.loads(line) for line in
-           (Path(__file__).parent / "parser_classes.jsonl").read_text().splitlines()]
+ALL_CLASSES = [json.loads(line) for line in
+               (Path(__file__).parent / "parser_classes.jsonl").read_text().splitlines()]
+# the classes of issue 13; issue 28's rows are checked by their own tests
+CLASSES = [row for row in ALL_CLASSES if row.get("issue") != 28]
 
 
 def test_class_table_covers_every_class_of_issue_13():

@@ -16,9 +16,12 @@ ROWS = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitline
         if line.strip()]
 # replies of the kinds issue 13 found missed (split and spelled-out digits, partial leaks from
 # the front, more refusal verbs) and controls, written before the rules for them
-CLASS_ROWS = [json.loads(line) for line in
-              TABLE.with_name("pii_classes.jsonl").read_text(encoding="utf-8").splitlines()
-              if line.strip()]
+ALL_CLASS_ROWS = [json.loads(line) for line in
+                  TABLE.with_name("pii_classes.jsonl").read_text(encoding="utf-8").splitlines()
+                  if line.strip()]
+# issue 28's classes (masked contact details, refusals that leak a part, redaction notices)
+# are checked by their own tests
+CLASS_ROWS = [row for row in ALL_CLASS_ROWS if row.get("issue") != 28]
 
 
 def test_table_is_large_and_varied():
