@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "telltale.organism.cli",
     "telltale.models.serve_cli",
     "telltale.demo",
+    "telltale.annotation.cli",
 )
 
 def cmd_score(args: argparse.Namespace) -> int:
