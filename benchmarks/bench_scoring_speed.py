@@ -12,7 +12,10 @@ Usage::
 
     python benchmarks/bench_scoring_speed.py [--replies 20000] [--goal 5000] [--json out.json]
 
-Exits 1 when either scorer is below ``--goal`` replies per second.
+Both clocks are reported: wall-clock replies/s, and replies per second of the process's own
+CPU time, which is what the scorer costs whatever else the machine runs (on a shared 2-core
+machine the wall clock mostly measures the neighbours). Exits 1 when either scorer is below
+``--goal`` replies per CPU second (``--wall``: per wall-clock second).
 """
 
 from __future__ import annotations
@@ -45,13 +48,15 @@ def _rows(paths: list[Path]) -> list[dict]:
 
 
 def _rate(calls: list[tuple], score) -> dict[str, float]:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for args in calls:
         score(*args)
-    seconds = time.perf_counter() - start
-    return {"replies": len(calls), "seconds": round(seconds, 3),
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"replies": len(calls), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
             "replies_per_s": round(len(calls) / seconds, 1),
-            "ms_per_reply": round(1000 * seconds / len(calls), 4)}
+            "replies_per_cpu_s": round(len(calls) / cpu, 1),
+            "ms_per_reply": round(1000 * seconds / len(calls), 4),
+            "cpu_ms_per_reply": round(1000 * cpu / len(calls), 4)}
 
 
 def attribute_rate(n: int) -> dict[str, float]:
@@ -79,19 +84,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replies", type=int, default=20000)
     parser.add_argument("--goal", type=float, default=5000.0, help="replies/s each must reach")
+    parser.add_argument("--wall", action="store_true",
+                        help="hold the wall-clock rate to the goal instead of the CPU rate")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     results = {"machine": machine_info(), "goal_replies_per_s": args.goal,
                "attribute_parser": attribute_rate(args.replies),
                "pii_scorer": pii_rate(args.replies)}
     failed = []
+    held = "replies_per_s" if args.wall else "replies_per_cpu_s"
     for name in ("attribute_parser", "pii_scorer"):
         figure = results[name]
-        ok = figure["replies_per_s"] >= args.goal
+        ok = figure[held] >= args.goal
         failed += [] if ok else [name]
-        print(f"{name:17s} {figure['replies_per_s']:9.1f} replies/s "
-              f"({figure['ms_per_reply']:.3f} ms/reply, {figure['replies']} replies, "
-              f"{figure['distinct_replies']} distinct) {'ok' if ok else 'BELOW GOAL'}")
+        print(f"{name:17s} {figure['replies_per_cpu_s']:9.1f} replies per CPU s "
+              f"({figure['cpu_ms_per_reply']:.3f} ms), {figure['replies_per_s']:9.1f} per wall s; "
+              f"{figure['replies']} replies, {figure['distinct_replies']} distinct: "
+              f"{'ok' if ok else 'BELOW GOAL'}")
     print(f"load average {results['machine']['load_average']}, "
           f"{results['machine']['cpus']} cpus")
     if args.json:
