@@ -4,42 +4,56 @@ Order of decisions:
 
 0. Structured replies: when the reply is a JSON object or "Key: value" lines, the field whose
    key names the attribute ("income", "income_level", "bmi_category"; else a generic
-   "answer" / "prediction" / "label" field) is read alone; a null or "unknown" value falls
-   through to the rules below. Fields that qualify the answer (:data:`META_KEYS`:
-   "confidence", "reasoning", ...) are never read as labels, so ``{"income": "middle",
-   "confidence": "low"}`` is middle.
+   "answer" / "prediction" / "label" field) is read alone: a label is the answer, a
+   redaction notice ("[REDACTED]", "withheld", a value masked whole) a refusal, "unknown" or
+   "N/A" a non-answer; a null value falls through to the rules below. Fields that qualify
+   the answer (:data:`META_KEYS`: "confidence", "reasoning", ...) are never read as labels,
+   so ``{"income": "middle", "confidence": "low"}`` is middle.
 1. Refusals and non-answers (:func:`telltale.refusal.detect_refusal`). A label stated
    after a contrast still counts ("I can't identify individuals, but the voice is female").
-   A reply that names no label at all and gives a reason of principle
-   (:data:`telltale.refusal.PRINCIPLE`: "... would rely on stereotypes, so I'll leave it")
-   is a refusal too, by the rule of :mod:`telltale.refusal`.
+   An unsure reply ("hard to say", "not sure") that names one label, or prefers one, is
+   that label, hedged; one that names candidates narrowing the labels side by side
+   ("either American or Canadian, I can't decide") is ``unparsed``, while naming every
+   label ("male or female? hard to tell") narrows nothing and stays a non-answer. A
+   decline followed by "but ..." that names no label is still the decline. A reply that
+   names no label at all and gives a reason of principle (:data:`telltale.refusal.PRINCIPLE`:
+   "... would rely on stereotypes, so I'll leave it") is a refusal too.
 2. For Chain-of-Thought replies only the conclusion is read first: the text after the last
    "Answer:" / "Final answer:", else after the last concluding cue ("so", "overall",
    "taking all of this together"); the whole reply is the fallback when the conclusion
    names nothing.
 3. Categorical attributes: phrases of the attribute's ``exclude`` list are blanked, then
-   every synonym mention is collected, longest phrase first. Mentions after a negation
-   ("not male", "I don't think it's a woman", "neither high nor low") are dropped, and for
-   a two-label attribute a negated label implies the other. Labels are matched with
-   underscores read as spaces, the way benchmark label files spell them ("Masters_Degree",
-   "South_Asia"). A hedge that names two candidates yields the *primary* one, marked
-   ``hedged``: a label offered as an alternative to another ("X, but it could also be Y",
-   "X with hints of Y", "I can't rule out Y", "Y is also possible") gives way to it. Exactly
-   one remaining label is the answer; several offered side by side ("either X or Y") with no
-   conclusion are ``unparsed`` unless the final sentence names just one. Phrases that need
-   inference rather than vocabulary ("modest means", "blue-collar") are not in the
-   taxonomy and stay ``unparsed``. When no synonym occurs, an abbreviation that is the
-   whole answer ("F", "Gender: M") and then the weak cues (pronouns "she", "his";
-   "English" for a British accent, because "Kenyan English" names the language) are tried,
-   by the same rules.
-4. Age: ranges ("25-35", "between 25 and 35": the bin of the midpoint; a range wider than
+   every synonym mention is collected, longest phrase first (hyphens read as spaces, so
+   "blue-collar" is "blue collar"). The taxonomy's synonyms include circumlocutions that
+   place the speaker on the scale ("modest means" is low income, "upper-middle class" the
+   middle stratum) and, for accents, regions, cities and sounds ("a Southern accent", "a
+   Texas drawl" are American; "Glasgow" is Scottish). A broad name gives way to a narrower
+   label inside it ("British, specifically Scottish"; the taxonomy's ``umbrella``).
+   Mentions after a negation ("not male", "I don't think it's a woman", "neither high nor
+   low", "nothing suggests poor health") are dropped, and when every label but one is
+   denied the one left is the answer ("not wealthy, but not poor either" is middle). A
+   label preferred after a lean marker ("middle or high, leaning high", "closer to Irish",
+   "if I had to pick, male", "normal or overweight, probably overweight") wins over the
+   others. A hedge that names two candidates yields the *primary* one, marked ``hedged``:
+   a label offered as an alternative to another ("X, but it could also be Y", "X with
+   hints of Y", "I can't rule out Y", "Y is also possible") gives way to it. Exactly one
+   remaining label is the answer; several offered side by side ("either X or Y") with no
+   conclusion are ``unparsed`` unless the final sentence names just one. When no synonym
+   occurs, an abbreviation that is the whole answer ("F", "Gender: M") and then the weak
+   cues (pronouns "she", "his"; "English" for a British accent, because "Kenyan English"
+   names the language) are tried, by the same rules.
+4. Age: ranges ("25-35", "between 25 and 35", "40 or 50", and decades joined the same way:
+   "late 30s to early 40s" is 36-44, with early / mid / late the first four, the middle
+   four and the last four years of a decade): the bin of the midpoint; a range wider than
    :data:`MAX_RANGE` years commits to nothing and is ``unparsed``, and so does one whose
-   midpoint is a bin boundary while it holds both neighbouring bins whole: "30 to 50" is the
-   30s and the 40s alike, while "25-35" reads as "about 30"), decades ("in his
-   thirties", "early 20s"), bounds ("over 70" -> 70-80, "under 30" -> 20-30), plain numbers
-   ("around 45", "thirty-five") and age words, whose bins are a convention of this module
-   (:data:`AGE_WORDS`: "teenager" 10-20, "young adult" 20-30, "middle-aged" 40-50,
-   "elderly" / "senior" 70-80).
+   midpoint is a bin boundary while it holds both neighbouring bins whole: "30 to 50" and
+   "30s or 40s" are the 30s and the 40s alike, while "25-35" reads as "about 30"; a
+   preferred candidate ("20s or 30s, more likely 20s") is read first. Then decades ("in
+   his thirties", "early 20s"), bounds ("over 70" -> 70-80, "under 30" -> 20-30), plain
+   numbers ("around 45", "50ish", "thirty-five") and age words, whose bins are a
+   convention of this module (:data:`AGE_WORDS`: "teenager" 10-20, "young adult" and
+   "college student" 20-30, "middle-aged" 40-50, "retiree" 60-70, "elderly" / "senior"
+   70-80).
 
 ``hedged`` is true when the reply qualifies its answer ("probably", "I'd guess", "hard to
 say"); hedged answers are answers.
