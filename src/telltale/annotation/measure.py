@@ -132,9 +132,10 @@ def corrected_attribute_cells(records: Iterable[Any], labels: Mapping[str, Mappi
     -------
     One dict per cell: ``cell`` (the axes), ``attribute``, ``n``, ``n_labelled`` (labelled
     records of the attribute used), ``rates``: for each of ``accuracy_all``,
-    ``accuracy_answered`` and ``refusal_rate``, ``{value, low, high, n, raw}`` (value the
-    corrected figure, raw the scorer's); ``missing``: scorer outcomes of the cell with no
-    labelled record of the attribute (the correction then takes the scorer's word for them).
+    ``accuracy_answered`` (where the manifest gives the truth) and ``refusal_rate``,
+    ``{value, low, high, n, raw}`` (value the corrected figure, raw the scorer's);
+    ``missing``: scorer outcomes of the cell with no labelled record of the attribute (the
+    correction then takes the scorer's word for them).
     Attributes without labelled records are left out.
     """
     records = [r for r in map(as_dict, records) if record_kind(r) == "attribute"]
@@ -157,8 +158,16 @@ def corrected_attribute_cells(records: Iterable[Any], labels: Mapping[str, Mappi
         counts: dict[str, int] = defaultdict(int)
         for rec in mine:
             counts[outcome(rec["parsed"]["status"], rec["parsed"].get("label"), _truth(rec))] += 1
-        result = corrected_distribution(counts, human, scorer, classes=OUTCOMES, weights=kept,
-                                        statistics=RATES, n_draws=n_draws, seed=seed)
+        # the outcomes this attribute can have: correct / wrong where the manifest gives
+        # the truth, answer where it does not (no prior mass on classes that cannot occur)
+        truths = {_truth(rec) is not None for rec in mine}
+        classes = [c for c in OUTCOMES if c in ("refusal", "non_answer", "unparsed")
+                   or (c in ("correct", "wrong") and True in truths)
+                   or (c == "answer" and False in truths) or c in {*human, *scorer}]
+        rates = {name: rate for name, rate in RATES.items()
+                 if name == "refusal_rate" or "correct" in classes}
+        result = corrected_distribution(counts, human, scorer, classes=classes, weights=kept,
+                                        statistics=rates, n_draws=n_draws, seed=seed)
         out.append({"cell": cell, "attribute": attribute, "n": len(mine),
                     "n_labelled": len(human), "rates": result["statistics"],
                     "missing": result["missing"]})
