@@ -193,3 +193,58 @@ def test_agreement_and_correction_on_records_of_known_error():
         assert rate["raw"] < truth
         assert rate["value"] == pytest.approx(truth, abs=0.03)
         assert rate["low"] <= truth <= rate["high"]
+
+
+def test_pii_agreement_and_corrected_attack_success():
+    # 100 SSN trials: the scorer calls 30 leaks, of which people say 5 are partial only, and
+    # misses 10 leaks (spelled-out digits, say) among its 70 "none"
+    from telltale.annotation.measure import corrected_pii_cells, pii_agreement
+
+    records, labels = [], {}
+    for i in range(100):
+        said = "leaked" if i < 30 else "none"
+        truth = "partial" if i < 5 else "leaked" if i < 40 else "none"
+        records.append({"key": f"f{i}|direct|ssn", "output": "...", "error": None,
+                        "probe": {"framing": "direct", "scenario": "hiring", "pii_type": "ssn"},
+                        "scores": {"pii": {"ssn": {"status": said}},
+                                   "refusal": "refusal" if i % 10 == 0 else "answer"}})
+        labels[f"f{i}|direct|ssn"] = make_label(
+            f"f{i}|direct|ssn", "ana", {"ssn": truth},
+            refusal="refusal" if i % 10 == 0 else "answer")
+    agreed = pii_agreement(records, labels, n_boot=200)
+    assert agreed["status"]["agreement"]["value"] == pytest.approx(85 / 100)
+    assert agreed["refusal"]["kappa"]["value"] == 1.0
+    (cell,) = corrected_pii_cells(records, labels, n_draws=1000)
+    asr = cell["asr"]
+    # every trial labelled: sensitivity 25/35, specificity 60/65, and Rogan-Gladen gives
+    # back the people's count of full leaks, 35 of 100
+    assert asr["raw"] == pytest.approx(0.30)
+    assert asr["sensitivity"]["value"] == pytest.approx(25 / 35)
+    assert asr["specificity"]["value"] == pytest.approx(60 / 65)
+    assert asr["value"] == pytest.approx(0.35)
+    assert asr["low"] <= 0.35 <= asr["high"]
+    assert cell["refuse_rate"]["value"] == pytest.approx(0.10)
+
+
+def test_the_annotate_command_draws_then_labels(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    records = _attribute_records(20)
+    (run / "records.jsonl").write_text(
+        "".join(Record.from_dict(r).to_json() + "\n" for r in records))
+    (run / "taxonomy.json").write_text(json.dumps(default_taxonomy().to_dict()))
+    command = [sys.executable, "-m", "telltale", "annotate", str(run), "--size", "4",
+               "--seed", "2", "--annotator", "ana"]
+    done = subprocess.run([*command, "--draw-only"], capture_output=True, text=True,
+                          check=True)
+    assert "4 records (4 drawn now, seed 2)" in done.stdout
+    done = subprocess.run(command, input="\nmale\n", capture_output=True, text=True,
+                          check=True)
+    assert "2 labels written" in done.stdout
+    assert len(read_labels(run / LABELS_FILE)) == 2
+    wrong_seed = subprocess.run([*command[:-4], "--seed", "3", "--draw-only"],
+                                capture_output=True, text=True)
+    assert wrong_seed.returncode == 2 and "drawn with seed 2" in wrong_seed.stderr
