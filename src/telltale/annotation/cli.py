@@ -19,7 +19,7 @@ the reading, anything else corrects it:
 from __future__ import annotations
 
 import argparse
-import getpass
+import os
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -175,7 +175,7 @@ def register(subparsers) -> None:
     parser.add_argument("--size", type=int, default=100,
                         help="records the sample should hold (a larger size tops it up)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draw")
-    parser.add_argument("--annotator", default=getpass.getuser(),
+    parser.add_argument("--annotator", default=os.environ.get("USER") or "annotator",
                         help="name kept with every label")
     parser.add_argument("--draw-only", action="store_true",
                         help="draw (or top up) the sample and stop")
