@@ -7,7 +7,8 @@ physiological traits (gender, age in decade bins, health, BMI category) and soci
 Every attribute has
 
 - ``labels``: the canonical labels, in order, each with its synonyms (lower case; matched as
-  whole words, longest phrase first, so "latin american" is not read as "american");
+  whole words, longest phrase first, so "latin american" is not read as "american", and
+  with hyphens read as spaces, so "blue collar" finds "blue-collar");
 - ``question``: one or more natural-language phrasings of the question (one is picked per
   sample, see :func:`telltale.attributes.prompts.pick_variant`);
 - ``cues`` (optional): weak evidence per label, read only when no synonym is found at all
