@@ -100,6 +100,8 @@ ALTERNATIVE_AFTER = re.compile(r"^\s*(?:[\w'-]+\s+){0,2}?(?:(?:is|are|would be|s
 LEAN = re.compile(r"\b(?:lean(?:s|ing)?|closer to|more likely|most likely|if i had to (?:choose|"
                   r"pick|guess|say|bet)|i(?:'d| would) (?:go with|pick|choose)|tips? (?:it |the "
                   r"balance )?toward|if anything)\b|[,;:—–-]\s*(?:but )?probably\b")
+# two labels joined as one candidate set ("American or Canadian", "low to middle")
+_JOINED = re.compile(r"^[\s,]*(?:or|and|to|/|-)[\s,]*(?:(?:a|an|the|maybe|perhaps)\s+)?$")
 #: Keys of a structured reply ({"income": ..., "confidence": ...}; "Confidence: low") that
 #: qualify the answer rather than give it; their values are never read as labels.
 META_KEYS = {"confidence", "certainty", "uncertainty", "reasoning", "reason", "rationale",
@@ -293,9 +295,14 @@ def _find(lowered: str, matcher: PhraseMatcher) -> list[Mention]:
     # the first label after each lean marker is the preferred one
     leaned = set()
     for marker in LEAN.finditer(lowered):
-        after = [f.start for f in found if marker.end() <= f.start <= marker.end() + 30]
-        if after:
-            leaned.add(min(after))
+        after = [f for f in found if marker.end() <= f.start <= marker.end() + 30]
+        if not after:
+            continue
+        first = min(after)
+        joined = [f for f in found if f.start >= first.end
+                  and _JOINED.match(lowered[first.end:f.start])]
+        if not joined:  # "most likely American or Canadian" prefers neither
+            leaned.add(first.start)
     mentions = []
     for f in found:
         before = lowered[max(0, f.start - 40):f.start]
