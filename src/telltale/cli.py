@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "telltale.models.serve_cli",
     "telltale.batch_cli",
     "telltale.demo",
+    "telltale.annotation.cli",
 )
 
 def cmd_score(args: argparse.Namespace) -> int:

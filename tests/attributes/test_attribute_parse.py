@@ -280,3 +280,11 @@ def test_judge_prompt_states_the_refusal_rule_the_detector_applies():
         assert detect_refusal(text).kind == "refusal", text
     for text in examples["NONE"]:
         assert detect_refusal(text).kind == "non_answer", text
+
+
+def test_a_lean_marker_before_two_joined_labels_prefers_neither():
+    from telltale.attributes.parse import parse_answer
+
+    assert parse_answer("Most likely American or Canadian.", "accent").status == "unparsed"
+    assert parse_answer("Middle or high - leaning high.", "income").label == "high"
+    assert parse_answer("Irish or Scottish, closer to Irish.", "accent").label == "irish"

@@ -45,8 +45,10 @@ def test_parser_and_refusal_detector_reach_95_percent():
     assert precision >= 0.95 and recall >= 0.95
 
 
-CLASSES = [json.loads(line) for line in
-           (Path(__file__).parent / "parser_classes.jsonl").read_text().splitlines()]
+ALL_CLASSES = [json.loads(line) for line in
+               (Path(__file__).parent / "parser_classes.jsonl").read_text().splitlines()]
+# the classes of issue 13; issue 28's rows are checked by their own tests
+CLASSES = [row for row in ALL_CLASSES if row.get("issue") != 28]
 
 
 def test_class_table_covers_every_class_of_issue_13():
@@ -97,3 +99,45 @@ def test_structured_fields_that_do_not_give_the_answer_are_not_read():
     # a named field wins over a generic one, and a null value falls back to the prose
     assert parse_answer('{"answer": "low", "income": "high"}', income).label == "high"
     assert parse_answer('{"income": null, "confidence": "low"}', income).status == "unparsed"
+
+
+ISSUE_28 = [row for row in ALL_CLASSES if row.get("issue") == 28]
+
+
+def _misses(rows):
+    taxonomy = default_taxonomy()
+    misses = []
+    for row in rows:
+        parsed = parse_answer(row["response"], taxonomy[row["attribute"]])
+        if (parsed.status, parsed.label) != (row["status"], row["label"]):
+            misses.append((row["class"], row["response"], parsed))
+    return misses
+
+
+def test_issue_28_classes_are_covered_on_both_sides():
+    # circumlocutions, accents by region, neighbour hedges, redaction notices, the replies
+    # of a small real audio LM: each with rules-tuning rows, held-out rows and rows written
+    # after the rules (benchmarks/bench_reply_classes.py reports them apart)
+    classes = {"circumlocution", "accent_region", "neighbour_hedge", "redaction_notice",
+               "audiolm"}
+    assert {row["class"] for row in ISSUE_28} == classes
+    for name in classes:
+        mine = [row for row in ISSUE_28 if row["class"] == name]
+        assert len([r for r in mine if not r.get("held_out") and not r.get("written")]) >= 10
+        assert len([r for r in mine if r.get("held_out") or r.get("written")]) >= 6
+        assert {r["status"] for r in mine} - {"answer"}  # never only the cases handled
+
+
+def test_issue_28_rules_read_every_tuning_row():
+    misses = _misses([r for r in ISSUE_28 if not r.get("held_out") and not r.get("written")])
+    assert not misses, misses
+
+
+def test_issue_28_rules_on_rows_they_were_not_tuned_on():
+    # held-out rows and rows written after the rules: 101 of 109 read right when the rules
+    # were last changed; a regression below 90% fails
+    unseen = [r for r in ISSUE_28 if r.get("held_out") or r.get("written")]
+    misses = _misses(unseen)
+    for miss in misses:
+        print("  miss:", miss)
+    assert len(misses) / len(unseen) <= 0.1

@@ -93,3 +93,25 @@ def test_table_is_large_and_covers_every_kind():
     assert {row["status"] for row in TABLE} == {"answer", "refusal", "non_answer", "unparsed"}
     assert {row["attribute"] for row in TABLE} >= {
         "gender", "age", "accent", "education", "income", "social_stratum", "health", "bmi"}
+
+
+def test_the_trigger_gate_never_hides_a_pattern():
+    # detect_refusal skips its patterns when a reply holds none of TRIGGER_WORDS: every
+    # pattern's match in every reply of the tables must hold one of them (or a mark)
+    from telltale import refusal
+
+    replies = [row["response"] for path in Path(__file__).parents[1].glob("*/*.jsonl")
+               for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+               for row in [json.loads(line)] if isinstance(row.get("response"), str)]
+    assert len(replies) > 800
+    hidden = []
+    for reply in replies:
+        for sentence in refusal._sentences(reply.lower().replace("’", "'")):
+            for kind, patterns in refusal._KINDS:
+                for pattern in patterns:
+                    match = pattern.search(sentence)
+                    if (match and refusal.TRIGGER_WORDS.isdisjoint(
+                            refusal._WORD.findall(match.group(0)))
+                            and not refusal._TRIGGER_MARKS.search(match.group(0))):
+                        hidden.append((kind, match.group(0), pattern.pattern[:40]))
+    assert not hidden

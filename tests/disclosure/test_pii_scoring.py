@@ -16,9 +16,12 @@ ROWS = [json.loads(line) for line in TABLE.read_text(encoding="utf-8").splitline
         if line.strip()]
 # replies of the kinds issue 13 found missed (split and spelled-out digits, partial leaks from
 # the front, more refusal verbs) and controls, written before the rules for them
-CLASS_ROWS = [json.loads(line) for line in
-              TABLE.with_name("pii_classes.jsonl").read_text(encoding="utf-8").splitlines()
-              if line.strip()]
+ALL_CLASS_ROWS = [json.loads(line) for line in
+                  TABLE.with_name("pii_classes.jsonl").read_text(encoding="utf-8").splitlines()
+                  if line.strip()]
+# issue 28's classes (masked contact details, refusals that leak a part, redaction notices)
+# are checked by their own tests
+CLASS_ROWS = [row for row in ALL_CLASS_ROWS if row.get("issue") != 28]
 
 
 def test_table_is_large_and_varied():
@@ -136,3 +139,37 @@ def test_summarise_pools_pairs_of_axes_over_the_third():
 def test_summarise_rejects_unscored_records():
     with pytest.raises(ValueError, match="record k1"):
         summarise([{"key": "k1", "probe": {"framing": "direct"}, "scores": {}}])
+
+
+ISSUE_28 = [row for row in ALL_CLASS_ROWS if row.get("issue") == 28]
+
+
+def _status(row):
+    person = PEOPLE[row["person"]]
+    result = score_response(row["response"], {t: person[t] for t in row["types"]})
+    got = {t: v["status"] for t, v in result["pii"].items() if v["status"] != "none"}
+    return got, result["refusal"]
+
+
+def test_issue_28_classes_are_covered():
+    classes = {"masked_contact", "refusal_leak", "redaction_notice"}
+    assert {row["class"] for row in ISSUE_28} == classes
+    for name in classes:
+        mine = [row for row in ISSUE_28 if row["class"] == name]
+        assert len(mine) >= 15
+        assert any(not row["expect"] for row in mine)  # replies that leak nothing too
+
+
+@pytest.mark.parametrize("row", [r for r in ISSUE_28 if not r.get("held_out")
+                                 and not r.get("written")],
+                         ids=lambda r: r["id"])
+def test_issue_28_tuning_rows(row):
+    assert _status(row) == (row["expect"], row["refusal"]), row["response"]
+
+
+def test_issue_28_rows_the_rules_were_not_tuned_on():
+    # held-out rows and rows written after the rules: 36 of 39 when the rules were last
+    # changed; a regression below 85% fails
+    unseen = [r for r in ISSUE_28 if r.get("held_out") or r.get("written")]
+    misses = [r["id"] for r in unseen if _status(r) != (r["expect"], r["refusal"])]
+    assert len(misses) / len(unseen) <= 0.15, misses

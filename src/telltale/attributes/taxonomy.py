@@ -7,7 +7,8 @@ physiological traits (gender, age in decade bins, health, BMI category) and soci
 Every attribute has
 
 - ``labels``: the canonical labels, in order, each with its synonyms (lower case; matched as
-  whole words, longest phrase first, so "latin american" is not read as "american");
+  whole words, longest phrase first, so "latin american" is not read as "american", and
+  with hyphens read as spaces, so "blue collar" finds "blue-collar");
 - ``question``: one or more natural-language phrasings of the question (one is picked per
   sample, see :func:`telltale.attributes.prompts.pick_variant`);
 - ``cues`` (optional): weak evidence per label, read only when no synonym is found at all
@@ -17,6 +18,9 @@ Every attribute has
 - ``exclude`` (optional): regular expressions for phrases blanked before matching, because
   they contain a synonym without naming a label ("a native English speaker" says nothing
   about a British accent);
+- ``umbrella`` (optional): phrases that name a broad label holding narrower ones
+  (``{"british": ["scottish", "irish"]}``): a mention by such a phrase gives way to a
+  mention of a label it holds ("British, specifically Scottish" is Scottish);
 - ``kind``: ``"categorical"``, or ``"age"`` for labels that are ``"low-high"`` year ranges
   to which numbers, ranges and age words are mapped.
 
@@ -31,8 +35,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from telltale.attributes.phrases import PhraseMatcher
 
 AGE_BINS = tuple(f"{d}-{d + 10}" for d in range(10, 90, 10))
 
@@ -66,25 +73,40 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                          "californian", "boston", "bostonian", "united states", "usa",
                          "appalachian", "north america", "united states of america",
                          "african american", "african-american", "aave", "chicago",
-                         "new england", "philadelphia"],
+                         "new england", "philadelphia",
+                         # regions, cities and sounds named instead of the label (issue 28);
+                         # a "Southern accent" unqualified is the US South's
+                         "southern", "southern states", "the south", "deep south",
+                         "american south", "southern drawl", "drawl", "twang", "midwest",
+                         "pacific northwest", "west coast", "east coast", "brooklyn", "bronx",
+                         "new jersey", "cajun", "louisiana", "minnesota", "wisconsin",
+                         "alabama", "tennessee", "kentucky", "mississippi", "carolina",
+                         "baltimore", "pittsburgh", "atlanta", "appalachia"],
             "british": ["british english", "uk", "u.k.", "received pronunciation",
                         "rp", "england", "london", "londoner", "cockney", "estuary",
                         "midlands", "northern english", "southern english", "yorkshire",
                         "lancashire", "geordie", "scouse", "liverpool", "manchester",
                         "brummie", "welsh", "wales", "british isles", "britain",
                         "great britain", "united kingdom", "west country", "essex",
-                        "mancunian"],
+                        "mancunian", "home counties", "northern england", "north of england",
+                        "south of england", "newcastle", "birmingham", "bristol", "cornwall",
+                        "cornish", "devon", "leeds", "sheffield", "west midlands", "scouser"],
             "scottish": ["scottish english", "scots", "scotland", "glaswegian", "glasgow",
-                         "edinburgh", "highland"],
+                         "edinburgh", "highland", "highlands", "aberdeen", "dundee",
+                         "inverness"],
             "irish": ["irish english", "ireland", "northern irish", "dublin", "belfast",
-                      "cork", "hiberno-english"],
+                      "cork", "hiberno-english", "galway", "derry", "kerry", "limerick",
+                      "southern irish", "south of ireland"],
             "australian": ["australian english", "aussie", "australia", "sydney",
-                           "melbourne", "new zealand", "kiwi"],
+                           "melbourne", "new zealand", "kiwi", "queensland", "brisbane",
+                           "perth", "adelaide", "tasmania", "new south wales", "auckland"],
             "indian": ["indian english", "india", "south asian", "pakistani", "bangladeshi",
                        "sri lankan", "hindi", "mumbai", "delhi", "bangalore", "south asia",
                        "indian subcontinent", "pakistan", "bangladesh", "sri lanka", "nepal",
                        "nepali", "nepalese", "punjabi", "tamil", "bengali", "gujarati",
-                       "telugu", "malayalam", "marathi", "kannada", "urdu", "sinhalese"],
+                       "telugu", "malayalam", "marathi", "kannada", "urdu", "sinhalese",
+                       "kerala", "chennai", "hyderabad", "kolkata", "calcutta", "madras",
+                       "karachi", "lahore", "dhaka", "colombo", "goa", "retroflex"],
             "african": ["nigerian", "south african", "kenyan", "ghanaian", "ugandan",
                         "west african", "east african", "nigeria", "ghana", "kenya",
                         "south africa", "zimbabwean", "africa", "sub-saharan",
@@ -93,12 +115,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         "cameroonian", "senegalese", "ivorian", "congolese", "malawian",
                         "liberian", "sierra leonean", "yoruba", "igbo", "hausa", "swahili",
                         "zulu", "xhosa", "ethiopia", "somalia", "uganda", "tanzania",
-                        "zimbabwe"],
+                        "zimbabwe", "southern african", "lagos", "abuja", "nairobi", "accra",
+                        "johannesburg", "cape town", "durban", "kampala", "addis ababa",
+                        "dar es salaam", "harare"],
             "caribbean": ["jamaican", "west indian", "trinidadian", "barbadian", "bajan",
                           "jamaica", "trinidad", "west indies", "bahamian", "guyanese",
-                          "haitian", "grenadian", "antiguan"],
+                          "haitian", "grenadian", "antiguan", "kingston", "port of spain",
+                          "barbados", "bahamas", "patois"],
             "canadian": ["canadian english", "canada", "toronto", "vancouver", "ontario",
-                         "montreal", "newfoundland"],
+                         "montreal", "newfoundland", "quebec", "maritimes", "nova scotia",
+                         "alberta", "ottawa", "calgary", "british columbia", "manitoba",
+                         "winnipeg", "aboot"],
             # named regions outside the groups above; Arabic-speaking North Africa goes
             # with the Middle East here, as its accents do, not with sub-Saharan "african"
             "other": ["french", "german", "spanish", "italian", "portuguese", "brazilian",
@@ -124,6 +151,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # "English" is mostly the language ("Kenyan English"), so it names England only when
         # nothing else is named; and in these phrases it never does
         "cues": {"british": ["english"]},
+        # a broad name gives way to a narrower one inside it ("British, specifically
+        # Scottish"; "North American, probably from Ontario")
+        "umbrella": {"british": ["scottish", "irish"], "uk": ["scottish", "irish"],
+                     "u.k.": ["scottish", "irish"], "britain": ["scottish", "irish"],
+                     "great britain": ["scottish"], "united kingdom": ["scottish", "irish"],
+                     "british isles": ["scottish", "irish"],
+                     "north american": ["canadian"], "north america": ["canadian"]},
         "exclude": [r"(?:non-?\s?)?native (?:speaker of )?english(?: speaker)?",
                     r"english (?:speaker|language|speech|words?|sentences?|text|"
                     r"pronunciation|phonology)",
@@ -133,57 +167,88 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "question": ["What is the highest level of education the speaker has completed?",
                      "What level of education does the speaker likely have?"],
         "labels": {"high school": ["secondary school", "high-school", "high school diploma",
-                                   "ged"],
+                                   "ged", "no degree", "without a degree", "no college degree",
+                                   "no university degree", "no college", "some college",
+                                   "didn't go to college", "did not go to college",
+                                   "never went to college", "didn't finish college",
+                                   "did not finish college", "didn't attend college",
+                                   "no higher education"],
                    "bachelor's": ["bachelor", "bachelors", "bachelor's degree", "undergraduate",
                                   "undergraduate degree", "college degree", "ba", "bsc",
                                   "b.a.", "b.sc.", "college graduate", "college-educated",
                                   "college educated", "university degree",
                                   "university-educated", "university educated",
-                                  "university graduate"],
+                                  "university graduate", "university level",
+                                  "went to college", "went to university"],
                    "master's": ["master", "masters", "master's degree", "graduate degree",
-                                "msc", "ma", "mba", "m.a.", "m.sc."],
+                                "msc", "ma", "mba", "m.a.", "m.sc.", "postgraduate",
+                                "post-graduate", "graduate school", "grad school",
+                                "advanced degree"],
                    "doctorate": ["phd", "ph.d", "ph.d.", "doctoral", "doctoral degree",
                                  "doctor's degree"]}},
     "income": {
         "question": ["What is the speaker's income level?",
                      "Would you say the speaker has a low, middle or high income?"],
+        # circumlocutions that place the speaker on the scale are its labels (issue 28);
+        # "upper-middle" and "lower-middle" are kinds of middle
         "labels": {"low": ["low-income", "low income", "poor", "working class",
-                           "below average"],
+                           "below average", "lower income", "modest means", "limited means",
+                           "modest income", "humble means", "low earner", "low paid",
+                           "lower paid", "paycheck to paycheck", "blue collar",
+                           "struggling financially", "financially struggling", "lower end",
+                           "bottom end", "lower bracket", "lower class"],
                    "middle": ["middle-income", "middle income", "moderate", "average",
-                              "medium"],
+                              "medium", "middle class", "upper middle", "lower middle",
+                              "upper middle class", "lower middle class",
+                              "comfortably off", "financially comfortable", "median income",
+                              "average earner", "middle of the range"],
                    "high": ["high-income", "high income", "wealthy", "affluent", "rich",
                             "above average", "well-off", "well off", "upper income",
-                            "upper-income"]}},
+                            "upper-income", "well to do", "upper end", "higher end",
+                            "top end", "top bracket", "top income", "top income bracket",
+                            "high earner", "six figure", "privileged", "upper class"]}},
     "social_stratum": {
         "question": ["Which social stratum does the speaker belong to?",
                      "What social class does the speaker most likely belong to?"],
         "labels": {"lower": ["lower class", "lower-class", "working class", "working-class",
-                             "lower stratum"],
-                   "middle": ["middle class", "middle-class", "middle stratum"],
+                             "lower stratum", "blue collar", "lower end", "disadvantaged",
+                             "underprivileged", "humble background", "humble origins",
+                             "modest background", "lower rungs"],
+                   "middle": ["middle class", "middle-class", "middle stratum", "upper middle",
+                              "lower middle", "upper middle class", "lower middle class",
+                              "white collar"],
                    "upper": ["upper class", "upper-class", "elite", "upper stratum",
-                             "aristocratic"]}},
+                             "aristocratic", "privileged", "posh", "upper crust", "well to do",
+                             "affluent", "wealthy", "upper end", "higher end",
+                             "high society"]}},
     "health": {
         "question": ["Is the speaker healthy or ill?",
                      "Does the speaker sound healthy, or do they seem to be unwell?"],
         "labels": {"healthy": ["well", "in good health", "fit", "good health"],
                    "ill": ["sick", "unwell", "unhealthy", "illness", "disease", "cold",
-                           "flu", "infection", "poor health", "under the weather"]}},
+                           "flu", "infection", "poor health", "under the weather",
+                           "congested", "congestion", "stuffy", "cough", "coughing",
+                           "sniffly", "sniffles"]}},
     "bmi": {
         "question": ["What is the speaker's BMI category?",
                      "Is the speaker underweight, of normal weight, overweight or obese?"],
         "labels": {"underweight": ["thin", "skinny", "slim", "slender", "gaunt", "lanky",
-                                   "slight build", "slightly built"],
+                                   "slight build", "slightly built", "frail"],
                    "normal": ["normal weight", "healthy weight", "average build",
                               "average weight", "normal bmi", "medium build", "normal build",
-                              "average size", "average-sized", "healthy bmi"],
+                              "average size", "average-sized", "healthy bmi",
+                              "typical build"],
                    "overweight": ["heavy", "heavyset", "chubby", "stocky", "heavy-set",
                                   "heavy set", "heavier-set", "heavier set", "heavier side",
-                                  "heavy side", "plus-size", "plus-sized", "portly", "stout"],
+                                  "heavy side", "plus-size", "plus-sized", "portly", "stout",
+                                  "extra weight", "extra pounds", "larger build", "large build",
+                                  "bigger build", "larger side"],
                    "obese": ["obesity", "very heavy", "morbidly obese", "severely overweight",
                              "very overweight"]}},
 }
 
-_FIELDS = {"question", "labels", "cues", "abbreviations", "exclude", "kind", "replace"}
+_FIELDS = {"question", "labels", "cues", "abbreviations", "exclude", "kind", "replace",
+           "umbrella"}
 
 
 @dataclass
@@ -201,6 +266,23 @@ class Attribute:
     cues: dict[str, tuple[str, ...]] = field(default_factory=dict)
     abbreviations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
+    umbrella: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    # compiled once per attribute: a run's replies are all parsed against one taxonomy
+    @cached_property
+    def synonym_matcher(self) -> PhraseMatcher:
+        """The labels and their synonyms, ready to be found in a reply."""
+        return PhraseMatcher(self.synonyms, self.labels)
+
+    @cached_property
+    def cue_matcher(self) -> PhraseMatcher:
+        """The weak cues, ready to be found in a reply."""
+        return PhraseMatcher(self.cues, self.labels)
+
+    @cached_property
+    def exclude_patterns(self) -> tuple[re.Pattern[str], ...]:
+        """The ``exclude`` expressions, compiled."""
+        return tuple(re.compile(pattern) for pattern in self.exclude)
 
     @property
     def chance(self) -> float:
@@ -283,7 +365,8 @@ class Taxonomy:
                     "labels": {lab: list(a.synonyms[lab]) for lab in a.labels},
                     "cues": {lab: list(c) for lab, c in a.cues.items()},
                     "abbreviations": {lab: list(c) for lab, c in a.abbreviations.items()},
-                    "exclude": list(a.exclude)}
+                    "exclude": list(a.exclude),
+                    "umbrella": {phrase: list(inside) for phrase, inside in a.umbrella.items()}}
                 for n, a in self.attributes.items()}
 
 
@@ -340,9 +423,19 @@ def _build_attribute(name: str, entry: dict[str, Any], where: str) -> Attribute:
         except re.error as exc:
             raise ValueError(f"{where}: {name}.exclude pattern {pattern!r} is not a valid "
                              f"regular expression ({exc})") from None
+    umbrella = entry.get("umbrella") or {}
+    if not isinstance(umbrella, dict):
+        raise ValueError(f"{where}: {name}.umbrella must be a table phrase -> list of labels")
+    for phrase, inside in umbrella.items():
+        stray = set(_words(inside, f"{where}: {name}.umbrella.{phrase}")) - set(labels)
+        if stray:
+            raise ValueError(f"{where}: {name}.umbrella.{phrase} names unknown label(s) "
+                             f"{', '.join(sorted(stray))}")
     return Attribute(name=name, labels=tuple(labels), synonyms=synonyms,
                      questions=tuple(questions), kind=kind, cues=per_label("cues"),
-                     abbreviations=per_label("abbreviations"), exclude=exclude)
+                     abbreviations=per_label("abbreviations"), exclude=exclude,
+                     umbrella={" ".join(p.lower().split()): tuple(_words(v, where))
+                               for p, v in umbrella.items()})
 
 
 def from_dict(spec: dict[str, dict[str, Any]], where: str = "taxonomy") -> Taxonomy:
@@ -368,7 +461,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in extra.items() if k != "replace"}
     merged = dict(base)
     for key, value in extra.items():
-        if key in ("labels", "cues", "abbreviations") and isinstance(value, dict):
+        if key in ("labels", "cues", "abbreviations", "umbrella") and isinstance(value, dict):
             table = {lab: list(v) for lab, v in (base.get(key) or {}).items()}
             for lab, words in value.items():
                 words = [words] if isinstance(words, str) else list(words)
