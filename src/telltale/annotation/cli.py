@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from telltale.options import add_command
+    from telltale.arguments import add_command
 
     parser = add_command(subparsers, "annotate",
                          help="label a stratified sample of a run's replies (scorer error)")
