@@ -62,7 +62,7 @@ class BuildExists(ValueError):
 def _plan(manifest: Path, size: str, encoder: str, seed: int, stage1: StageConfig,
           stage2: StageConfig, save_epochs: tuple[int, ...], pool_clips: int) -> dict[str, Any]:
     """What makes a build: a partial build resumes only under the same plan."""
-    from telltale.media.audio import file_sha256
+    from telltale.digest import file_sha256
 
     return {"manifest": str(manifest.resolve()), "manifest_sha256": file_sha256(manifest),
             "size": size, "encoder": encoder, "seed": seed, "pool_clips": pool_clips,
@@ -171,8 +171,9 @@ def _build(manifest: Path, work: Path, plan: dict[str, Any], whisper: Any, llm_d
     from telltale.audiolm.features import FeatureStore
     from telltale.audiolm.train import Encoder, clip_examples, train_stage1
     from telltale.demo import membership_manifest
+    from telltale.digest import file_sha256
     from telltale.manifest import load_manifest
-    from telltale.media.audio import file_sha256, load_audio
+    from telltale.media.audio import load_audio
     from telltale.organism.train import pretraining_pool, split_members
 
     seed = plan["seed"]
@@ -309,7 +310,7 @@ def _parts(whisper: Any, llm_dir: Path) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     from telltale.audiolm.whisper import ENCODERS, pip_name
-    from telltale.media.audio import file_sha256
+    from telltale.digest import file_sha256
 
     def installed(name: str) -> str | None:
         try:
