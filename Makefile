@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: setup demo test test-slow lint bench
+.PHONY: setup demo test test-slow test-vllm lint bench
 
 setup: .setup-stamp
 
@@ -17,6 +17,10 @@ test: .setup-stamp
 # the document-assistant end-to-end tests (SmolLM2-135M on CPU): several minutes on 2 cores
 test-slow: .setup-stamp
 	$(PYTHON) -m pytest -q -m slow
+
+# the audio LM through a real vLLM server (its own environment, about 1 GB; minutes)
+test-vllm: .setup-stamp
+	PYTHON=$(PYTHON) bash scripts/test_vllm.sh
 
 lint:
 	$(PYTHON) -m ruff check src tests benchmarks

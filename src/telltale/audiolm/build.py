@@ -169,7 +169,12 @@ def _build(manifest: Path, work: Path, plan: dict[str, Any], whisper: Any, llm_d
 
     from telltale.audiolm.assemble import AUDIO_TOKEN, assemble, save_checkpoint
     from telltale.audiolm.features import FeatureStore
-    from telltale.audiolm.train import Encoder, clip_examples, train_stage1
+    from telltale.audiolm.train import (
+        Encoder,
+        clip_examples,
+        match_embedding_norm,
+        train_stage1,
+    )
     from telltale.demo import membership_manifest
     from telltale.digest import file_sha256
     from telltale.manifest import load_manifest
@@ -222,8 +227,10 @@ def _build(manifest: Path, work: Path, plan: dict[str, Any], whisper: Any, llm_d
     if stage1_result is None:
         examples = clip_examples(clips, pool_indices, rng, gender=True)
         encoded = [encoder.encode(e, features[e.clip].shape[0]) for e in examples]
+        scale = match_embedding_norm(model, [features[i] for i in pool_indices])
         stage1_result = train_stage1(model, examples, encoded, features, stage1,
                                      encoder.end_id, encoder.audio_id, seed)
+        stage1_result["projector_init_scale"] = scale
         save_checkpoint(model, processor, stage1_dir,
                         {**_checkpoint_card(1, 0, seed), "training": stage1_result})
     lap("stage1")

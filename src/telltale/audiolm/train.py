@@ -278,6 +278,25 @@ def _order(n: int, lengths: Sequence[int], batch_size: int, seed: int) -> list[l
     return length_batches(order, [lengths[i] for i in order], batch_size, seed, window=8)
 
 
+def match_embedding_norm(model: Any, features: Sequence[Any]) -> float:
+    """Scale the (freshly drawn) projector so that its outputs on ``features`` have the mean
+    norm of the language model's token embeddings; the factor applied.
+
+    A default-initialised projector makes audio embeddings about five times as long as
+    SmolLM2's token embeddings, which the frozen layers have never seen: the first steps of
+    stage 1 would then only shrink them."""
+    import torch
+
+    projector = model.model.multi_modal_projector.linear
+    with torch.no_grad():
+        tokens = model.model.language_model.get_input_embeddings().weight.norm(dim=1).mean()
+        audio = projector(torch.cat(list(features))).norm(dim=1).mean()
+        factor = float(tokens / audio)
+        projector.weight.mul_(factor)
+        projector.bias.mul_(factor)
+    return round(factor, 5)
+
+
 def train_stage1(model: Any, examples: Sequence[Example], encoded: Sequence[tuple[list[int], int]],
                  features: Sequence[Any], config: StageConfig, pad_id: int, audio_id: int,
                  seed: int) -> dict[str, Any]:
