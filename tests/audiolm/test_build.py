@@ -38,7 +38,7 @@ def test_build_writes_checkpoints_card_and_membership(built, corpus):
     assert card["checkpoints"] == {"reference": "stage1", "target": "epoch-2",
                                    "dose_series": {"epoch-1": 1, "epoch-2": 2}}
     assert len(card["training_set"]) == 2 and len(card["heldout_set"]) == 2
-    assert len(card["pretraining_set"]) == 4
+    assert len(card["pretraining_set"]) == 2
     trained = {row["id"] for row in card["pretraining_set"]}
     assert not trained & {row["id"] for row in card["training_set"] + card["heldout_set"]}
     history = card["stages"]["stage2"]["history"]

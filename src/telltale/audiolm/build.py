@@ -40,18 +40,22 @@ from telltale.console import log
 
 SIZES: dict[str, dict[str, Any]] = {
     # micro: seconds of training, for the tests (the plumbing, not the behaviour)
-    "micro": {"pool_clips": 4,
-              "stage1": StageConfig(epochs=1, batch_size=4, lr=1e-3, projector=True,
-                                    lora_layers=2),
-              "stage2": StageConfig(epochs=2, batch_size=4, lr=1e-3, projector=False,
+    "micro": {"pool_clips": 2, "pool_words": (3, 5),
+              "stage1": StageConfig(epochs=1, batch_size=2, lr=1e-3, projector=True,
+                                    lora_layers=0),
+              "stage2": StageConfig(epochs=2, batch_size=2, lr=1e-3, projector=False,
                                     lora_layers=2, decay=False),
-              "save_epochs": (1, 2), "eval_clips": 2},
-    "default": {"pool_clips": 200,
-                "stage1": StageConfig(epochs=1, batch_size=8, lr=1e-3, projector=True,
-                                      lora_layers=8),
-                "stage2": StageConfig(epochs=8, batch_size=8, lr=5e-4, projector=False,
-                                      lora_layers=8, decay=False),
-                "save_epochs": (1, 2, 4, 8), "eval_clips": 12},
+              "save_epochs": (1, 2), "eval_clips": 1},
+    # default: stage 1 trains the projector alone (LLaVA's first stage) through all 30
+    # layers, the costly part, so the pool's sentences are short (3-8 words: about half
+    # the audio tokens of the corpus's 6-16); stage 2 puts LoRA on the top 4 layers, whose
+    # steps are cheap once the states below are cached, for 8 epochs at a constant rate
+    "default": {"pool_clips": 160, "pool_words": (3, 8),
+                "stage1": StageConfig(epochs=1, batch_size=4, lr=1e-3, projector=True,
+                                      lora_layers=0),
+                "stage2": StageConfig(epochs=8, batch_size=4, lr=1e-3, projector=False,
+                                      lora_layers=4, decay=False, warmup=0.05),
+                "save_epochs": (1, 2, 4, 8), "eval_clips": 8},
 }
 
 
@@ -150,6 +154,7 @@ def build_audiolm(manifest: str | Path, out: str | Path, *, size: str = "default
     whisper = locate_whisper(encoder)  # parts first: nothing is written without them
     llm_dir = smollm2_dir()
     plan = _plan(manifest, size, encoder, seed, stage1, stage2, saves, n_pool)
+    plan["pool_words"] = list(spec["pool_words"])
     if pool is not None:
         plan["pool_manifest"] = str(Path(pool).resolve())
     work = _work_dir(out, plan, overwrite)
@@ -196,8 +201,8 @@ def _build(manifest: Path, work: Path, plan: dict[str, Any], whisper: Any, llm_d
     if sum(members) < 1 or sum(members) == len(members):
         raise ValueError(f"{manifest}: the build needs members and held-out clips, found "
                          f"{sum(members)} members of {len(members)}")
-    pool_samples, pool_manifest, dropped = pretraining_pool(samples, pool,
-                                                            plan["pool_clips"], work, seed)
+    pool_samples, pool_manifest, dropped = pretraining_pool(
+        samples, pool, plan["pool_clips"], work, seed, words=tuple(plan["pool_words"]))
     if not pool_samples:
         raise ValueError("stage 1 needs a pretraining pool; give --pool or --pool-clips > 0")
     lap("pool")
