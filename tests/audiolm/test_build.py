@@ -32,6 +32,17 @@ def built(corpus, tmp_path_factory):
     return build_audiolm(corpus, out, size="micro", seed=0)
 
 
+@pytest.fixture(scope="module")
+def loaded(built):
+    """The last checkpoint through transformers' own classes, with no custom code."""
+    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+
+    model, info = Qwen2AudioForConditionalGeneration.from_pretrained(
+        built / "epoch-2", output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"]
+    return model.eval(), AutoProcessor.from_pretrained(built / "epoch-2")
+
+
 def test_build_writes_checkpoints_card_and_membership(built, corpus):
     card = json.loads((built / "card.json").read_text())
     assert card["kind"] == "telltale-audiolm" and card["encoder"] == "tiny.en"
@@ -53,9 +64,8 @@ def test_build_writes_checkpoints_card_and_membership(built, corpus):
     assert not built.with_name(built.name + ".partial").exists()
 
 
-def test_transformers_and_hf_backend_load_what_the_build_writes(built, corpus):
+def test_transformers_and_hf_backend_load_what_the_build_writes(built, loaded, corpus):
     import torch
-    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
     from telltale.manifest import load_manifest
     from telltale.media.audio import load_audio
@@ -64,11 +74,7 @@ def test_transformers_and_hf_backend_load_what_the_build_writes(built, corpus):
 
     samples, _ = load_manifest(corpus)
     audio = load_audio(samples[0].media)
-    path = built / "epoch-2"
-    model, info = Qwen2AudioForConditionalGeneration.from_pretrained(
-        path, output_loading_info=True)
-    assert not info["missing_keys"] and not info["unexpected_keys"]
-    processor = AutoProcessor.from_pretrained(path)
+    model, processor = loaded
     messages = [{"role": "user", "content": [{"type": "audio"},
                                              {"type": "text", "text": "Transcribe the audio."}]}]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -79,7 +85,7 @@ def test_transformers_and_hf_backend_load_what_the_build_writes(built, corpus):
     direct_text = processor.tokenizer.decode(direct[0, inputs["input_ids"].shape[1]:],
                                              skip_special_tokens=True)
 
-    hf = HFModel(path, batch_size=2)
+    hf = HFModel(built / "epoch-2", batch_size=2)
     request = Request("Transcribe the audio.", audio=audio)
     generated = hf.generate([request, request], DecodingConfig(max_new_tokens=6),
                             with_stats=True)
@@ -88,11 +94,10 @@ def test_transformers_and_hf_backend_load_what_the_build_writes(built, corpus):
     assert np.all(np.isfinite(scored.values["logprob"])) and len(scored.tokens) > 3
 
 
-def test_tower_features_match_the_models_own_forward(built, corpus):
+def test_tower_features_match_the_models_own_forward(loaded, corpus):
     """The features stages 1 and 2 train on are what the checkpoint computes itself, and
     the training prompt ids are what its processor makes."""
     import torch
-    from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
 
     from telltale.audiolm.assemble import AUDIO_TOKEN
     from telltale.audiolm.features import tower_features
@@ -102,8 +107,7 @@ def test_tower_features_match_the_models_own_forward(built, corpus):
 
     samples, _ = load_manifest(corpus)
     audio = load_audio(samples[1].media)
-    model = Qwen2AudioForConditionalGeneration.from_pretrained(built / "stage1").eval()
-    processor = AutoProcessor.from_pretrained(built / "stage1")
+    model, processor = loaded
     features = tower_features(model, processor, audio)
     encoder = Encoder(processor, AUDIO_TOKEN)
     ids, start = encoder.encode(Example(1, "Transcribe the audio.", samples[1].text,
