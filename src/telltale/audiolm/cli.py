@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from telltale.options import add_command, split_list
+from telltale.arguments import add_command, split_list
 
 
 def run_build(args: argparse.Namespace) -> int:
