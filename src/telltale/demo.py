@@ -13,7 +13,6 @@ Finished steps are reused when the command is run again with the same ``--out``.
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 from pathlib import Path
@@ -31,20 +30,22 @@ SIZES = {"demo": {"clips": 240, "organism": "demo"},
          "large": {"clips": 960, "organism": "large"}}
 
 
-def membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
-    """``corpus/membership.csv``: the corpus manifest with a ``member`` column from the
-    organism's card (its exact training set)."""
+def membership_manifest(corpus: Path, card: dict[str, Any], manifest: Path | None = None,
+                        out: Path | None = None) -> Path:
+    """``corpus/membership.csv`` (or ``out``): the corpus manifest (or ``manifest``, in any
+    manifest format) with a ``member`` column from a trained model's card (its exact
+    training set); media paths stay valid wherever it is written."""
+    from telltale.manifest import read_table, write_manifest
+
     trained = {row["id"] for row in card["training_set"]}
-    with open(corpus / "manifest.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    source = manifest or corpus / "manifest.csv"
+    rows = read_table(source)
     for row in rows:
         row["member"] = int(row["id"] in trained)
-    out = corpus / "membership.csv"
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
+        for column in ("audio", "image"):
+            if row.get(column):
+                row[column] = str((source.parent / row[column]).resolve())
+    return write_manifest(out or corpus / "membership.csv", rows)
 
 
 def _card_value(value: Any) -> str:

@@ -142,3 +142,24 @@ def test_output_is_json_ready_and_validates_rows():
         summarise([{"sample_id": "s1"}])
     with pytest.raises(ValueError, match="no label set"):
         summarise([row("s1", "x", "answer", "x", attribute="mood")], {"gender": GENDER})
+
+
+def test_attributes_without_truth_report_their_answer_spread():
+    """HearSay's blind test: with no truth (income here), what is answered and how spread
+    the answers are; 3 'middle' and 1 'high' of 5 replies, one refused."""
+    from telltale.attributes.audit import _entropy_row, answer_row_of
+
+    levels = ("low", "middle", "high")
+    rows = [row(f"s{i}", None, "answer", label, attribute="income")
+            for i, label in enumerate(("middle", "middle", "high", "middle"))]
+    real = cell_metrics([*rows, row("s9", None, "refusal", attribute="income")], levels)
+    quiet = cell_metrics([row(r["sample_id"], None, "answer", "middle", condition="silence",
+                              attribute="income") for r in rows], levels)
+    line = answer_row_of("income", "direct", "original", real)
+    assert line["answers"] == "middle 3, high 1" and line["answered"] == 4
+    assert line["refusal"] == pytest.approx(0.2)
+    spread = -(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25))
+    summary = _entropy_row("income", "direct", real, quiet)
+    assert summary.value == pytest.approx(spread / math.log2(3)) and summary.n == 4
+    assert "commonest 'middle' 75% of 4 answers" in summary.control
+    assert "on silence 0.00 of 1.58 bits" in summary.control

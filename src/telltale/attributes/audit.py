@@ -104,7 +104,7 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
     rows = [answer_row(rec) for rec in records]
     attributes = sorted({r["attribute"] for r in rows})
     metrics = summarise(rows, taxonomy.label_sets(attributes))
-    summary, table, verdicts = [], [], []
+    summary, table, verdicts, answers = [], [], [], []
     for attribute in attributes:
         for mode, conditions in metrics[attribute].items():
             if mode == "deltas_vs_direct":
@@ -113,6 +113,10 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
             blind = conditions.get("silence")
             if real is None:
                 continue
+            answers += [answer_row_of(attribute, mode, condition, cell)
+                        for condition, cell in conditions.items()]
+            if not real["labelled"]:
+                summary.append(_entropy_row(attribute, mode, real, blind))
             verdicts.append(cell_verdict(attribute, mode, real, blind))
             unparsed = real["unparsed"] / real["n"] if real["n"] else 0.0
             # one definition per name: the index and the verdict quote accuracy over
@@ -152,8 +156,47 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
                 ["attribute", "mode", "acc (all)", "unparsed", "acc (answered)", "refusal",
                  "majority", "chance", "acc silence", "entropy silence"],
                 "Attribute inference, refusal and the blind (silence) control")
+    write_table(run.tables, "answer_distribution", answers,
+                ["attribute", "mode", "condition", "n", "refusal", "answered", "entropy (bits)",
+                 "max (bits)", "answers"],
+                "What the model answers, with or without a truth to score it against "
+                "(HearSay's blind test)")
     _figures(run, metrics, attributes)
     return Results(summary, verdicts + parse_health(metrics, records), {"metrics": metrics})
+
+
+def answer_row_of(attribute: str, mode: str, condition: str,
+                  cell: dict[str, Any]) -> dict[str, Any]:
+    """One line of the answer-distribution table: who answered what, and how spread."""
+    counts = sorted(cell["answer_distribution"].items(), key=lambda kv: -kv[1])
+    return {"attribute": attribute, "mode": mode, "condition": condition, "n": cell["n"],
+            "refusal": cell["refusal_rate"]["value"], "answered": sum(c for _, c in counts),
+            "entropy (bits)": cell["answer_entropy_bits"],
+            "max (bits)": cell["answer_entropy_max_bits"],
+            "answers": ", ".join(f"{label} {count}" for label, count in counts if count)}
+
+
+def _entropy_row(attribute: str, mode: str, real: dict[str, Any],
+                 blind: dict[str, Any] | None) -> SummaryRow:
+    """For an attribute the manifest has no truth for, the answers' entropy as a share of
+    its maximum (1: answers spread evenly over the labels; 0: always the same one), with
+    the commonest answer, and the same on silence."""
+    def spread(cell: dict[str, Any]) -> str:
+        counts = cell["answer_distribution"]
+        answered = sum(counts.values())
+        if not answered:
+            return "no answers"
+        top, count = max(counts.items(), key=lambda kv: kv[1])
+        return (f"{cell['answer_entropy_bits']:.2f} of {cell['answer_entropy_max_bits']:.2f} "
+                f"bits, commonest {top!r} {count / answered:.0%} of {answered} answers")
+
+    share = (real["answer_entropy_bits"] / real["answer_entropy_max_bits"]
+             if real["answer_entropy_max_bits"] else None)
+    control = "no truth in the manifest; " + spread(real)
+    if blind:
+        control += "; on silence " + spread(blind)
+    return SummaryRow(f"{attribute} answer entropy, share of the maximum ({mode})", share,
+                      n=sum(real["answer_distribution"].values()), control=control)
 
 
 def _figures(run: RunDir, metrics: dict, attributes: list[str]) -> None:

@@ -43,7 +43,9 @@ NAN = float("nan")
 def entropy_bits(counts: Mapping[Any, int]) -> float:
     """Shannon entropy, in bits, of the distribution given by ``counts`` (0 when empty)."""
     total = sum(counts.values())
-    return -sum(c / total * math.log2(c / total) for c in counts.values() if c) if total else 0.0
+    # max(0.0, ...): a single label gives -0.0, which would print as "-0.00"
+    return max(0.0, -sum(c / total * math.log2(c / total) for c in counts.values() if c)) \
+        if total else 0.0
 
 
 def _check(rows: list[Mapping[str, Any]]) -> None:

@@ -121,7 +121,8 @@ class ClipPlan:
         return f"{self.voice.engine}:{self.voice.voice}:p{self.pitch:.2f}"
 
 
-def plan_clips(n: int, voices: list[Voice], seed: int) -> list[ClipPlan]:
+def plan_clips(n: int, voices: list[Voice], seed: int,
+               words: tuple[int, int] = (MIN_WORDS, MAX_WORDS)) -> list[ClipPlan]:
     """Assign sentences, voices, rates and pitches to ``n`` clips, deterministically.
 
     Clips cycle over the (gender, accent) groups in a seeded order; inside a group the
@@ -137,6 +138,8 @@ def plan_clips(n: int, voices: list[Voice], seed: int) -> list[ClipPlan]:
         The voices to use.
     seed : int
         Seed for sentences and assignment.
+    words : (int, int)
+        Inclusive bounds on the words per sentence.
 
     Returns
     -------
@@ -153,7 +156,7 @@ def plan_clips(n: int, voices: list[Voice], seed: int) -> list[ClipPlan]:
     rng.shuffle(order)
     turns = dict.fromkeys(order, 0)
     levels = {v: (rng.choice(PITCH_LEVELS) if v.pitch_control else 1.0) for v in voices}
-    sentences = make_sentences(n, seed)
+    sentences = make_sentences(n, seed, *words)
     plans = []
     for i, text in enumerate(sentences):
         key = order[i % len(order)]
@@ -187,7 +190,8 @@ def _synthesise_clip(plan: ClipPlan, audio_dir: Path) -> dict[str, Any] | None:
 
 def build_speech_corpus(out_dir: str | Path, n_clips: int, seed: int = 0,
                         engines: tuple[str, ...] | list[str] = ENGINES, jobs: int = 2,
-                        voices: list[Voice] | None = None) -> Path:
+                        voices: list[Voice] | None = None,
+                        words: tuple[int, int] = (MIN_WORDS, MAX_WORDS)) -> Path:
     """Synthesise a labelled speech corpus and write its manifest.
 
     Parameters
@@ -207,6 +211,9 @@ def build_speech_corpus(out_dir: str | Path, n_clips: int, seed: int = 0,
         Clips synthesised at once (threads; the work is in the engine subprocesses).
     voices : list of Voice, optional
         Use exactly these voices instead of probing ``engines``.
+    words : (int, int)
+        Inclusive bounds on the words per sentence (short ones make short clips; below
+        about ten words only Faker's word sequences fit, as the templates are longer).
 
     Returns
     -------
@@ -230,7 +237,7 @@ def build_speech_corpus(out_dir: str | Path, n_clips: int, seed: int = 0,
     if not voices:
         raise TTSError(f"none of the TTS engines {', '.join(engines)} is installed "
                        "(apt-get install espeak-ng flite festival)")
-    plans = plan_clips(n_clips, voices, seed)
+    plans = plan_clips(n_clips, voices, seed, words)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(progress(pool.map(lambda p: _synthesise_clip(p, audio_dir), plans),

@@ -181,8 +181,9 @@ def length_batches(examples: list[int], cost: list[int], batch: int, seed: int,
 
 
 def pretraining_pool(manifest_samples: list[Sample], pretrain: str | Path | None,
-                     n_clips: int, out_dir: Path, seed: int) -> tuple[list[Sample], Path | None,
-                                                                       int]:
+                     n_clips: int, out_dir: Path, seed: int,
+                     words: tuple[int, int] | None = None) -> tuple[list[Sample], Path | None,
+                                                                    int]:
     """The generic speech the organism learns to recognise from.
 
     Parameters
@@ -199,6 +200,8 @@ def pretraining_pool(manifest_samples: list[Sample], pretrain: str | Path | None
         The organism directory.
     seed : int
         The organism's seed.
+    words : (int, int), optional
+        Bounds on the words per synthesised sentence (the corpus default when None).
 
     Returns
     -------
@@ -213,11 +216,13 @@ def pretraining_pool(manifest_samples: list[Sample], pretrain: str | Path | None
 
         folder = out_dir / "pretrain"
         marker = folder / "pool.json"
-        wanted = {"seed": POOL_SEED + seed, "clips": n_clips}
+        wanted = {"seed": POOL_SEED + seed, "clips": n_clips,
+                  **({"words": list(words)} if words else {})}
         if not (marker.exists() and json.loads(marker.read_text()) == wanted
                 and (folder / "manifest.csv").exists()):
             log.info("synthesising a pretraining pool of %d clips", n_clips)
-            build_speech_corpus(folder, n_clips, seed=POOL_SEED + seed)
+            build_speech_corpus(folder, n_clips, seed=POOL_SEED + seed,
+                                **({"words": words} if words else {}))
             marker.write_text(json.dumps(wanted) + "\n")
         pretrain = folder / "manifest.csv"
     pool, _ = load_manifest(pretrain, require=("audio", "text"))

@@ -1,0 +1,193 @@
+"""Build the audio LM from real pretrained parts and audit it through ``hf:``.
+
+Usage::
+
+    python benchmarks/bench_audiolm.py --out runs/audiolm [--clips 96] [--seed 0]
+        [--steps corpus,build,dose,membership,attributes,mitigate] [--limit N]
+
+Steps (each skipped when its output exists, so a stopped benchmark resumes):
+
+- ``corpus``: ``--clips`` clips from ``telltale corpus speech`` (half become members);
+- ``build``: ``telltale audiolm build`` in a subprocess, timed, with its peak memory (the
+  largest resident set of the processes it waited for) and the load average;
+- ``dose``: the membership audit (indicators and dataset inference, original audio, blind
+  baselines) on the stage-1 model and on every stage-2 checkpoint, the same clips each
+  time; ``dose_response.png`` plots MIA AUC and the dataset-inference p-value against the
+  stage-2 epochs, with the members' and held-out clips' transcript loss from the card;
+- ``membership``: the full membership audit of the target (indicators, black-box, dataset
+  inference, reference = the stage-1 model; original, silence, noise, TTS);
+- ``attributes``: all eight attributes, direct / CoT / defense, silence control;
+- ``mitigate``: the voice defences (McAdams, pitch, TTS) with the classical attacker.
+
+``--limit`` caps the clips of the attribute and mitigation audits (all by default).
+Everything measured goes to ``OUT/bench.json``, step by step, with each step's wall time
+and the load average when it started. The vLLM half is ``bench_audiolm_vllm.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from machine import load_average, machine_info
+
+STEPS = ("corpus", "build", "dose", "membership", "attributes", "mitigate")
+
+
+def _telltale(*args: Any) -> None:
+    """``python -m telltale ...`` in a subprocess; raises on a non-zero exit."""
+    cmd = [sys.executable, "-m", "telltale", "-q", *map(str, args)]
+    proc = subprocess.run(cmd, check=False)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}")
+
+
+def _results(run: Path) -> dict[str, Any]:
+    return json.loads((run / "results.json").read_text())
+
+
+def membership_figures(run: Path) -> dict[str, Any]:
+    """MIA AUC, dataset inference and the verdict of a membership run."""
+    r = _results(run)
+    dataset = r.get("dataset_inference", {})
+    return {"auc": r["attack"]["aggregated"]["auc"],
+            "tpr_at_1pct_fpr": r["attack"]["aggregated"].get("tpr_at_1pct_fpr"),
+            "dataset_inference_p": dataset.get("p"),
+            "dataset_inference_blind_p": dataset.get("blind_test", {}).get("p"),
+            "verdict": r["diagnosis"]["verdict"], "verdict_text": r["diagnosis"]["text"],
+            "blind": {f: v.get("auc") for f, v in r.get("blind", {}).items()
+                      if isinstance(v, dict) and "auc" in v},
+            "disentanglement": {c: v.get("auc") for c, v in
+                                r.get("disentanglement", {}).items()},
+            "methods": {k: r[k] for k in ("blackbox", "reference") if k in r}}
+
+
+def dose_figure(points: list[dict[str, Any]], out: Path) -> Path:
+    """MIA AUC (with its interval), the dataset-inference p-value and the transcript loss
+    of members and held-out clips against stage-2 epochs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [p["epoch"] for p in points]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
+    auc = [p["auc"]["value"] for p in points]
+    err = [[p["auc"]["value"] - p["auc"]["low"] for p in points],
+           [p["auc"]["high"] - p["auc"]["value"] for p in points]]
+    axes[0].errorbar(epochs, auc, yerr=err, marker="o", capsize=3)
+    axes[0].axhline(0.5, color="k", ls=":", lw=0.8, label="chance")
+    axes[0].set_ylabel("MIA AUC (95% CI)")
+    axes[0].set_ylim(0.3, 1.0)
+    axes[1].semilogy(epochs, [max(p["dataset_inference_p"], 1e-300) for p in points],
+                     marker="o")
+    axes[1].axhline(0.05, color="k", ls=":", lw=0.8, label="p = 0.05")
+    axes[1].set_ylabel("dataset inference p-value")
+    axes[2].plot(epochs, [p["nll_members"] for p in points], marker="o", label="members")
+    axes[2].plot(epochs, [p["nll_heldout"] for p in points], marker="s", label="held out")
+    axes[2].set_ylabel("transcript NLL (nats/token)")
+    for ax in axes:
+        ax.set_xlabel("stage-2 epochs (0: stage-1 model)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "dose_response.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--clips", type=int, default=96)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", default=",".join(STEPS))
+    parser.add_argument("--limit", type=int, default=None,
+                        help="clips of the attribute and mitigation audits (default: all)")
+    args = parser.parse_args(argv)
+    steps = args.steps.split(",")
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    bench_path = out / "bench.json"
+    bench = json.loads(bench_path.read_text()) if bench_path.exists() else {}
+    bench["machine"] = machine_info()
+    corpus, model = out / "corpus", out / "model"
+    manifest = model / "membership.csv"
+    limit = ["--limit", args.limit] if args.limit else []
+
+    def timed(name: str, work) -> None:
+        load = load_average()
+        started = time.perf_counter()
+        figures = work()
+        bench[name] = {"seconds": round(time.perf_counter() - started, 1),
+                       "load_average_at_start": load, **(figures or {})}
+        bench_path.write_text(json.dumps(bench, indent=2) + "\n")
+        print(f"{name}: {bench[name]['seconds']} s (load {load})", flush=True)
+
+    if "corpus" in steps and not (corpus / "manifest.csv").exists():
+        _telltale("corpus", "speech", "--out", corpus, "--clips", args.clips,
+                  "--seed", args.seed)
+    if "build" in steps and not (model / "card.json").exists():
+        def build() -> dict[str, Any]:
+            _telltale("audiolm", "build", "--data", corpus / "manifest.csv", "--out", model,
+                      "--seed", args.seed)
+            card = json.loads((model / "card.json").read_text())
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+            return {"peak_memory_gib": round(peak, 2), "timings": card["timings"],
+                    "figures": card["figures"], "stages": {
+                        k: {x: v for x, v in s.items() if x != "history"}
+                        for k, s in card["stages"].items()}}
+        timed("build", build)
+    card = json.loads((model / "card.json").read_text())
+    target = model / card["checkpoints"]["target"]
+    reference = model / card["checkpoints"]["reference"]
+
+    if "dose" in steps:
+        history = {h["epoch"]: h for h in card["stages"]["stage2"]["history"]}
+        points = []
+        for name, epoch in [("stage1", 0), *card["checkpoints"]["dose_series"].items()]:
+            run = out / "runs" / f"dose-{name}"
+            if not (run / "results.json").exists():
+                timed(f"dose-{name}", lambda m=model / name, r=run: _telltale(
+                    "membership", "--model", f"hf:{m}", "--data", manifest, "--out", r,
+                    "--methods", "indicators,dataset", "--conditions", "original",
+                    "--seed", args.seed, "--no-cache"))
+            points.append({"epoch": epoch, "checkpoint": name, **membership_figures(run),
+                           "nll_members": history[epoch]["transcript_nll_members"],
+                           "nll_heldout": history[epoch]["transcript_nll_heldout"]})
+        bench["dose_response"] = points
+        bench["dose_figure"] = str(dose_figure(points, out))
+        bench_path.write_text(json.dumps(bench, indent=2) + "\n")
+    if "membership" in steps:
+        run = out / "runs" / "membership"
+        timed("membership", lambda: (_telltale(
+            "membership", "--model", f"hf:{target}", "--data", manifest, "--out", run,
+            "--methods", "indicators,blackbox,dataset,reference",
+            "--reference-model", f"hf:{reference}",
+            "--conditions", "original,silence,noise,tts", "--seed", args.seed,
+            "--no-cache"), membership_figures(run))[1])
+    if "attributes" in steps:
+        run = out / "runs" / "attributes"
+        timed("attributes", lambda: (_telltale(
+            "attributes", "--model", f"hf:{target}", "--data", manifest, "--out", run,
+            "--attributes", "gender,age,accent,education,income,social_stratum,health,bmi",
+            "--modes", "direct,cot,defense", "--seed", args.seed, "--no-cache", *limit),
+            {"summary": _results(run)["summary"],
+             "verdicts": _results(run)["verdicts"]})[1])
+    if "mitigate" in steps:
+        run = out / "runs" / "mitigate"
+        timed("mitigate", lambda: (_telltale(
+            "mitigate", "--model", f"hf:{target}", "--data", manifest, "--out", run,
+            "--defences", "mcadams,pitch,tts", "--seed", args.seed, "--no-cache", *limit),
+            {"summary": _results(run)["summary"]})[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

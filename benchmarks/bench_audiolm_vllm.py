@@ -1,0 +1,153 @@
+"""The audio LM through a real vLLM server against the same model through ``hf:``.
+
+Usage::
+
+    python benchmarks/bench_audiolm_vllm.py --out runs/audiolm [--vllm-python PY]
+
+Needs the output of ``bench_audiolm.py`` (the build, its ``dose`` and ``attributes`` runs)
+and the vLLM environment (``scripts/vllm_env.sh``; its python by default). Serves the
+target checkpoint with vLLM on loopback, runs the attribute audit and the membership audit
+with the same options as the ``hf:`` runs, then puts each pair side by side:
+``telltale compare`` (``OUT/compare-*``) and, computed here from the two runs' records,
+what compare does not give: the paired bootstrap of the MIA AUC difference on the same
+clips, how often the two backends' greedy replies are the same text, and on identical
+transcriptions how far vLLM's top-k statistics are from the exact ones (the observed
+token's log-probability is exact over top-k, the entropy only a lower bound). Results go
+to ``OUT/bench.json`` under ``vllm``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bench_audiolm import _telltale, membership_figures
+from machine import load_average
+
+from telltale import stats
+
+
+def _records(run: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+
+
+def _originals(run: Path) -> dict[str, dict[str, Any]]:
+    return {r["sample_id"]: r for r in _records(run)
+            if r.get("probe", {}).get("condition", "original") == "original"
+            and r.get("error") is None}
+
+
+def agreement(hf_run: Path, vllm_run: Path) -> dict[str, Any]:
+    """Membership: the paired AUC difference and the statistics of identical replies."""
+    a, b = _originals(hf_run), _originals(vllm_run)
+    shared = sorted(i for i in set(a) & set(b) if a[i]["scores"].get("mia_score") is not None
+                    and b[i]["scores"].get("mia_score") is not None)
+    y = [int(a[i]["labels"]["member"]) for i in shared]
+    diff = stats.paired_auc_difference(y, [a[i]["scores"]["mia_score"] for i in shared],
+                                       [b[i]["scores"]["mia_score"] for i in shared])
+    same = [i for i in shared if a[i]["output"] == b[i]["output"]]
+    logprob, entropy, tail = [], [], []
+    for i in same:
+        exact, topk = a[i]["token_stats"], b[i]["token_stats"]
+        n = min(len(exact["logprob"]), len(topk["logprob"]))
+        if n == 0:
+            continue
+        logprob += list(np.abs(np.subtract(exact["logprob"][-n:], topk["logprob"][-n:])))
+        entropy += list(np.subtract(exact["entropy"][-n:], topk["entropy"][-n:]))
+        tail += list(topk.get("tail_mass", [])[-n:])
+    return {"auc_difference_vllm_minus_hf": diff, "clips": len(shared),
+            "identical_transcriptions": len(same),
+            "logprob_abs_error": _summary(logprob),
+            "entropy_exact_minus_topk": _summary(entropy), "tail_mass": _summary(tail),
+            "top_k": b[same[0]]["token_stats"].get("top_k") if same else None}
+
+
+def _summary(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=float)
+    return {"mean": float(arr.mean()), "max": float(arr.max()), "n_tokens": int(arr.size)}
+
+
+def reply_agreement(hf_run: Path, vllm_run: Path) -> dict[str, Any]:
+    """Attributes: how often the two backends gave the same reply and the same outcome."""
+    a = {r["key"]: r for r in _records(hf_run) if r.get("error") is None}
+    b = {r["key"]: r for r in _records(vllm_run) if r.get("error") is None}
+    shared = sorted(set(a) & set(b))
+    same_text = sum(a[k]["output"] == b[k]["output"] for k in shared)
+    same_outcome = sum((a[k].get("parsed") or {}).get("label") ==
+                       (b[k].get("parsed") or {}).get("label") and
+                       (a[k].get("parsed") or {}).get("status") ==
+                       (b[k].get("parsed") or {}).get("status") for k in shared)
+    return {"probes": len(shared), "identical_replies": same_text,
+            "identical_outcomes": same_outcome}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--vllm-python", default=None,
+                        help="python of the vLLM environment (default: scripts/vllm_env.sh)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    out = args.out
+    bench_path = out / "bench.json"
+    bench = json.loads(bench_path.read_text())
+    python = args.vllm_python or subprocess.run(
+        ["bash", str(Path(__file__).parent.parent / "scripts" / "vllm_env.sh")],
+        check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    model = out / "model"
+    card = json.loads((model / "card.json").read_text())
+    name = card["checkpoints"]["target"]
+    hf_membership, hf_attributes = out / "runs" / f"dose-{name}", out / "runs" / "attributes"
+    vllm_membership = out / "runs" / "membership-vllm"
+    vllm_attributes = out / "runs" / "attributes-vllm"
+    attributes_config = json.loads((hf_attributes / "run.json").read_text())["config"]
+
+    from telltale.audiolm.vllm_server import vllm_server
+
+    result: dict[str, Any] = {"load_average_at_start": load_average()}
+    started = time.perf_counter()
+    with vllm_server(model / name, python, out / "vllm-server.log") as spec:
+        result["server_start_seconds"] = round(time.perf_counter() - started, 1)
+        clock = time.perf_counter()
+        _telltale("membership", "--model", spec, "--data", model / "membership.csv",
+                  "--out", vllm_membership, "--methods", "indicators,dataset",
+                  "--conditions", "original", "--seed", args.seed, "--no-cache")
+        result["membership_seconds"] = round(time.perf_counter() - clock, 1)
+        clock = time.perf_counter()
+        limit = ["--limit", attributes_config["limit"]] if attributes_config.get("limit") \
+            else []
+        _telltale("attributes", "--model", spec, "--data", model / "membership.csv",
+                  "--out", vllm_attributes,
+                  "--attributes", ",".join(attributes_config["attributes"]),
+                  "--modes", ",".join(attributes_config["modes"]), "--seed", args.seed,
+                  "--no-cache", *limit)
+        result["attributes_seconds"] = round(time.perf_counter() - clock, 1)
+    result["membership"] = membership_figures(vllm_membership)
+    result["membership_hf"] = membership_figures(hf_membership)
+    result["membership_agreement"] = agreement(hf_membership, vllm_membership)
+    result["attributes_summary"] = json.loads(
+        (vllm_attributes / "results.json").read_text())["summary"]
+    result["attributes_agreement"] = reply_agreement(hf_attributes, vllm_attributes)
+    for kind, pair in (("membership", (hf_membership, vllm_membership)),
+                       ("attributes", (hf_attributes, vllm_attributes))):
+        proc = subprocess.run([sys.executable, "-m", "telltale", "-q", "compare", *map(str, pair),
+                               "--out", str(out / f"compare-{kind}")],
+                              capture_output=True, text=True, check=False)
+        result[f"compare_{kind}"] = {"exit": proc.returncode,
+                                     "message": (proc.stdout + proc.stderr).strip()[-2000:]}
+    bench["vllm"] = result
+    bench_path.write_text(json.dumps(bench, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if "summary" not in k}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
