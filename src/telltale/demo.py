@@ -13,13 +13,13 @@ Finished steps are reused when the command is run again with the same ``--out``.
 
 from __future__ import annotations
 
-import csv
 import html
 import json
 from pathlib import Path
 from typing import Any
 
 from telltale.console import log
+from telltale.corpus.members import membership_manifest
 from telltale.membership.blind import chance_control
 from telltale.tables import format_cell, format_estimate
 
@@ -29,22 +29,6 @@ from telltale.tables import format_cell, format_estimate
 SIZES = {"demo": {"clips": 240, "organism": "demo"},
          "small": {"clips": 32, "organism": "tiny"},
          "large": {"clips": 960, "organism": "large"}}
-
-
-def membership_manifest(corpus: Path, card: dict[str, Any]) -> Path:
-    """``corpus/membership.csv``: the corpus manifest with a ``member`` column from the
-    organism's card (its exact training set)."""
-    trained = {row["id"] for row in card["training_set"]}
-    with open(corpus / "manifest.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    for row in rows:
-        row["member"] = int(row["id"] in trained)
-    out = corpus / "membership.csv"
-    with open(out, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
 
 
 def _card_value(value: Any) -> str:
@@ -162,7 +146,7 @@ def run_demo(out: Path, size: str = "demo", seed: int = 0) -> int:
         log.info("step 2/4: training the calibration organism (%s)", plan["organism"])
         train_organism(corpus / "manifest.csv", organism, size=plan["organism"], seed=seed)
     card = json.loads((organism / "card.json").read_text())
-    manifest = membership_manifest(corpus, card)
+    manifest = membership_manifest(corpus / "manifest.csv", card, corpus / "membership.csv")
 
     def options(name: str) -> RunOptions:
         return RunOptions(out=out / name, model=f"organism:{organism}", batch_size=32,

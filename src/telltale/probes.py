@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from telltale.console import log, progress
+from telltale.digest import media_file_sha256
 from telltale.media.errors import MediaError
 from telltale.models.base import DecodingConfig, Generation, Request, TargetModel
 from telltale.records import Record, Sample
@@ -93,6 +94,7 @@ def _record_for(probe: Probe, request: Request | None) -> Record:
                   probe={"condition": probe.condition, **probe.meta},
                   media=str(probe.sample.media) if probe.sample.media else None,
                   media_sha256=request.media_sha256() if request else None,
+                  media_file_sha256=media_file_sha256(probe.sample.media),
                   prompt=probe.text, system=probe.system, labels=labels)
 
 

@@ -55,7 +55,11 @@ T = TypeVar("T")
 #: options an ``openai:`` spec may carry after the URL, as ``,name=value``, and their types
 SPEC_OPTIONS: dict[str, type] = {"timeout": float, "retries": int, "concurrency": int,
                                  "top_logprobs": int, "retry_budget": float}
-_OPTION = re.compile(r",(" + "|".join(SPEC_OPTIONS) + r")=([^,]*)$")
+#: the least value of the numeric options (``timeout`` must be above it, the rest at least it)
+SPEC_MINIMA: dict[str, float] = {"timeout": 0.0, "retries": 0, "concurrency": 1,
+                                 "top_logprobs": 1, "retry_budget": 0.0}
+#: any trailing ``,name=value``: known names are read, others refused (not left in the URL)
+_OPTION = re.compile(r",([A-Za-z_][A-Za-z0-9_]*)=([^,]*)$")
 
 
 class RemoteError(BackendError):
@@ -100,13 +104,46 @@ def parse_openai_spec(rest: str) -> tuple[str, str, dict[str, Any]]:
     options: dict[str, Any] = {}
     while found := _OPTION.search(url):
         name, value = found.groups()
-        try:
-            options["max_retries" if name == "retries" else name] = SPEC_OPTIONS[name](value)
-        except ValueError:
-            raise ValueError(f"openai spec option {name}={value!r} is not a "
-                             f"{SPEC_OPTIONS[name].__name__}") from None
+        options["max_retries" if name == "retries" else name] = spec_option(name, value)
         url = url[:found.start()]
     return model, url, options
+
+
+def spec_option(name: str, text: str) -> Any:
+    """The value of the ``openai:`` spec option ``,name=text``, checked as the command-line
+    option of the same name is.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`SPEC_OPTIONS` (the value is not echoed: it may be a
+        credential), a value of the wrong type, or one below :data:`SPEC_MINIMA`.
+    """
+    if name not in SPEC_OPTIONS:
+        raise ValueError(f"openai spec option {name!r} is unknown; the spec takes "
+                         f"{', '.join(SPEC_OPTIONS)} (as ,name=value after the URL)")
+    kind = SPEC_OPTIONS[name]
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"openai spec option {name}={text!r} is not a "
+                         f"{kind.__name__}") from None
+    least = SPEC_MINIMA.get(name)
+    if least is not None and (value < least or (name == "timeout" and value == least)):
+        bound = f"above {least:g}" if name == "timeout" else f"at least {least:g}"
+        raise ValueError(f"openai spec option {name}={text}: must be {bound}")
+    return value
+
+
+def served_prompts(entry: Any) -> dict[str, Any] | None:
+    """How a served model must be asked, when its ``/v1/models`` entry says so (``telltale
+    serve`` of an organism: :data:`telltale.models.server.PROMPTS_FIELD`); else None."""
+    extra = getattr(entry, "model_extra", None) or {}
+    prompts = extra.get("telltale_prompts")
+    if isinstance(prompts, dict) and isinstance(prompts.get("taxonomy"), dict) \
+            and isinstance(prompts.get("modes"), dict):
+        return prompts
+    return None
 
 
 class OpenAIModel(BaseModel):
@@ -235,7 +272,7 @@ class OpenAIModel(BaseModel):
         client = self._client.with_options(timeout=timeout)
         where = f"{self.model} at {self.base_url}"
         try:
-            served = [m.id for m in client.models.list()]
+            listing = {m.id: m for m in client.models.list()}
         except openai.APIConnectionError as exc:
             kind = "did not answer in time" if isinstance(exc, openai.APITimeoutError) \
                 else "refused the connection or could not be reached"
@@ -247,9 +284,10 @@ class OpenAIModel(BaseModel):
         except openai.APIStatusError as exc:
             raise RemoteError(self._safe(f"{where}: GET /models answered HTTP "
                                          f"{exc.status_code}: {_reason(exc)}")) from None
-        if served and self.model not in served:
+        if listing and self.model not in listing:
             raise RemoteError(self._safe(f"{where}: the server does not serve model "
-                                         f"{self.model!r}; it serves {', '.join(served)}"))
+                                         f"{self.model!r}; it serves {', '.join(listing)}"))
+        self.prompts = served_prompts(listing.get(self.model))
         try:
             info = client.get("/telltale/info", cast_to=httpx.Response).json()
         except (openai.APIError, ValueError):
