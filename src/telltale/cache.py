@@ -49,11 +49,11 @@ class ResponseCache:
     """A key -> JSON value store in one SQLite file, safe for several processes (WAL).
 
     A cache that cannot be used never stops a run: a file that is not a readable SQLite
-    database (truncated, overwritten) is set aside beside itself as
-    ``<name>.corrupt-<time>`` and a new one is started; a cache that cannot be opened (a
-    folder in its place, no permission) or that fails later (a damaged page) is bypassed
-    for the rest of the process. Either is said once, naming the file. :attr:`bypassed`
-    holds the reason while it is bypassed.
+    database (truncated, overwritten, a damaged page found at open or later) is set aside
+    beside itself as ``<name>.corrupt-<time>`` and a new one is started; a cache that cannot
+    be opened or written (a folder in its place, no permission, an I/O error) is bypassed
+    for the rest of the process. Either is said, naming the file. :attr:`bypassed` holds
+    the reason while it is bypassed.
     """
 
     def __init__(self, path: str | Path):
@@ -62,12 +62,16 @@ class ResponseCache:
         self.bypassed: str | None = None
         try:
             self._create()
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError):
-                self._bypass(exc)
-            else:
-                self._set_aside(exc)
-        except OSError as exc:  # its folder cannot be made
+        except (sqlite3.DatabaseError, OSError) as exc:  # OSError: its folder cannot be made
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        """A damaged file is set aside (the next run starts clean); any other failure
+        (cannot open, I/O) bypasses the cache."""
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+                exc, sqlite3.OperationalError):
+            self._set_aside(exc)
+        else:
             self._bypass(exc)
 
     def _create(self) -> None:
@@ -120,7 +124,7 @@ class ResponseCache:
             row = self._connect().execute("SELECT value FROM responses WHERE key = ?",
                                           (key,)).fetchone()
         except sqlite3.DatabaseError as exc:
-            self._bypass(exc)
+            self._failed(exc)
             return None
         return None if row is None else json.loads(row[0])
 
@@ -133,7 +137,7 @@ class ResponseCache:
                 conn.execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
                              (key, json.dumps(value)))
         except sqlite3.DatabaseError as exc:
-            self._bypass(exc)
+            self._failed(exc)
 
     def __len__(self) -> int:
         if self.bypassed:
