@@ -24,8 +24,7 @@ import soundfile as sf
 from telltale.cli import main
 from telltale.models.base import BaseModel, Generation
 from telltale.records import Record
-from telltale.rundir import RunDir, unique_records
-from telltale.runlock import RunInUse
+from telltale.rundir import RunDir
 
 HOLD = textwrap.dedent("""
     import sys, time
@@ -105,6 +104,8 @@ def test_a_second_process_is_refused_naming_the_run_and_the_holder_until_it_dies
 
 
 def test_two_fresh_runs_into_one_directory_the_later_is_refused_before_it_writes(tmp_path):
+    from telltale.runlock import RunInUse
+
     holder = _hold(tmp_path / "run", "start")
     try:
         before = (tmp_path / "run" / "run.json").read_bytes()
@@ -132,6 +133,8 @@ def test_the_lock_is_reentrant_in_one_process_and_released_with_the_last_hold(tm
 
 
 def test_duplicate_records_keep_the_first_that_did_not_fail():
+    from telltale.rundir import unique_records
+
     records = [Record("a", "a", output="first", error="timeout"),
                Record("b", "b", output="b1"),
                Record("a", "a", output="second"),

@@ -8,7 +8,6 @@ import pytest
 from telltale.cli import main
 from telltale.config import ConfigError, RunOptions
 from telltale.models import ModelSpecError, check_spec
-from telltale.models.docassistant import split_spec
 from telltale.models.openai_api import parse_openai_spec
 
 URL = "http://127.0.0.1:9/v1"
@@ -39,6 +38,8 @@ def test_an_unknown_option_never_echoes_its_value_nor_joins_the_url():
 
 
 def test_docassistant_spec_takes_an_adapter_folder(tmp_path):
+    from telltale.models.docassistant import split_spec
+
     (tmp_path / "lora").mkdir()
     assert split_spec(f"rapidocr?adapter={tmp_path / 'lora'}") == (
         "rapidocr", {"adapter": str(tmp_path / "lora")})
