@@ -220,8 +220,8 @@ class RunDir:
 
         Each record names the file its probe was made from and that file's sha256
         (``media``, ``media_file_sha256``); every file still at its path is hashed again,
-        once. Records made before files were hashed, and files no longer there (a corpus
-        moved away), are not checked.
+        once. Failed records (asked again anyway), records made before files were hashed,
+        and files no longer there (a corpus moved away) are not checked.
 
         Raises
         ------
@@ -231,7 +231,8 @@ class RunDir:
         recorded: dict[str, set[str]] = {}
         counts: dict[str, int] = {}
         for rec in read_records(self.records_path):
-            if rec.media and rec.media_file_sha256:
+            # a failure is asked again anyway (a file mended after it failed is welcome)
+            if rec.media and rec.media_file_sha256 and rec.error is None:
                 recorded.setdefault(rec.media, set()).add(rec.media_file_sha256)
                 counts[rec.media] = counts.get(rec.media, 0) + 1
         changed = sorted(path for path, hashes in recorded.items()

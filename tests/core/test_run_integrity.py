@@ -198,3 +198,27 @@ def _can_create(folder: Path) -> bool:
         return False
     (folder / "probe").rmdir()
     return True
+
+
+def test_the_media_check_names_changed_files_of_answered_probes_only(tmp_path):
+    """A failed probe is asked again anyway, so a clip mended after it failed is welcome;
+    records from before files were hashed, and files moved away, are not checked."""
+    from telltale.digest import file_sha256
+
+    for name in ("a", "b", "gone"):
+        (tmp_path / f"{name}.wav").write_bytes(name.encode() * 100)
+    run = RunDir(tmp_path / "run")
+    run.start("attributes", {})
+    digest = {n: file_sha256(tmp_path / f"{n}.wav") for n in ("a", "b", "gone")}
+    for key, name, error in (("a|1", "a", None), ("a|2", "a", None), ("b|1", "b", "unreadable"),
+                             ("gone|1", "gone", None)):
+        run.append(Record(key, name, media=str(tmp_path / f"{name}.wav"),
+                          media_file_sha256=digest[name], error=error))
+    run.append(Record("old|1", "old", media=str(tmp_path / "b.wav")))  # made before hashing
+    (tmp_path / "b.wav").write_bytes(b"mended")
+    (tmp_path / "gone.wav").unlink()
+    run.check_media()
+    (tmp_path / "a.wav").write_bytes(b"other words")
+    with pytest.raises(ValueError, match=rf"1 media files changed since their probes were "
+                                         rf"asked \(2 records\): {tmp_path / 'a.wav'}; "):
+        run.check_media()
