@@ -3,6 +3,7 @@ after ``make setup``: every line as written, with smaller values of its size opt
 (:data:`SMALL`) and the server on a free port instead of 8000. The lines that need model
 weights or a hosted API are in a block of their own, marked as examples, and not run."""
 
+import json
 import re
 import subprocess
 import sys
@@ -54,6 +55,10 @@ def test_the_readme_example_block_runs_top_to_bottom(tmp_path):
         assert (runs / name / "results.json").is_file(), name
         assert (runs / name / "report.html").is_file(), name
     assert (runs / "cmp" / "compare.html").is_file()
+    # the adapter named in the spec is loaded: another model than the base assistant
+    fingerprint = {name: json.loads((runs / name / "run.json").read_text())["model_fingerprint"]
+                   for name in ("disc", "disc-plain")}
+    assert fingerprint["disc"] != fingerprint["disc-plain"]
     assert (tmp_path / "corpus" / "membership.csv").is_file()
     served = (runs / "org-attr-served" / "records.jsonl").read_text()
     direct = (runs / "org-attr" / "records.jsonl").read_text()
