@@ -11,10 +11,12 @@ setup: .setup-stamp
 demo: .setup-stamp
 	$(PYTHON) -m telltale demo --out demo-run
 
+# budget: 10 minutes on 2 quiet cores (README); the slowest tests are listed at the end
 test: .setup-stamp
-	$(PYTHON) -m pytest -q -m "not slow"
+	$(PYTHON) -m pytest -q -m "not slow" --durations=15
 
-# the document-assistant end-to-end tests (SmolLM2-135M on CPU): several minutes on 2 cores
+# the document-assistant end-to-end tests (SmolLM2-135M on CPU) and the README's example
+# block at a small size: tens of minutes on 2 cores
 test-slow: .setup-stamp
 	$(PYTHON) -m pytest -q -m slow
 

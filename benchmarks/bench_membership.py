@@ -42,7 +42,7 @@ from typing import Any
 
 from machine import machine_info
 
-from telltale.demo import membership_manifest
+from telltale.corpus.members import membership_manifest
 from telltale.organism.train import SIZES
 
 
@@ -67,7 +67,7 @@ def run(work: Path, clips: int, seed: int, size: str, epochs: int | None,
                                        "--out", organism, "--size", size, "--seed", seed,
                                        *extra)
     card = json.loads((organism / "card.json").read_text())
-    manifest = membership_manifest(corpus, card)
+    manifest = membership_manifest(corpus / "manifest.csv", card, corpus / "membership.csv")
     shutil.rmtree(audit, ignore_errors=True)
     machine = machine_info()  # before the audit: its load is what slowed it
     seconds["membership"] = telltale("membership", "--model", f"organism:{organism}",

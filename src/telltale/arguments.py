@@ -24,7 +24,9 @@ class DefaultsFormatter(argparse.HelpFormatter):
 
     def _format_action(self, action: argparse.Action) -> str:
         default = action.default
-        shown = default not in (None, False, argparse.SUPPRESS) and action.option_strings
+        # by identity: 0 == False, and a default of 0 (a seed) is worth showing
+        shown = (action.option_strings and not any(default is v for v in (
+            None, False, True, argparse.SUPPRESS)))
         if shown and "%(default)" not in (action.help or ""):
             action.help = ((action.help or "").rstrip() + " (default: %(default)s)").lstrip()
         return super()._format_action(action)

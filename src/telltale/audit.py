@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from telltale.rundir import RunDir
     from telltale.scorers import Scorer
 
+#: what :meth:`Audit.needs` may name besides a backend's capabilities: per-token
+#: statistics, which a backend returns with the generated text or by scoring it afterwards
+STATISTICS = "statistics"
+
 #: audit name (as written in run.json) -> "module:Class" of its :class:`Audit`; the order
 #: is the order of the commands in ``telltale --help``
 AUDITS: dict[str, str] = {
@@ -118,6 +122,27 @@ class Audit(ABC):
         default every spec is accepted)."""
         return None
 
+    def needs(self) -> dict[str, str]:
+        """What the jobs ask of the target model beyond text, as capability (one of
+        :data:`telltale.models.base.CAPABILITIES`, or :data:`STATISTICS`) -> the probes
+        that need it, in words; by default nothing."""
+        return {}
+
+    def admit(self, model: TargetModel) -> None:
+        """Check the target model once it has opened, before ``run.json``, :meth:`setup`
+        or any probe: refuse a model without what :meth:`needs` names, so that a run it
+        cannot serve stops at once and leaves nothing behind. An audit that asks a model
+        the way the model says it must be asked (a calibration organism's card) learns it
+        here too.
+
+        Raises
+        ------
+        telltale.models.base.UnsupportedRequest
+            Naming the probes and what the model lacks.
+        """
+        for capability, what in self.needs().items():
+            require_capability(model, capability, what)
+
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         """Resolve the files the options name and load and check the data (and generate it
         where the audit makes its own, such as rendered forms, in memory); runs before the
@@ -152,6 +177,24 @@ class Audit(ABC):
         """Figures over the scored records that did not fail (from the run directory
         alone: the records and the files :meth:`setup` wrote), with the tables and figures
         written into the run; the runner adds errors and counts."""
+
+
+def require_capability(model: TargetModel, capability: str, what: str) -> None:
+    """Raise :class:`~telltale.models.base.UnsupportedRequest` unless ``model`` can do
+    ``capability`` for ``what`` (the probes that need it). :data:`STATISTICS` needs either
+    statistics on generate or scoring (a second pass over the generated text)."""
+    from telltale.models.base import UnsupportedRequest
+
+    try:
+        if capability != STATISTICS:
+            model.require(capability)
+        elif "stats_on_generate" not in model.capabilities:
+            model.require("score")
+    except UnsupportedRequest as exc:
+        need = ("per-token statistics (log-probabilities)" if capability == STATISTICS
+                else repr(capability))
+        raise UnsupportedRequest(f"{what} need {need}, which this model does not return: "
+                                 f"{exc}") from None
 
 
 def audit_class(name: str) -> type[Audit]:

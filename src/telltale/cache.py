@@ -13,9 +13,11 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+from telltale.console import log
 from telltale.models.base import DecodingConfig, Generation, Request, TargetModel, TokenStats
 
 SCHEMA_VERSION = 1
@@ -44,15 +46,67 @@ def cache_key(fingerprint: str, verb: str, request: Request,
 
 
 class ResponseCache:
-    """A key -> JSON value store in one SQLite file, safe for several processes (WAL)."""
+    """A key -> JSON value store in one SQLite file, safe for several processes (WAL).
+
+    A cache that cannot be used never stops a run: a file that is not a readable SQLite
+    database (truncated, overwritten, a damaged page found at open or later) is set aside
+    beside itself as ``<name>.corrupt-<time>`` and a new one is started; a cache that cannot
+    be opened or written (a folder in its place, no permission, an I/O error) is bypassed
+    for the rest of the process. Either is said, naming the file. :attr:`bypassed` holds
+    the reason while it is bypassed.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self.bypassed: str | None = None
+        try:
+            self._create()
+        except (sqlite3.DatabaseError, OSError) as exc:  # OSError: its folder cannot be made
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        """A damaged file is set aside (the next run starts clean); any other failure
+        (cannot open, I/O) bypasses the cache."""
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+                exc, sqlite3.OperationalError):
+            self._set_aside(exc)
+        else:
+            self._bypass(exc)
+
+    def _create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS responses "
                          "(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def _set_aside(self, exc: Exception) -> None:
+        """Move an unreadable cache file (and its WAL files) aside and start a new one."""
+        self._close()
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d%H%M%S')}")
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{self.path}{suffix}")
+                if part.exists():
+                    os.replace(part, f"{aside}{suffix}")
+            self._create()
+        except (OSError, sqlite3.DatabaseError) as again:
+            self._bypass(again)
+            return
+        log.warning("the response cache %s could not be read (%s); it was set aside as %s and "
+                    "a new one started", self.path, exc, aside)
+
+    def _bypass(self, exc: BaseException) -> None:
+        self._close()
+        self.bypassed = str(exc)
+        log.warning("the response cache %s cannot be used (%s); going on without it, as with "
+                    "--no-cache (give another file with --cache)", self.path, exc)
+
+    def _close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -64,8 +118,14 @@ class ResponseCache:
         return conn
 
     def get(self, key: str) -> Any | None:
-        row = self._connect().execute("SELECT value FROM responses WHERE key = ?",
-                                      (key,)).fetchone()
+        if self.bypassed:
+            return None
+        try:
+            row = self._connect().execute("SELECT value FROM responses WHERE key = ?",
+                                          (key,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._failed(exc)
+            return None
         return None if row is None else json.loads(row[0])
 
     def put(self, key: str, value: Any) -> None:
@@ -73,12 +133,19 @@ class ResponseCache:
 
     def put_many(self, items: list[tuple[str, Any]]) -> None:
         """Store several entries in one transaction."""
-        conn = self._connect()
-        with conn:
-            conn.executemany("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
-                             [(key, json.dumps(value)) for key, value in items])
+        if self.bypassed:
+            return
+        try:
+            conn = self._connect()
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
+                                 [(key, json.dumps(value)) for key, value in items])
+        except sqlite3.DatabaseError as exc:
+            self._failed(exc)
 
     def __len__(self) -> int:
+        if self.bypassed:
+            return 0
         return int(self._connect().execute("SELECT COUNT(*) FROM responses").fetchone()[0])
 
 
@@ -96,6 +163,7 @@ class CachedModel:
         self.cache = cache
         self.fingerprint = model.fingerprint
         self.capabilities = model.capabilities
+        self.prompts = getattr(model, "prompts", None)
         self.hits = 0
         self.misses = 0
 

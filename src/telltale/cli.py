@@ -38,8 +38,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     from telltale.runner import print_summary, score_run
 
     run = RunDir(args.run_dir)
-    results = score_run(run, options=run_options_from_args(args, out=args.run_dir))
-    write_report(run.path)
+    with run.locked():  # one writer per run: not while an audit or another score writes it
+        results = score_run(run, options=run_options_from_args(args, out=args.run_dir))
+        write_report(run.path)
     print_summary(results, run)
     return 0
 
@@ -47,8 +48,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write report.html from a run's results, tables and figures."""
     from telltale.report import write_report
+    from telltale.rundir import RunDir
 
-    print(write_report(args.run_dir))
+    with RunDir(args.run_dir).locked():
+        print(write_report(args.run_dir))
     return 0
 
 

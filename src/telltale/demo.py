@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.console import log
+from telltale.corpus.members import membership_manifest
 from telltale.membership.blind import chance_control
 from telltale.tables import format_cell, format_estimate
 
@@ -28,24 +29,6 @@ from telltale.tables import format_cell, format_estimate
 SIZES = {"demo": {"clips": 240, "organism": "demo"},
          "small": {"clips": 32, "organism": "tiny"},
          "large": {"clips": 960, "organism": "large"}}
-
-
-def membership_manifest(corpus: Path, card: dict[str, Any], manifest: Path | None = None,
-                        out: Path | None = None) -> Path:
-    """``corpus/membership.csv`` (or ``out``): the corpus manifest (or ``manifest``, in any
-    manifest format) with a ``member`` column from a trained model's card (its exact
-    training set); media paths stay valid wherever it is written."""
-    from telltale.manifest import read_table, write_manifest
-
-    trained = {row["id"] for row in card["training_set"]}
-    source = manifest or corpus / "manifest.csv"
-    rows = read_table(source)
-    for row in rows:
-        row["member"] = int(row["id"] in trained)
-        for column in ("audio", "image"):
-            if row.get(column):
-                row[column] = str((source.parent / row[column]).resolve())
-    return write_manifest(out or corpus / "membership.csv", rows)
 
 
 def _card_value(value: Any) -> str:
@@ -163,7 +146,7 @@ def run_demo(out: Path, size: str = "demo", seed: int = 0) -> int:
         log.info("step 2/4: training the calibration organism (%s)", plan["organism"])
         train_organism(corpus / "manifest.csv", organism, size=plan["organism"], seed=seed)
     card = json.loads((organism / "card.json").read_text())
-    manifest = membership_manifest(corpus, card)
+    manifest = membership_manifest(corpus / "manifest.csv", card, corpus / "membership.csv")
 
     def options(name: str) -> RunOptions:
         return RunOptions(out=out / name, model=f"organism:{organism}", batch_size=32,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from telltale.console import log
+from telltale.digest import media_file_sha256
 from telltale.media.errors import MediaError
 from telltale.models.base import DecodingConfig, Request, TargetModel, TokenStats
 from telltale.records import Record, Sample
@@ -233,6 +234,7 @@ def record_for(probe: Probe, request: Request | None) -> Record:
                   probe={"condition": probe.condition, **probe.meta},
                   media=str(probe.sample.media) if probe.sample.media else None,
                   media_sha256=request.media_sha256() if request else None,
+                  media_file_sha256=media_file_sha256(probe.sample.media),
                   prompt=probe.text, system=probe.system, labels=labels)
 
 

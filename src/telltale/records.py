@@ -53,7 +53,11 @@ class Record:
     #: the media file the probe was made from (before any condition): the manifest's, or a
     #: file the audit wrote, such as a defended clip
     media: str | None = None
+    #: sha256 of the decoded media the model got (after any condition or transform)
     media_sha256: str | None = None
+    #: sha256 of ``media``'s bytes when the probe was asked: a resume checks it against the
+    #: file as it is now (:meth:`telltale.rundir.RunDir.check_media`)
+    media_file_sha256: str | None = None
     prompt: str | None = None
     system: str | None = None
     output: str | None = None

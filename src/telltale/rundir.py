@@ -14,14 +14,16 @@ import json
 import os
 import platform
 import subprocess
+import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from telltale import __version__
+from telltale import __version__, runlock
 from telltale.console import log
 from telltale.credentials import scrub_secrets
 from telltale.digest import file_sha256
@@ -133,6 +135,7 @@ class RunDir:
         # opening a run (to score or report it) creates nothing; create() does
         self.path = Path(path)
         self._appender = GroupCommit.of(self.path / "records.jsonl")
+        self._locked = False
 
     records_path = property(lambda self: self.path / "records.jsonl")
     results_path = property(lambda self: self.path / "results.json")
@@ -140,6 +143,60 @@ class RunDir:
 
     def create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
+
+    def lock(self) -> None:
+        """Become the run's one writer (:mod:`telltale.runlock`), when the directory exists
+        (:meth:`start` locks the directory it creates). Held until :meth:`unlock`.
+
+        Raises
+        ------
+        telltale.runlock.RunInUse
+            Another process writes the run; the message names it.
+        """
+        if not self._locked and self.path.is_dir():
+            runlock.acquire(self.path)
+            self._locked = True
+
+    def unlock(self) -> None:
+        if self._locked:
+            runlock.release(self.path)
+            self._locked = False
+
+    @contextmanager
+    def locked(self) -> Iterator[RunDir]:
+        """The run, locked for the time of a ``with`` block (a no-op for a directory that
+        does not exist: there is nothing to write into)."""
+        held = self._locked
+        self.lock()
+        try:
+            yield self
+        finally:
+            if not held:
+                self.unlock()
+
+    def check_writable(self) -> None:
+        """Refuse a run directory that cannot be written: a file, a read-only folder, or a
+        path under either; checked before anything is read, loaded or written.
+
+        Raises
+        ------
+        ValueError
+            Naming the path and what is wrong with it.
+        """
+        target = self.path
+        while not target.exists():  # the nearest folder that exists is where mkdir writes
+            if target.parent == target:
+                break
+            target = target.parent
+        if not target.is_dir():
+            where = "is" if target == self.path else f"is under {target}, which is"
+            raise ValueError(f"--out {self.path} {where} a file, not a folder")
+        try:  # tried, not asked (os.access): root passes access checks on read-only mounts
+            os.rmdir(tempfile.mkdtemp(prefix=".telltale-check-", dir=target))
+        except OSError as exc:
+            which = "" if target == self.path else f" (under {target})"
+            raise ValueError(f"--out {self.path}{which} cannot be written: "
+                             f"{exc.strerror}") from None
 
     @property
     def figures(self) -> Path:
@@ -189,6 +246,8 @@ class RunDir:
         audit, config, model and data are the ones the directory was started with (a
         model fingerprint among ``fingerprint_aliases``, the same model fingerprinted
         another way, counts as the same)."""
+        self.create()
+        self.lock()  # before anything is read or written: a second writer stops here
         self.check_config(audit, config)
         previous = self.read_run_json()
         data_hash = file_sha256(data) if data and Path(data).is_file() else None
@@ -204,7 +263,6 @@ class RunDir:
                     raise ValueError(
                         f"{self.path} holds a run of a different {name.replace('_', ' ')} "
                         f"({previous.get(name)} vs {now}); use a new --out directory")
-        self.create()
         self._drop_torn_tail()
         info = {
             "telltale_version": __version__,
@@ -248,7 +306,43 @@ class RunDir:
         return json.loads(self.run_json_path.read_text())
 
     def records(self) -> list[Record]:
-        return list(read_records(self.records_path))
+        """The run's records, one per key (:func:`unique_records`): a run two processes
+        wrote before runs were locked scores as if one had."""
+        records, dropped = unique_records(read_records(self.records_path))
+        if dropped:
+            log.warning("%s: %d duplicate records ignored (the first that did not fail is "
+                        "kept for each key)", self.records_path, dropped)
+        return records
+
+    def check_media(self) -> None:
+        """Refuse to resume a run whose media changed after their probes were asked.
+
+        Each record names the file its probe was made from and that file's sha256
+        (``media``, ``media_file_sha256``); every file still at its path is hashed again,
+        once. Failed records (asked again anyway), records made before files were hashed,
+        and files no longer there (a corpus moved away) are not checked.
+
+        Raises
+        ------
+        ValueError
+            Naming the changed files (the first five) and how many records they affect.
+        """
+        recorded: dict[str, set[str]] = {}
+        counts: dict[str, int] = {}
+        for rec in read_records(self.records_path):
+            # a failure is asked again anyway (a file mended after it failed is welcome)
+            if rec.media and rec.media_file_sha256 and rec.error is None:
+                recorded.setdefault(rec.media, set()).add(rec.media_file_sha256)
+                counts[rec.media] = counts.get(rec.media, 0) + 1
+        changed = sorted(path for path, hashes in recorded.items()
+                         if Path(path).is_file() and hashes != {file_sha256(path)})
+        if changed:
+            names = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more"
+                                              if len(changed) > 5 else "")
+            raise ValueError(
+                f"{self.path}: {len(changed)} media files changed since their probes were "
+                f"asked ({sum(counts[p] for p in changed)} records): {names}; restore them, "
+                "or use a new --out directory for the new media")
 
     def done_keys(self) -> set[str]:
         """Keys of probes finished without error (errored ones are tried again)."""
@@ -321,6 +415,27 @@ class RunDir:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         os.replace(tmp, path)
+
+
+def unique_records(records: Iterable[Record]) -> tuple[list[Record], int]:
+    """One record per key, in file order: the first that did not fail, else the first
+    failure; and how many were left out.
+
+    A key is asked once per run, so duplicates come only from two processes that wrote one
+    run at once (before runs were locked, :mod:`telltale.runlock`); the first good answer
+    is the one a single writer would have kept."""
+    chosen: dict[str, int] = {}
+    kept: list[Record] = []
+    total = 0
+    for rec in records:
+        total += 1
+        at = chosen.get(rec.key)
+        if at is None:
+            chosen[rec.key] = len(kept)
+            kept.append(rec)
+        elif kept[at].error and not rec.error:
+            kept[at] = rec
+    return kept, total - len(kept)
 
 
 def _now() -> str:

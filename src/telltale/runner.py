@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from telltale.audit import Audit, Job, from_run
+from telltale.audit import STATISTICS, Audit, from_run, require_capability
 from telltale.config import ConfigError, RunOptions, parse_scorer
 from telltale.console import log
 from telltale.credentials import redact_urls
 from telltale.dispatch import run_probes
-from telltale.models.base import TargetModel, UnsupportedRequest
+from telltale.models.base import TargetModel
 from telltale.probes import MediaLoader
 from telltale.records import Record
 from telltale.rundir import RunDir
@@ -72,6 +72,7 @@ def open_model(options: RunOptions, spec: str | None = None, **backend: Any) -> 
 def check_options(audit: Audit, options: RunOptions) -> None:
     """Refuse options the audit cannot run with, before anything is read or written."""
     _check_scorer(audit, options)
+    RunDir(options.out).check_writable()
     if audit.uses_model:
         if options.model is None:
             raise ConfigError(f"--model: the {audit.name} audit needs a model")
@@ -81,19 +82,34 @@ def check_options(audit: Audit, options: RunOptions) -> None:
 def run_audit(audit: Audit, options: RunOptions) -> Outcome:
     """Run ``audit`` into ``options.out`` (resuming what is there) and score it.
 
+    The run directory has one writer: this process holds its lock from the first look at
+    an existing directory (or from its creation) to the end.
+
     Raises
     ------
     ConfigError
         An option the audit cannot use (raised before any file is written).
     ValueError
-        A resume with another audit, config, model or data than the directory holds.
+        A resume with another audit, config, model, data or media than the directory
+        holds; a run directory another process is writing (:class:`RunInUse`).
     """
     check_options(audit, options)
     run = RunDir(options.out)
+    try:
+        return _run(audit, options, run)
+    finally:
+        run.unlock()
+
+
+def _run(audit: Audit, options: RunOptions, run: RunDir) -> Outcome:
+    run.lock()
     run.check_config(audit.name, audit.config.to_dict())
+    run.check_media()
     # prepare checks the data before it writes anything: a refused run leaves no directory
     prepared = audit.prepare(run, options)
     model = open_model(options) if audit.uses_model else None
+    if model is not None:  # refused here, a model the jobs cannot use leaves nothing behind
+        audit.admit(model)
     run.start(audit.name, audit.config.to_dict(), seed=audit.config.seed,
               model=redact_urls(options.model) if options.model else None,
               model_fingerprint=model.fingerprint if model is not None else None,
@@ -136,24 +152,13 @@ def _ask(audit: Audit, run: RunDir, model: TargetModel | None,
                 counts["skipped"] += len(job.probes)
                 continue
             variants[job.variant] = audit.open_variant(job.variant, model, run, options)
-        if job.with_stats and "stats_on_generate" not in variants[job.variant].capabilities:
-            _require_statistics(variants[job.variant], job)
+        if job.with_stats:
+            require_capability(variants[job.variant], STATISTICS, job.desc)
         got = run_probes(run, job.probes, variants[job.variant], done=done,
                          decoding=job.decoding, with_stats=job.with_stats,
                          batch_size=options.batch_size, loader=loader, desc=job.desc)
         counts = {k: counts[k] + got.get(k, 0) for k in counts}
     return counts
-
-
-def _require_statistics(model: Any, job: Job) -> None:
-    """Stop before the first probe of a job that needs per-token statistics from a model
-    that can neither return them with its text nor score a continuation (a closed API):
-    every probe would fail the same way."""
-    try:
-        model.require("score")
-    except UnsupportedRequest as exc:
-        raise UnsupportedRequest(f"{job.desc} need per-token statistics (log-probabilities), "
-                                 f"which this model does not return: {exc}") from None
 
 
 def score_run(run: RunDir, audit: Audit | None = None,
@@ -163,7 +168,12 @@ def score_run(run: RunDir, audit: Audit | None = None,
     The records are loaded once; those that did not fail go through the audit's per-record
     scorer (a judge named in ``options`` is opened like any model: cached, with the
     endpoint options), the audit's metrics see them, and they are written back once; the
-    errors and counts are added here."""
+    errors and counts are added here. The run is locked meanwhile (one writer per run)."""
+    with run.locked():
+        return _score(run, audit, options)
+
+
+def _score(run: RunDir, audit: Audit | None, options: RunOptions | None) -> dict[str, Any]:
     audit = audit or from_run(run)
     options = options or RunOptions(out=run.path)
     _check_scorer(audit, options)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -339,3 +340,64 @@ def test_the_judge_is_opened_like_any_model_cached_and_with_endpoint_options(
     assert opened[-1][1].asked == 0  # every reply answered from the response cache
     assert again["summary"] == first["summary"]
     score_run(RunDir(options.out))  # back to the rules for the other checks
+
+
+@pytest.mark.parametrize("name", [n for n in AUDITS if audit_class(n).uses_model])
+def test_a_resume_after_a_media_file_changed_is_refused_naming_it(finished, name):
+    audit, options, _, _ = finished[name]
+    models = finished["models"]
+    asked = [m.asked for m in models]
+    record = next(r for r in RunDir(options.out).records()
+                  if r.media_file_sha256 and r.error is None)  # failures are asked again
+    media = Path(record.media)
+    kept = media.read_bytes()
+    try:
+        media.write_bytes(kept[:-64] + bytes(64))  # rewritten in place, same size
+        with pytest.raises(ValueError, match=r"1 media files changed since their probes "
+                                             rf"were asked \(\d+ records\): {media}"):
+            run_audit(audit, options)
+    finally:
+        media.write_bytes(kept)
+    assert [m.asked for m in models] == asked
+
+
+@pytest.mark.parametrize("name", [n for n in AUDITS if audit_class(n).uses_model])
+def test_a_run_two_writers_filled_scores_as_one_writers(finished, name, tmp_path):
+    _, options, _, _ = finished[name]
+    before = RunDir(options.out).read_results()
+    copy = tmp_path / "run"
+    shutil.copytree(options.out, copy)
+    lines = (copy / "records.jsonl").read_text().splitlines()
+    again = [json.loads(line) for line in lines]
+    for i, rec in enumerate(again):  # the other writer's answers: other text, or failures
+        rec["output"], rec["error"] = (rec["output"][::-1], None) if i % 2 else (None, "lost")
+    (copy / "records.jsonl").write_text("\n".join(lines + [json.dumps(r) for r in again])
+                                        + "\n")
+    rescored = score_run(RunDir(copy))
+    assert rescored["summary"] == before["summary"]
+    assert rescored["verdicts"] == before["verdicts"]
+    assert rescored["counts"] == before["counts"]
+
+
+@pytest.mark.parametrize("name", [n for n in AUDITS if audit_class(n).uses_model])
+def test_a_model_without_what_the_jobs_need_is_refused_before_setup(finished, name, tmp_path,
+                                                                     monkeypatch):
+    """A text-only endpoint (generation, no statistics or scoring) against an audit that
+    needs them: refused as soon as it opens, before the audit's slow setup (phase-1
+    baselines, defences, fine-tuning) and leaving no run directory."""
+    from telltale.models.base import UnsupportedRequest
+
+    audit, options, _, _ = finished[name]
+    needs = audit.needs()
+    if not needs:
+        pytest.skip(f"the {name} audit needs only generated text")
+
+    class TextOnly(ScriptedModel):
+        capabilities = frozenset({"generate", "audio", "image", "batch"})
+
+    monkeypatch.setattr("telltale.runner.open_model", lambda o, spec=None, **kw: TextOnly())
+    monkeypatch.setattr(type(audit), "setup", lambda *a: pytest.fail("setup ran"))
+    out = tmp_path / "never"
+    with pytest.raises(UnsupportedRequest, match=re.escape(next(iter(needs.values())))):
+        run_audit(audit, dataclasses.replace(options, out=out))
+    assert not out.exists()

@@ -83,3 +83,63 @@ def test_scores_round_trip_and_wal_mode(tmp_path):
     assert np.array_equal(second.values["logprob"], first.values["logprob"])
     mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+
+
+def _filled(path, n=3000):
+    cache = ResponseCache(path)
+    for i in range(n):
+        cache.put(f"k{i}", {"text": "x" * 200})
+    cache._close()
+    return path.stat().st_size
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a database", "damaged page"])
+def test_an_unreadable_cache_is_named_set_aside_and_started_again(tmp_path, caplog, damage):
+    path = tmp_path / "responses.sqlite"
+    size = _filled(path)
+    if damage == "truncated":
+        with open(path, "r+b") as fh:
+            fh.truncate(size // 2)
+    elif damage == "not a database":
+        path.write_bytes(b"telltale" * 1000)
+    else:  # the schema page reads, an index page further on does not
+        with open(path, "r+b") as fh:
+            fh.seek(size // 2)
+            fh.write(np.random.default_rng(0).bytes(size // 4))
+    cache = ResponseCache(path)
+    stored = [cache.get(f"k{i}") for i in range(3000)]  # a damaged page shows on a read
+    assert None in stored
+    model = CachedModel(CountingModel("A"), cache)
+    answers = [model.generate([Request(f"q{i}")])[0].text for i in range(20)]
+    assert answers == [f"A:q{i}" for i in range(20)]
+    err = caplog.text
+    assert f"the response cache {path} could not be read" in err
+    aside = sorted(tmp_path.glob("responses.sqlite.corrupt-*"), key=lambda p: len(p.name))
+    assert aside and f"set aside as {aside[0]}" in err  # the database; -wal, -shm beside it
+    again = CachedModel(CountingModel("A"), ResponseCache(path))
+    assert again.generate([Request("q19")])[0].text == "A:q19" and again.model.calls == 0
+
+
+def test_a_cache_that_cannot_be_opened_is_bypassed_with_a_warning(tmp_path, caplog):
+    (tmp_path / "folder.sqlite").mkdir()
+    (tmp_path / "file").write_text("not a folder\n")
+    for path in (tmp_path / "folder.sqlite", tmp_path / "file" / "c.sqlite"):
+        model = CachedModel(CountingModel("A"), ResponseCache(path))
+        assert model.generate([Request("x")])[0].text == "A:x"
+        assert model.generate([Request("x")])[0].text == "A:x" and model.model.calls == 2
+        assert f"the response cache {path} cannot be used" in caplog.text
+        assert "--no-cache" in caplog.text
+        caplog.clear()
+
+
+def test_the_runner_opens_a_model_through_a_corrupt_cache(tmp_path, monkeypatch, caplog):
+    from telltale.config import RunOptions
+    from telltale.runner import open_model
+
+    monkeypatch.setattr("telltale.models.load_model",
+                        lambda spec, batch_size=None, **kw: CountingModel("A"))
+    (tmp_path / "c.sqlite").write_bytes(b"\x00" * 4096)
+    model = open_model(RunOptions(out=tmp_path / "run", model="openai:m@http://h:1/v1",
+                                  cache=tmp_path / "c.sqlite"))
+    assert model.generate([Request("x")])[0].text == "A:x"
+    assert "could not be read" in caplog.text

@@ -19,8 +19,9 @@ def test_every_default_is_shown_in_help():
     for path, sub in _subcommands(build_parser()):
         text = " ".join(sub.format_help().split())
         for action in sub._actions:
-            shown = action.default in (None, False, argparse.SUPPRESS) or (
-                f"(default: {action.default})" in text)
+            # by identity: a default of 0 (a seed) is a default to show, though 0 == False
+            shown = any(action.default is v for v in (None, False, True, argparse.SUPPRESS)) \
+                or f"(default: {action.default})" in text
             if action.option_strings and not shown:
                 missing.append(f"{' '.join(path)} {action.option_strings[0]}")
     assert not missing, missing

@@ -23,11 +23,14 @@ def test_black_box_attack_through_a_text_only_server(demo, tmp_path):
         telltale("-q", "membership", "--model", model, "--data", data, "--no-cache",
                  "--conditions", "original", "--methods", "blackbox,dataset", "--samples", "3",
                  "--no-baselines", "--out", run)
-        # the log-probability attack cannot run there, and says why
+        # the log-probability attack cannot run there, and says why as soon as the model
+        # has opened: before phase 1's baselines, leaving no run directory
         refused = telltale("membership", "--model", model, "--data", data, "--no-cache",
-                           "--conditions", "original", "--no-baselines",
-                           "--out", tmp_path / "logprob", check=False)
+                           "--conditions", "original", "--out", tmp_path / "logprob",
+                           check=False)
     assert refused.returncode != 0 and "text only" in refused.stderr
+    assert "the log-probability attack (--methods indicators) need" in refused.stderr
+    assert "blind" not in refused.stderr and not (tmp_path / "logprob").exists()
     results = _results(run)
     records = _records(run)
     n = results["counts"]["samples"]

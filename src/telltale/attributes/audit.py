@@ -49,7 +49,7 @@ class AttributesConfig(ClipsConfig):
     and modes against them), the run keeps their resolved content (``taxonomy.json``,
     ``prompts.json``), and a resume whose files changed is refused."""
 
-    attributes: tuple[str, ...] = option(("gender", "age"), ATTRIBUTE_HELP)
+    attributes: tuple[str, ...] = option(("gender", "accent"), ATTRIBUTE_HELP)
     modes: tuple[str, ...] = option(("direct", "cot", "defense"), MODE_HELP)
     taxonomy: Path | None = option(None, TAXONOMY_HELP)
     prompts: Path | None = option(None, PROMPTS_HELP)
@@ -113,8 +113,9 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
             blind = conditions.get("silence")
             if real is None:
                 continue
+            # beside its cells, a mode holds the real-vs-silence test ("blind_bias")
             answers += [answer_row_of(attribute, mode, condition, cell)
-                        for condition, cell in conditions.items()]
+                        for condition, cell in conditions.items() if condition != "blind_bias"]
             if not real["labelled"]:
                 summary.append(_entropy_row(attribute, mode, real, blind))
             verdicts.append(cell_verdict(attribute, mode, real, blind))
@@ -250,7 +251,7 @@ class AttributesAudit(Audit):
         from telltale.manifest import load_manifest
 
         config = self.config
-        taxonomy, templates = taxonomy_and_prompts(config, options.model)
+        taxonomy, templates = taxonomy_and_prompts(config)
         samples, problems = load_manifest(
             config.data, require=("audio",), labels=taxonomy.label_sets(config.attributes),
             max_seconds=config.max_audio_seconds,
@@ -260,6 +261,11 @@ class AttributesAudit(Audit):
             raise ConfigError(f"{config.data}: no usable samples")
         self._taxonomy, self._templates = taxonomy, templates
         return Prepared(config.data, [str(p) for p in problems])
+
+    def admit(self, model: TargetModel) -> None:
+        super().admit(model)
+        self._taxonomy, self._templates = as_its_card_says(self.config, model, self._taxonomy,
+                                                           self._templates)
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
         # the resolved taxonomy and prompts, which scoring reads; a resume must keep them
@@ -288,27 +294,44 @@ class AttributesAudit(Audit):
         return attribute_metrics(run, records)
 
 
-def taxonomy_and_prompts(config: Any, model: str | None) -> tuple[Taxonomy, dict[str, Any]]:
+def taxonomy_and_prompts(config: Any) -> tuple[Taxonomy, dict[str, Any]]:
     """The taxonomy and prompt modes a run asks with (from ``config.taxonomy`` and
     ``config.prompts`` files over the built-in ones), with ``config.attributes`` and
-    ``config.modes`` checked against them. A calibration organism understands only its own
-    phrasings, so without files it is asked the held-out phrasings its card records
-    (:func:`telltale.organism.policy.audit_prompts`)."""
-    import json
-
+    ``config.modes`` checked against them."""
     from telltale.attributes.prompts import load_templates
-    from telltale.attributes.taxonomy import extend_taxonomy, load_taxonomy
+    from telltale.attributes.taxonomy import load_taxonomy
 
     taxonomy, templates = load_taxonomy(config.taxonomy), load_templates(config.prompts)
-    if model and model.startswith("organism:") and config.taxonomy is None \
-            and config.prompts is None:
-        from telltale.organism.policy import audit_prompts
+    _check_names(config, taxonomy, templates)
+    return taxonomy, templates
 
-        card = json.loads((Path(model.partition(":")[2]) / "card.json").read_text())
-        questions, modes = audit_prompts(card["policy"])
-        taxonomy = extend_taxonomy(questions, f"{model} card.json")
-        templates = {**templates, **modes}
+
+def as_its_card_says(config: Any, model: TargetModel, taxonomy: Taxonomy,
+                     templates: dict[str, Any]) -> tuple[Taxonomy, dict[str, Any]]:
+    """The taxonomy and prompt modes to ask ``model`` with, once it has opened.
+
+    A calibration organism understands only its own phrasings, so a model that names how it
+    must be asked (``model.prompts``: an organism, locally or through ``telltale serve``;
+    :func:`telltale.organism.policy.audit_prompts`) is asked its card's held-out phrasings,
+    unless the run gives ``--taxonomy`` or ``--prompts`` files: then it is asked those, and
+    a warning says that its refusal rates are not comparable with the planted ones."""
+    from telltale.attributes.taxonomy import extend_taxonomy
+
+    card = getattr(model, "prompts", None)
+    if not card:
+        return taxonomy, templates
+    if config.taxonomy is not None or config.prompts is not None:
+        log.warning("the model names the phrasings it must be asked in, but the --taxonomy/"
+                    "--prompts files given replace them: its refusal rates are not "
+                    "comparable with the ones its card plants")
+        return taxonomy, templates
+    taxonomy = extend_taxonomy(card["taxonomy"], "the model's card")
+    templates = {**templates, **card["modes"]}
+    _check_names(config, taxonomy, templates)
+    return taxonomy, templates
+
+
+def _check_names(config: Any, taxonomy: Taxonomy, templates: dict[str, Any]) -> None:
     require_choices(getattr(config, "attributes", ()), tuple(taxonomy), "attributes",
                     allow_empty=True)
     require_choices(config.modes, templates, "modes")
-    return taxonomy, templates

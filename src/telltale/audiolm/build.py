@@ -181,7 +181,7 @@ def _build(manifest: Path, work: Path, plan: dict[str, Any], whisper: Any, llm_d
         match_embedding_norm,
         train_stage1,
     )
-    from telltale.demo import membership_manifest
+    from telltale.corpus.members import membership_manifest
     from telltale.digest import file_sha256
     from telltale.manifest import load_manifest
     from telltale.media.audio import load_audio
@@ -271,8 +271,7 @@ def _build(manifest: Path, work: Path, plan: dict[str, Any], whisper: Any, llm_d
                    "stage2": {"hyperparameters": plan["stage2"], **stage2_result}},
         "figures": figures, "timings": timings,
     }
-    membership_manifest(manifest.parent, card, manifest=manifest,
-                        out=work / "membership.csv")
+    membership_manifest(manifest, card, work / "membership.csv")
     return card
 
 

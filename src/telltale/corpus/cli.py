@@ -4,6 +4,8 @@
 - ``telltale corpus librispeech|vctk|commonvoice ROOT --out MANIFEST``: real corpus layouts.
 - ``telltale corpus csv TABLE --out MANIFEST --map id=utt,audio=file,...``: any table.
 - ``telltale corpus forms --out DIR``: synthetic PII form images (:mod:`telltale.corpus.forms`).
+- ``telltale corpus membership MANIFEST --organism DIR --out MANIFEST``: the member column
+  from a calibration organism's card (:mod:`telltale.corpus.members`).
 """
 
 from __future__ import annotations
@@ -83,6 +85,14 @@ def run_forms(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_membership(args: argparse.Namespace) -> int:
+    """Write the member/non-member manifest of an organism; prints its path."""
+    from telltale.corpus.members import organism_membership
+
+    print(organism_membership(args.manifest, args.organism, args.out))
+    return 0
+
+
 def register(subparsers) -> None:
     """Add ``telltale corpus`` and its subcommands to ``subparsers``."""
     corpus = add_command(subparsers, "corpus", help="build or import data sets as manifests")
@@ -129,6 +139,17 @@ def register(subparsers) -> None:
                                 help="table column naming each row's split")
             loader.add_argument("--tsv", action="store_true", help="tab-separated table")
         loader.set_defaults(func=run_loader)
+
+    members = add_command(sub, "membership", help="the member/non-member manifest of a "
+                          "calibration organism (its card's training set)")
+    members.add_argument("manifest", type=Path, help="the manifest the organism was trained "
+                                                     "from")
+    members.add_argument("--organism", type=Path, required=True,
+                         help="the organism's folder (telltale organism train --out)")
+    members.add_argument("--out", type=Path, required=True,
+                         help="manifest to write, with a member column (.csv, .jsonl or "
+                              ".parquet)")
+    members.set_defaults(func=run_membership)
 
     forms = add_command(sub, "forms", help="render synthetic PII form images")
     forms.add_argument("--out", type=Path, required=True, help="output folder")

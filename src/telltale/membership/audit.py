@@ -14,7 +14,7 @@ import dataclasses
 import zlib
 from typing import Any
 
-from telltale.audit import Audit, Job, Prepared
+from telltale.audit import STATISTICS, Audit, Job, Prepared
 from telltale.config import RunOptions
 from telltale.findings import Results
 from telltale.membership.blind_audit import FAMILIES, load_members, run_baselines
@@ -107,6 +107,14 @@ class MembershipAudit(Audit):
                             "reference model probes", greedy, with_stats=True,
                             variant=REFERENCE))
         return jobs
+
+    def needs(self) -> dict[str, str]:
+        needs = {}
+        if "indicators" in self.config.methods:
+            needs[STATISTICS] = "the log-probability attack (--methods indicators)"
+        if self.config.target == "reference":
+            needs["score"] = "the scored transcripts (--target reference)"
+        return needs
 
     def check_model(self, spec: str) -> None:
         # the reference model is checked when a run needs it, not when a finished run is

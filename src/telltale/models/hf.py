@@ -92,19 +92,9 @@ SPEC_OPTIONS: dict[str, tuple[str, ...] | None] = {
 def split_spec_options(text: str) -> tuple[str, dict[str, str]]:
     """``<dir>?key=value&...`` -> (``<dir>``, options), each key checked against
     :data:`SPEC_OPTIONS`."""
-    path, sep, query = text.partition("?")
-    options: dict[str, str] = {}
-    for item in query.split("&") if sep else []:
-        key, eq, value = item.partition("=")
-        if key not in SPEC_OPTIONS or not eq or not value:
-            raise ValueError(f"hf spec option {item!r} not understood; options are "
-                             + ", ".join(f"{k}=" for k in SPEC_OPTIONS))
-        allowed = SPEC_OPTIONS[key]
-        if allowed is not None and value not in allowed:
-            raise ValueError(f"hf spec option {key}={value!r} must be one of "
-                             f"{', '.join(allowed)}")
-        options[key] = value
-    return path, options
+    from telltale.models.specs import split_options
+
+    return split_options(text, SPEC_OPTIONS, "hf")
 
 
 def checkpoint_digest(path: Path) -> str:

@@ -82,7 +82,11 @@ BATCH = "batch"
 SPEC_OPTIONS: dict[str, type] = {"timeout": float, "retries": int, "concurrency": int,
                                  "top_logprobs": int, "retry_budget": float,
                                  "capabilities": str, "root": str, "max_model_len": int}
-_OPTION = re.compile(r",(" + "|".join(SPEC_OPTIONS) + r")=([^,]*)$")
+#: the least value of the numeric options (``timeout`` must be above it, the rest at least it)
+SPEC_MINIMA: dict[str, float] = {"timeout": 0.0, "retries": 0, "concurrency": 1,
+                                 "top_logprobs": 1, "retry_budget": 0.0, "max_model_len": 1}
+#: any trailing ``,name=value``: known names are read, others refused (not left in the URL)
+_OPTION = re.compile(r",([A-Za-z_][A-Za-z0-9_]*)=([^,]*)$")
 #: what ``/v1/models`` may report about the weights (vLLM), in fingerprint order
 IDENTITY = ("root", "max_model_len")
 
@@ -121,11 +125,7 @@ def parse_openai_spec(rest: str) -> tuple[str, str, dict[str, Any]]:
     options: dict[str, Any] = {}
     while found := _OPTION.search(url):
         name, value = found.groups()
-        try:
-            options["max_retries" if name == "retries" else name] = SPEC_OPTIONS[name](value)
-        except ValueError:
-            raise ValueError(f"openai spec option {name}={value!r} is not a "
-                             f"{SPEC_OPTIONS[name].__name__}") from None
+        options["max_retries" if name == "retries" else name] = spec_option(name, value)
         url = url[:found.start()]
     if "capabilities" in options:
         options["capabilities"] = [c for c in options["capabilities"].split("+") if c]
@@ -141,6 +141,42 @@ def served_fingerprint(model: str, capabilities: Iterable[str], top_k: int,
     return BaseModel.make_fingerprint(backend="openai", served=model, top_k=top_k,
                                       capabilities=sorted(set(capabilities) - {"batch"}),
                                       **identity)
+
+
+def spec_option(name: str, text: str) -> Any:
+    """The value of the ``openai:`` spec option ``,name=text``, checked as the command-line
+    option of the same name is.
+
+    Raises
+    ------
+    ValueError
+        For a name not in :data:`SPEC_OPTIONS` (the value is not echoed: it may be a
+        credential), a value of the wrong type, or one below :data:`SPEC_MINIMA`.
+    """
+    if name not in SPEC_OPTIONS:
+        raise ValueError(f"openai spec option {name!r} is unknown; the spec takes "
+                         f"{', '.join(SPEC_OPTIONS)} (as ,name=value after the URL)")
+    kind = SPEC_OPTIONS[name]
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ValueError(f"openai spec option {name}={text!r} is not a "
+                         f"{kind.__name__}") from None
+    least = SPEC_MINIMA.get(name)
+    if least is not None and (value < least or (name == "timeout" and value == least)):
+        bound = f"above {least:g}" if name == "timeout" else f"at least {least:g}"
+        raise ValueError(f"openai spec option {name}={text}: must be {bound}")
+    return value
+
+
+def served_prompts(entry: Any) -> dict[str, Any] | None:
+    """How a served model must be asked, when its ``/v1/models`` entry says so (``telltale
+    serve`` of an organism: :data:`telltale.models.server.PROMPTS_FIELD`); else None."""
+    prompts = entry.get("telltale_prompts") if isinstance(entry, dict) else None
+    if isinstance(prompts, dict) and isinstance(prompts.get("taxonomy"), dict) \
+            and isinstance(prompts.get("modes"), dict):
+        return prompts
+    return None
 
 
 class OpenAIModel(BaseModel):
@@ -325,6 +361,7 @@ class OpenAIModel(BaseModel):
                 raise RemoteError(self._safe(
                     f"{where}: the spec names {name}={value} but the server reports "
                     f"{identity.get(name, 'none')}; is it serving other weights?"))
+        self.prompts = served_prompts(entry)
         try:
             info = self._http.request("GET", "/telltale/info", timeout=timeout)
         except (HTTPStatusError, Unreachable, NoAnswer, ValueError):

@@ -13,7 +13,9 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 DESCRIPTION = ("Serve a model as an OpenAI-compatible endpoint (chat completions with audio "
                "and image parts, scoring with vLLM's prompt_logprobs fields, and telltale's "
@@ -48,21 +50,59 @@ def launch(command: list[str], env: dict[str, str] | None = None,
     port = free_port()
     proc = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    wait_listening(proc, "127.0.0.1", port, timeout,
+                   lambda: proc.stdout.read().decode() if proc.stdout else "")
+    return proc, port
+
+
+def wait_listening(proc: subprocess.Popen, host: str, port: int, timeout: float,
+                   output) -> None:
+    """Return once ``proc`` accepts connections on ``host:port``; kill it and raise
+    RuntimeError (with ``output()``, what it printed) when it exits or does not listen
+    within ``timeout`` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{command[0]} exited: {proc.stdout.read().decode()}")
+            raise RuntimeError(f"{proc.args[0]} exited: {output()}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
+            socket.create_connection((host, port), timeout=1).close()
+            return
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError(f"{command[0]} did not listen on port {port} within {timeout:.0f} s")
+    raise RuntimeError(f"{proc.args[0]} did not listen on port {port} within {timeout:.0f} s")
+
+
+def detach(args: argparse.Namespace) -> int:
+    """Serve in a process of its own and return once it listens: print its pid on stdout
+    (``pid=$(telltale serve ... --detach)``; stop it with ``kill $pid``), its output going
+    to ``--log``."""
+    from telltale.console import log
+
+    command = [sys.executable, "-m", "telltale.models.serve_cli", args.model, "--host",
+               args.host, "--port", str(args.port), "--batch-size", str(args.batch_size)]
+    command += [flag for flag, on in (("--text-only", args.text_only),
+                                      ("--allow-remote", args.allow_remote)) if on]
+    command += ["--name", args.name] if args.name else []
+    logfile = args.log or Path(tempfile.gettempdir()) / f"telltale-serve-{args.port}.log"
+    with open(logfile, "ab") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_listening(proc, args.host, args.port, args.wait,
+                       lambda: Path(logfile).read_text(errors="replace")[-4000:])
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return 1
+    log.info("serving %s as --model openai:%s@http://%s:%d/v1 (pid %d, log %s)", args.model,
+             args.name or args.model, args.host, args.port, proc.pid, logfile)
+    print(proc.pid)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve ``args.model`` until interrupted; 2 for a refused host."""
+    """Serve ``args.model`` until interrupted (or in the background with ``--detach``); 2
+    for a refused option."""
     from telltale.console import log
 
     if not is_loopback(args.host) and not args.allow_remote:
@@ -72,10 +112,22 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         log.error("--batch-size must be at least 1, got %d", args.batch_size)
         return 2
+    if args.name is not None and (not args.name or "@" in args.name or "," in args.name):
+        log.error("--name %r: a model id must be non-empty, without '@' or ','", args.name)
+        return 2
+    from telltale.models import ModelSpecError, check_spec
+
+    try:
+        check_spec(args.model)
+    except ModelSpecError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.detach:
+        return detach(args)
     from telltale.models.server import serve
 
     serve(args.model, host=args.host, port=args.port, batch_size=args.batch_size,
-          text_only=args.text_only)
+          text_only=args.text_only, name=args.name)
     return 0
 
 
@@ -92,6 +144,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "scoring are refused (for black-box audits)")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback host (the server has no authentication)")
+    parser.add_argument("--name", default=None,
+                        help="the model id clients ask for, as in "
+                             "--model openai:NAME@http://127.0.0.1:PORT/v1 (default: the "
+                             "model spec)")
+    parser.add_argument("--detach", action="store_true",
+                        help="serve in the background: return once the server listens and "
+                             "print its pid (stop it with kill PID)")
+    parser.add_argument("--log", type=Path, default=None,
+                        help="with --detach: the server's log file (default: "
+                             "telltale-serve-PORT.log in the temporary folder)")
+    parser.add_argument("--wait", type=float, default=300.0,
+                        help="with --detach: seconds to wait for the server to listen")
     parser.set_defaults(func=run)
 
 

@@ -4,7 +4,9 @@ One loaded model can then serve many runs (and other tools). It speaks the field
 serves, so one client path (:class:`telltale.models.openai_api.OpenAIModel`) drives both.
 Routes:
 
-- ``GET /v1/models``: the one model, under the id given at start (the model spec).
+- ``GET /v1/models``: the one model, under the name given at start (by default the model
+  spec), with ``telltale_prompts`` when the model names how it must be asked (an
+  organism's card phrasings), so that a client asks it as it would locally.
 - ``POST /v1/chat/completions``: one system and one user turn; user content as a string or
   as ``text``, ``input_audio`` (base64 audio in any format soundfile reads, decoded to
   16 kHz mono) and ``image_url`` (``data:`` URLs only: the server fetches nothing) parts;
@@ -61,6 +63,9 @@ from telltale.models.wire import from_messages, split_continuation
 SERVED_LOGPROBS = 2
 #: ids of the anonymous alternatives: -(ALTERNATIVE + rank)
 ALTERNATIVE = 10**6
+#: the field of a ``/v1/models`` entry that holds how the model must be asked (an
+#: organism's card phrasings, ``TargetModel.prompts``)
+PROMPTS_FIELD = "telltale_prompts"
 
 
 @dataclass
@@ -265,9 +270,12 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8, text_only: bool
             raise BadRequest("the request body must be a JSON object")
         return body
 
+    listing = {"id": name, "object": "model", "created": 0, "owned_by": "telltale"}
+    if getattr(model, "prompts", None):  # how it must be asked travels with it (text-only too)
+        listing[PROMPTS_FIELD] = model.prompts
+
     async def models(_: HTTPRequest) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [
-            {"id": name, "object": "model", "created": 0, "owned_by": "telltale"}]})
+        return JSONResponse({"object": "list", "data": [listing]})
 
     async def info(_: HTTPRequest) -> JSONResponse:
         return JSONResponse({"telltale": __version__, "model": name,
@@ -337,19 +345,22 @@ def build_app(model: TargetModel, name: str, max_batch: int = 8, text_only: bool
 
 
 def serve(spec: str, host: str = "127.0.0.1", port: int = 8000, batch_size: int = 8,
-          text_only: bool = False, **options: Any) -> None:
+          text_only: bool = False, name: str | None = None, **options: Any) -> None:
     """Load the model a spec names and serve it until interrupted.
 
     Parameters
     ----------
     spec : str
-        A model spec (see :func:`telltale.models.load_model`); also the served model id.
+        A model spec (see :func:`telltale.models.load_model`).
     host, port : str, int
         Where to listen. Callers check that ``host`` is loopback (see ``serve_cli``).
     batch_size : int
         Most requests per backend call, for both the micro-batcher and the backend.
     text_only : bool
         Serve text only, as a closed API does (see :func:`build_app`).
+    name : str, optional
+        The model id clients ask for (``openai:<name>@http://host:port/v1``); default the
+        spec.
     **options
         Passed to the backend constructor.
     """
@@ -358,8 +369,9 @@ def serve(spec: str, host: str = "127.0.0.1", port: int = 8000, batch_size: int 
     from telltale.console import log
     from telltale.models import load_model
 
+    name = name or spec
     model = load_model(spec, batch_size=batch_size, **options)
-    log.info("serving %s (fingerprint %s) on http://%s:%d/v1", spec, model.fingerprint, host,
-             port)
-    app = build_app(model, spec, max_batch=batch_size, text_only=text_only)
+    log.info("serving %s (fingerprint %s) as --model openai:%s@http://%s:%d/v1", spec,
+             model.fingerprint, name, host, port)
+    app = build_app(model, name, max_batch=batch_size, text_only=text_only)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -27,7 +27,24 @@ from telltale.models.base import (
 )
 
 
+def card_prompts(card: dict[str, Any]) -> dict[str, Any] | None:
+    """How an organism must be asked, from its card: ``taxonomy`` (the held-out question
+    phrasings of each attribute) and ``modes`` (prompt modes), as
+    :func:`telltale.organism.policy.audit_prompts` gives them; None for a card without a
+    policy."""
+    from telltale.organism.policy import audit_prompts
+
+    if not card.get("policy"):
+        return None
+    taxonomy, modes = audit_prompts(card["policy"])
+    return {"taxonomy": taxonomy, "modes": modes}
+
+
 class OrganismModel(BaseModel):
+    """The calibration organism. ``prompts`` is how its card says it must be asked
+    (:func:`card_prompts`): audits that ask it attribute questions use them, and ``telltale
+    serve`` publishes them beside the model's id."""
+
     name = "organism"
 
     def __init__(self, path: str | Path, device: str = "cpu", batch_size: int = 32):
@@ -47,6 +64,7 @@ class OrganismModel(BaseModel):
         net = OrganismNet(OrganismConfig(**self.card["config"]))
         net.load_state_dict(load_file(weights))
         self._setup(net.eval(), vocab, file_sha256(weights), batch_size)
+        self.prompts = card_prompts(self.card)
         del device  # CPU only: the organism is small enough that a GPU would not help
 
     @classmethod

@@ -453,6 +453,10 @@ class RetentionAudit(Audit):
                      Job(scored, f"utility ({variant})", variant=model)]
         return jobs
 
+    def needs(self) -> dict[str, str]:
+        return {"score": "the utility check's scored reference answers (--utility)"} \
+            if self.config.utility > 0 else {}
+
     def open_variant(self, variant: str, model: Any, run: RunDir, options: RunOptions) -> Any:
         return tune_target(options.model).open_variant(options, run.path / "adapters" / variant)
 

@@ -99,6 +99,9 @@ def tune_target(spec: str) -> TuneTarget:
 
     scheme, rest = parse_spec(spec)
     if scheme == "docassistant":
+        if "?" in rest and "adapter=" in rest.partition("?")[2]:
+            raise ValueError(f"the retention audit fine-tunes the base assistant itself; give "
+                             f"{spec.partition('?')[0]} without an adapter")
         return TuneTarget("causal_lm", default_llm_dir())
     if scheme == "hf":
         path = Path(rest).expanduser()
