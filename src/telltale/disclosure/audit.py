@@ -152,26 +152,30 @@ def disclosure_metrics(run: RunDir, records: list[Record]) -> Results:
     grid = []
     for cell in summary_data["by_framing_x_scenario"]:
         grid.append({"framing": cell["framing"], "scenario": cell["scenario"],
-                     "ASR": cell["asr"]["value"], "refuse": cell["refuse_rate"]["value"]})
+                     "ASR": cell["asr"]["value"], "ASR low": cell["asr"]["low"],
+                     "ASR high": cell["asr"]["high"], "refuse": cell["refuse_rate"]["value"],
+                     "trials": cell["asr"]["n"]})
     write_table(run.tables, "disclosure_framing_x_scenario", grid,
-                ["framing", "scenario", "ASR", "refuse"], "Attack success per framing x scenario")
+                ["framing", "scenario", "ASR", "ASR low", "ASR high", "refuse", "trials"],
+                "Attack success per framing x scenario (Wilson 95% intervals)")
     _heatmap(run, grid)
     return Results(summary, disclosure_verdicts(summary_data), {
         "disclosure": summary_data, "counts": {"forms": len({r.sample_id for r in records})}})
 
 
 def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    from telltale.figures import pyplot, save_figure
+
+    plt = pyplot()
     framings = sorted({g["framing"] for g in grid})
     scenarios = sorted({g["scenario"] for g in grid})
     matrix = np.full((len(framings), len(scenarios)), np.nan)
+    trials = np.zeros(matrix.shape, dtype=int)
     for g in grid:
-        matrix[framings.index(g["framing"]), scenarios.index(g["scenario"])] = g["ASR"]
+        at = framings.index(g["framing"]), scenarios.index(g["scenario"])
+        matrix[at], trials[at] = g["ASR"], g["trials"]
     # cells sized so that an 11 pt annotation reads at 100% zoom
     fig, ax = plt.subplots(figsize=(1.9 * len(scenarios) + 3, 0.8 * len(framings) + 2))
     image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Reds", aspect="auto")
@@ -183,13 +187,16 @@ def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
         for j in range(len(scenarios)):
             if np.isfinite(matrix[i, j]):
                 # white on the dark half of the colour map, black on the light half
-                ax.text(j, i, format_cell(matrix[i, j], 2), ha="center", va="center",
-                        fontsize=11, color="white" if matrix[i, j] > 0.6 else "black")
+                ax.text(j, i, f"{format_cell(matrix[i, j])}\nn={trials[i, j]}", ha="center",
+                        va="center", fontsize=10,
+                        color="white" if matrix[i, j] > 0.6 else "black")
     fig.colorbar(image, ax=ax, label="attack success rate (share of trials, 0-1)")
     ax.set_title("PII disclosure by framing and scenario")
     fig.tight_layout()
-    fig.savefig(run.figures / "disclosure_heatmap.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, run.figures / "disclosure_heatmap.png",
+                "Attack success rate (share of trials in which a PII value was revealed in "
+                "full) per framing and scenario; n: trials in the cell. The table "
+                "disclosure framing x scenario gives each cell's 95% Wilson interval.")
 
 
 class DisclosureAudit(Audit):

@@ -123,6 +123,15 @@ class MembershipAudit(Audit):
             return super().open_variant(variant, model, run, options)
         return open_model(options, spec=self.config.reference_model)
 
+    def media_probe(self, record: Record, sample: Any) -> Probe | None:
+        """As :meth:`Audit.media_probe`, and a TTS resynthesis rebuilt with its voice."""
+        if record.probe.get("condition") != "tts":
+            return super().media_probe(record, sample)
+        config = self.config
+        probes = membership_probes([sample], ["tts"], config.prompt, config.tts_k, config.seed,
+                                   config.target)
+        return next((p for p in probes if p.key == record.key), None)
+
     def metrics(self, run: RunDir, records: list[Record]) -> Results:
         from telltale.membership.scoring import membership_metrics
 

@@ -34,6 +34,7 @@ from telltale.membership.blind import (
 )
 from telltale.records import Record
 from telltale.rundir import RunDir
+from telltale.tables import format_cell, format_estimate
 
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")
@@ -117,7 +118,7 @@ def blind_verdict(blind: dict[str, Any]) -> Verdict:
         a = shifted[worst]
         return leak(
             f"Distribution shift: the {worst} blind baseline tells members from non-members "
-            f"without any model (AUC {a['value']:.3f} [{a['low']:.3f}, {a['high']:.3f}]). "
+            f"without any model (AUC {format_estimate(a)}). "
             "A membership attack on this corpus would be confounded; use a matched subset "
             "(--matched) or another split." + note, label="Distribution shift")
     return no_leak(
@@ -231,5 +232,5 @@ class BlindAudit(Audit):
             if not matched["reached_target"]:
                 found.verdicts.append(caution(
                     f"The matched subset did not reach blind AUC <= {0.5 + MATCHED_TOL} "
-                    f"({matched['auc_after']:.3f} on {matched['n']} samples)."))
+                    f"({format_cell(matched['auc_after'])} on {matched['n']} samples)."))
         return found
