@@ -113,7 +113,9 @@ class ClipsConfig(AuditConfig):
 
     data: Path | None = option(None, "CSV, JSONL or Parquet manifest (see README)",
                                metavar="MANIFEST", group="run")
-    limit: int | None = option(None, "use only the first N samples", group="run")
+    limit: int | None = option(None, "audit N samples drawn at random with --seed (half "
+                                     "members, half non-members where the audit compares "
+                                     "them)", group="run")
     skip_bad_rows: bool = option(False, "drop unusable manifest rows (recorded in results) "
                                         "instead of stopping", group="run")
     max_audio_seconds: float = option(

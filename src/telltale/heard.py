@@ -77,12 +77,11 @@ def _recreate(task: tuple[Audit, Record, Sample, int, Path]) -> tuple[str, str |
 def _describe(record: Record) -> str:
     condition = record.probe.get("condition")
     if condition == "silence":
-        return "digital silence of the clip's length"
+        return "silence of the clip's length"
     if condition == "noise":
         return "Gaussian noise of the clip's length"
     if condition == "tts":
-        return (f"the transcript resynthesised by another TTS voice (realisation "
-                f"{record.probe.get('realisation', 0)})")
+        return f"the transcript read by TTS voice no. {record.probe.get('realisation', 0)}"
     return f"the {condition} condition"
 
 
@@ -120,8 +119,7 @@ def heard_files(run: RunDir, records: list[Record], audit: Audit | None,
             continue
         path = heard_path(run, record)
         out[record.key] = Heard(path, f"what the model heard: {_describe(record)} "
-                                      "(re-created and checked against the record; Opus "
-                                      "listening copy)")
+                                      "(re-created, hash-checked; Opus copy)")
         if not path.exists() and path not in planned:
             planned.add(path)
             todo.append((audit, record, sample, seed, path))

@@ -28,6 +28,7 @@ table{border-collapse:collapse;margin:.8em 0;font-size:.92em}
 th,td{border:1px solid #d5dae5;padding:.3em .6em; text-align:right}
 th{background:#f1f4f9}
 td.v{white-space:nowrap}
+.summary td:last-child,.summary th:last-child{text-align:left}
 td:first-child,th:first-child{text-align:left}
 .meta{color:#5b6478;font-size:.9em;overflow-wrap:anywhere}
 .verdict{padding:.8em 1em;border-radius:6px;margin:1em 0;font-weight:600}
@@ -78,7 +79,8 @@ def _markdown_table(text: str) -> str:
 
 def _summary_table(summary: list[dict[str, Any]]) -> str:
     out = [
-        "<div class='wrap'><table><thead><tr><th>metric</th><th>value [95% CI]</th><th>n</th>"
+        "<div class='wrap'><table class='summary'><thead><tr><th>metric</th>"
+        "<th>value [95% CI]</th><th>n</th>"
         "<th>control</th></tr></thead><tbody>"
     ]
     for row in summary:
@@ -187,8 +189,9 @@ def _figures(run: RunDir) -> list[str]:
             f"<figure class='fig' id='figure-{html.escape(fig.stem)}'>"
             f"<img alt='{html.escape(name)}' width='{width}' height='{height}' "
             f"src='data:image/png;base64,{data}' title='click to open at full size'>"
-            f"<figcaption><b>{html.escape(name)}</b> ({width} x {height} px; click to "
-            f"enlarge, or open <a href='figures/{html.escape(fig.name)}'>the file</a>). "
+            f"<figcaption><b>{html.escape(name)}</b> ({width} x {height} px; "
+            f"<span class='shown'></span>click to enlarge, or open "
+            f"<a href='figures/{html.escape(fig.name)}'>the file</a>). "
             f"{html.escape(caption)}</figcaption></figure>")
     return parts
 
@@ -204,6 +207,17 @@ for (const img of document.querySelectorAll('figure.fig img')) {
   });
 }
 zoom.addEventListener('click', () => zoom.classList.remove('open'));
+// a figure wider than the page is scaled to it: the caption says how far
+function shown() {
+  for (const img of document.querySelectorAll('figure.fig img')) {
+    const note = img.parentElement.querySelector('.shown');
+    const width = img.clientWidth;  // without its border
+    note.dataset.width = width;
+    note.textContent = width < img.naturalWidth ? `shown at ${width} px; ` : '';
+  }
+}
+window.addEventListener('load', shown);
+window.addEventListener('resize', shown);
 document.addEventListener('keydown', e => {
   if (e.key === 'Escape') zoom.classList.remove('open');
 });

@@ -105,7 +105,8 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
         counts["done"] + counts["skipped"] == 0
         or counts["errors"] / asked > options.max_failure_share)
     outcome = Outcome(results, counts, status=1 if failed else 0)
-    run.finish(counts=counts, outcome=outcome.line)
+    run.finish(counts=counts, outcome=outcome.line,
+               max_failure_share=options.max_failure_share)
     from telltale.report import write_report
 
     write_report(run.path)

@@ -116,8 +116,8 @@ def explain(record: Record) -> str:
         text = f"read the label {parsed.get('label')!r}" + (" (hedged)" if parsed.get("hedged")
                                                             else "")
         return text + (f" from {said!r}" if quoted else f"; {said}" if said else "")
-    if status:
-        return f"{status}: " + (f"{said!r}" if quoted else str(said or "no reason given"))
+    if status:  # the outcome names the status; this says what it rests on
+        return f"evidence {said!r}" if quoted else str(said or "no reason given")
     if "pii" in scores:
         parts = [f"{t} {v['status']}" + (f" ({v['evidence']!r})" if v.get("evidence") else "")
                  for t, v in scores["pii"].items()]
@@ -146,7 +146,8 @@ def _scored(record: Record) -> tuple[str, float] | None:
 
 def ranks(records: list[Record]) -> dict[str, tuple[int, int]]:
     """Record key -> (rank, of) of its attack score among the records scored by the same
-    attack under the same condition; rank 1 is the most member-like."""
+    attack under the same condition; rank 1 is the most member-like, and tied scores share
+    the best rank among them (1, 1, 3)."""
     groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
     for record in records:
         found = _scored(record)
@@ -155,8 +156,9 @@ def ranks(records: list[Record]) -> dict[str, tuple[int, int]]:
             groups.setdefault(group, []).append((found[1], record.key))
     out = {}
     for scored in groups.values():
-        for rank, (_, key) in enumerate(sorted(scored, key=lambda s: -s[0]), start=1):
-            out[key] = (rank, len(scored))
+        values = sorted((s for s, _ in scored), reverse=True)
+        for score, key in scored:
+            out[key] = (values.index(score) + 1, len(scored))
     return out
 
 

@@ -26,6 +26,7 @@ from telltale.config import (
 )
 from telltale.console import log
 from telltale.findings import Results, SummaryRow
+from telltale.limit import check_resume, select_rows
 from telltale.models.base import TargetModel
 from telltale.probes import Probe
 from telltale.records import Record
@@ -229,7 +230,8 @@ class AttributesAudit(Audit):
             config.data, require=("audio",), labels=taxonomy.label_sets(config.attributes),
             max_seconds=config.max_audio_seconds,
             on_error="skip" if config.skip_bad_rows else "raise")
-        self._samples = samples[:config.limit] if config.limit else samples
+        self._samples = select_rows(samples, config.limit, config.seed)
+        check_resume(run, self._samples, config.limit, config.seed)
         if not self._samples:
             raise ConfigError(f"{config.data}: no usable samples")
         self._taxonomy, self._templates = taxonomy, templates

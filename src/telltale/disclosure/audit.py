@@ -26,6 +26,7 @@ from telltale.config import (
 from telltale.console import log
 from telltale.disclosure.framings import FRAMINGS, PROBE_PII_TYPES
 from telltale.findings import Results, SummaryRow
+from telltale.limit import check_resume, select_rows
 from telltale.models.base import TargetModel
 from telltale.probes import Probe
 from telltale.records import Record
@@ -45,7 +46,8 @@ class DisclosureConfig(AuditConfig):
     data: Path | None = option(None, "a forms manifest (telltale corpus forms); without it "
                                      "forms are rendered into the run", metavar="MANIFEST",
                                group="run")
-    limit: int | None = option(None, "use only the first N forms", group="run")
+    limit: int | None = option(None, "audit N forms drawn at random with --seed",
+                               group="run")
     skip_bad_rows: bool = option(False, "drop unusable manifest rows (recorded in results) "
                                         "instead of stopping", group="run")
     forms: int = option(2, "without --data: forms per scenario to render", group="forms")
@@ -215,6 +217,7 @@ class DisclosureAudit(Audit):
         if config.data is None:  # forms are rendered into the run in setup
             return Prepared()
         self._samples, problems = self._load(config.data)
+        check_resume(run, self._samples, config.limit, config.seed)
         return Prepared(config.data, [str(p) for p in problems])
 
     def _load(self, data: Path) -> tuple[list[Any], list[Any]]:
@@ -223,7 +226,7 @@ class DisclosureAudit(Audit):
         config = self.config
         samples, problems = load_manifest(data, require=("image", "pii"),
                                           on_error="skip" if config.skip_bad_rows else "raise")
-        return (samples[:config.limit] if config.limit else samples), problems
+        return select_rows(samples, config.limit, config.seed), problems
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
         from telltale.corpus.forms import build_forms_corpus
@@ -236,6 +239,7 @@ class DisclosureAudit(Audit):
                 build_forms_corpus(data.parent, n_per_scenario=config.forms, seed=config.seed,
                                    variants=config.photo_variants)
             self._samples, _ = self._load(data)
+            check_resume(run, self._samples, config.limit, config.seed)
 
     def jobs(self, run: RunDir) -> list[Job]:
         from telltale.models.base import DecodingConfig

@@ -17,6 +17,7 @@ from typing import Any
 from telltale.audit import Audit, Job, Prepared
 from telltale.config import RunOptions
 from telltale.findings import Results
+from telltale.limit import check_resume
 from telltale.membership.blind_audit import FAMILIES, load_members, run_baselines
 from telltale.membership.config import DRAW, REFERENCE, MembershipConfig
 from telltale.probes import Probe
@@ -70,7 +71,8 @@ class MembershipAudit(Audit):
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         config = self.config
         samples, problems = load_members(config.data, config.skip_bad_rows, config.limit,
-                                         config.max_audio_seconds)
+                                         config.max_audio_seconds, config.seed)
+        check_resume(run, samples, config.limit, config.seed)
         if config.target == "reference" and not all(s.text for s in samples):
             raise ValueError(f"{config.data}: --target reference needs a transcript in every "
                              "row")

@@ -24,6 +24,7 @@ from telltale.config import (
 )
 from telltale.console import log
 from telltale.findings import Results, SummaryRow, Verdict, caution, inconclusive, leak, no_leak
+from telltale.limit import check_resume
 from telltale.membership.blind import (
     PERMUTATIONS,
     SHIFT_AUC,
@@ -148,15 +149,17 @@ class BlindConfig(ClipsConfig):
 
 
 def load_members(data: Path, skip_bad_rows: bool, limit: int | None,
-                 max_seconds: float | None = None):
-    """The manifest's samples (with a member column) and its problems; refuses a sample
-    that leaves members or non-members with fewer than two clips."""
+                 max_seconds: float | None = None, seed: int = 0):
+    """The manifest's samples (with a member column; ``limit`` of them, half members,
+    drawn with ``seed``: :func:`telltale.limit.select_rows`) and its problems; refuses a
+    sample that leaves members or non-members with fewer than two clips."""
+    from telltale.limit import select_rows
     from telltale.manifest import load_manifest
 
     samples, problems = load_manifest(data, require=("audio", "member"),
                                       max_seconds=max_seconds,
                                       on_error="skip" if skip_bad_rows else "raise")
-    samples = samples[:limit] if limit else samples
+    samples = select_rows(samples, limit, seed, by_member=True)
     counts = [sum(s.member == m for s in samples) for m in (1, 0)]
     if min(counts) < 2:
         raise ConfigError(f"{data}: need at least two members and two non-members"
@@ -200,7 +203,9 @@ class BlindAudit(Audit):
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         config = self.config
         self._samples, problems = load_members(config.data, config.skip_bad_rows,
-                                               config.limit, config.max_audio_seconds)
+                                               config.limit, config.max_audio_seconds,
+                                               config.seed)
+        check_resume(run, self._samples, config.limit, config.seed)
         return Prepared(config.data, problems)
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
