@@ -51,9 +51,14 @@ def organism_card(model: str | None) -> dict[str, Any] | None:
     """The card of the calibration organism a model spec runs, directly (``organism:DIR``)
     or served by ``telltale serve`` (``openai:organism:DIR@URL``, whose served model id is
     the organism's spec); None for any other model or a card that cannot be found."""
+    from telltale.models.openai_api import parse_openai_spec
+
     spec = str(model or "")
     if spec.startswith("openai:"):
-        spec = spec.removeprefix("openai:").rpartition("@")[0]
+        try:
+            spec = parse_openai_spec(spec.removeprefix("openai:"))[0]
+        except ValueError:
+            return None
     if not spec.startswith("organism:"):
         return None
     card = Path(spec.removeprefix("organism:").split("?")[0]) / "card.json"

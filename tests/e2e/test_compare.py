@@ -7,7 +7,7 @@ import json
 import re
 import shutil
 
-from cli import telltale
+from cli import served, telltale
 
 
 def _copy(run, to, model=None, **config):
@@ -106,3 +106,25 @@ def test_compare_refuses_runs_that_measured_different_things(demo, tmp_path):
     mixed = telltale("compare", run, demo / "membership", "--out", tmp_path / "c", check=False)
     assert mixed.returncode == 2 and "only runs of one audit" in mixed.stderr
     assert not (tmp_path / "c").exists()
+
+
+def test_a_served_organism_asked_questions_it_never_learnt_is_marked(demo, tmp_path):
+    """Over openai: the audit does not know it asks an organism, and asks its built-in
+    questions: the run's report and compare say so."""
+    spec = f"organism:{demo / 'organism'}"
+    runs = []
+    with served(spec) as port:
+        for seed in (0, 1):
+            runs.append(tmp_path / f"seed-{seed}" / "attributes")
+            telltale("-q", "attributes", "--model", f"openai:{spec}@http://127.0.0.1:{port}/v1",
+                     "--data", demo / "corpus" / "membership.csv", "--attributes", "gender",
+                     "--modes", "direct", "--limit", "6", "--seed", seed, "--no-cache",
+                     "--out", runs[-1])
+    report = (runs[0] / "report.html").read_text()
+    assert "Caution.</b> 12 of 12 probes asked the calibration organism in words it was " \
+           "not built for" in report
+    telltale("-q", "compare", *runs, "--out", tmp_path / "cmp")
+    page = (tmp_path / "cmp" / "compare.html").read_text()
+    assert "seed-0/attributes (!)" in page and "seed-1/attributes (!)" in page
+    # the organism itself, asked its card's phrasings, is not marked
+    assert "words it was not built for" not in (demo / "attributes" / "report.html").read_text()

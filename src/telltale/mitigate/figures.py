@@ -39,14 +39,15 @@ def privacy_utility_figure(path: Path, results: dict[str, Any],
                        lambda v: results["membership"].get(v, {}).get("auc"), 0.5,
                        "chance 0.5"))
     if attribute:
+        # over answered replies, as the attribute verdicts count it
         def accuracy(v: str) -> dict[str, Any] | None:
             cell = results["attributes"].get(attribute, {}).get(mode, {}).get(v)
-            return cell["metrics"]["accuracy_all"] if cell else None
+            return cell["metrics"]["accuracy_answered"] if cell else None
         base = accuracy(ORIGINAL)
         majority = results["attributes"][attribute][mode][ORIGINAL]["metrics"][
             "majority_baseline"] if base else None
-        panels.append((f"{attribute} accuracy, all questions ({mode})", accuracy, majority,
-                       "majority label"))
+        panels.append((f"{attribute} accuracy, answered replies ({mode})", accuracy,
+                       majority, "majority label"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.0), squeeze=False)
     markers = "os^Dvp*h"
     for ax, (title, getter, line, line_label) in zip(axes[0], panels, strict=True):
