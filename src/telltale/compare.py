@@ -54,7 +54,8 @@ class RunView:
     info: dict[str, Any]
     results: dict[str, Any]
     name: str = ""
-    warnings: list[str] = field(default_factory=list)
+    #: (what, why): a few words for the runs table, the sentence for the page's top
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def model(self) -> str:
@@ -84,11 +85,11 @@ def load_run(path: Path) -> RunView:
     view = RunView(path, info["audit"], info.get("config", {}), info, results)
     failed = failed_run(info, results)
     if failed:
-        view.warnings.append(failed)
+        view.warnings.append(("probes failed beyond its --max-failure-share", failed))
     if organism_card(info.get("model")):
         foreign = foreign_prompts(info.get("model"), RunDir(path).records())
         if foreign:
-            view.warnings.append(foreign)
+            view.warnings.append(("prompts the model was not built for", foreign))
     return view
 
 
@@ -158,7 +159,7 @@ def runs_table(runs: Sequence[RunView]) -> tuple[list[dict[str, Any]], list[str]
     """Which run each column is: its model, data, seed, folder and warnings."""
     rows = [{"run": r.label, "model": r.model, "data": r.data,
              "seed": str(r.config.get("seed", r.info.get("seed"))), "folder": str(r.path),
-             "warning": "; ".join(r.warnings) or "none"} for r in runs]
+             "warning": "; ".join(what for what, _ in r.warnings) or "none"} for r in runs]
     return rows, ["run", "model", "data", "seed", "folder", "warning"]
 
 
@@ -266,12 +267,18 @@ LAYOUTS = {"attributes": ("Accuracy and refusal by run and attribute", attribute
            "membership": ("Membership AUC beside the blind baselines", membership_rows)}
 
 
-def _html_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+def _html_table(rows: list[dict[str, Any]], columns: list[str], kind: str) -> str:
+    """``kind`` "runs" (text, left-aligned) or "figures" (estimates kept on one line)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, MISSING)))}</td>"
                                     for c in columns) + "</tr>" for r in rows)
-    return (f"<div class='wrap'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-            "</table></div>")
+    return (f"<div class='wrap'><table class='{kind}'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
+
+
+#: the comparison page's own rules, after the reports' style
+_STYLE = (".runs td,.runs th{text-align:left}.figures td{white-space:nowrap}"
+          ".figures td:first-child{white-space:normal}")
 
 
 def _verdicts_html(runs: Sequence[RunView]) -> str:
@@ -314,12 +321,14 @@ def compare_runs(paths: Sequence[Path], out: Path) -> Path:
         to_latex(rows, columns, caption=title, label=f"tab:compare-{i}")
         for i, (title, rows, columns) in enumerate(sections)), encoding="utf-8")
     warned = "".join(f"<div class='verdict caution'><b>{html.escape(r.label)}.</b> "
-                     f"{html.escape(w)}.</div>" for r in runs for w in r.warnings)
+                     f"{html.escape(why)}.</div>" for r in runs for _, why in r.warnings)
     page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>telltale compare: {html.escape(audit)}</title><style>{STYLE}</style>"
+            f"<title>telltale compare: {html.escape(audit)}</title>"
+            f"<style>{STYLE}{_STYLE}</style>"
             f"</head><body><h1>{html.escape(audit)}: {len(runs)} runs</h1>{warned}"
-            + "".join(f"<h2>{html.escape(title)}</h2>{_html_table(rows, columns)}"
+            + "".join(f"<h2>{html.escape(title)}</h2>"
+                      + _html_table(rows, columns, "runs" if title == "Runs" else "figures")
                       for title, rows, columns in sections)
             + f"<h2>Verdicts</h2>{_verdicts_html(runs)}</body></html>")
     path = out / "compare.html"

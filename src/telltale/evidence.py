@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from itertools import pairwise
 
 #: spelled digits a reply may read a number in
@@ -25,15 +26,19 @@ _TOKEN = re.compile(r"[^\W_]+")
 _NUMBER_GAP = re.compile(r"[\s().,\-–—/]*")
 
 
+@lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    base = unicodedata.normalize("NFKD", char)
+    kept = "".join(c for c in base if not unicodedata.combining(c)) or char
+    return kept[0].lower()[0]
+
+
 def _fold(text: str) -> str:
     """Lower case without accents; one character per character of ``text`` (so offsets
     into the folded text are offsets into the original)."""
-    out = []
-    for char in text:
-        base = unicodedata.normalize("NFKD", char)
-        kept = "".join(c for c in base if not unicodedata.combining(c)) or char
-        out.append(kept[0].lower() if len(kept) >= 1 else char)
-    return "".join(out)
+    if text.isascii():  # most replies: nothing to take apart
+        return text.lower()
+    return "".join(map(_fold_char, text))
 
 
 def _abbreviates(short: str, word: str) -> bool:

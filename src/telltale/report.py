@@ -11,6 +11,7 @@ import base64
 import html
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +129,7 @@ def verdict_boxes(verdicts: list[Verdict]) -> list[str]:
     parts = [_verdict_box(v) for v in ordered[:shown]]
     rest = ordered[shown:]
     if rest:
-        kinds = {}
-        for verdict in rest:
-            kinds[verdict.name] = kinds.get(verdict.name, 0) + 1
+        kinds = Counter(v.name for v in rest)
         names = ", ".join(f"{n} {name.lower()}" for name, n in kinds.items())
         parts.append(f"<details><summary>{len(rest)} more verdicts ({html.escape(names)})"
                      "</summary>" + "".join(_verdict_box(v) for v in rest) + "</details>")
@@ -235,9 +234,10 @@ def render(run: RunDir) -> str:
         f"<title>telltale — {html.escape(audit)}</title><style>{STYLE}</style></head><body>",
         f"<h1>telltale: {html.escape(audit)} audit</h1>",
         "<p class='meta'>"
-        f"model <code>{html.escape(str(info.get('model') or '–'))}</code>"
-        f" · fingerprint <code>{html.escape(str(info.get('model_fingerprint')))}</code>"
-        f" · data <code>{html.escape(str(info.get('data')))}</code>"
+        + (f"model <code>{html.escape(str(info['model']))}</code> · fingerprint "
+           f"<code>{html.escape(str(info.get('model_fingerprint')))}</code> · "
+           if info.get("model") else "no model · ")
+        + f"data <code>{html.escape(str(info.get('data')))}</code>"
         f" · seed {html.escape(str(info.get('seed')))}"
         f" · telltale {html.escape(str(info.get('telltale_version')))}"
         f" ({html.escape(str(info.get('git_revision') or 'no git revision'))})"
