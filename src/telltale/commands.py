@@ -15,7 +15,7 @@ from typing import Any
 
 from telltale.arguments import add_command, split_list
 from telltale.audit import AUDITS, Audit, audit_class
-from telltale.config import ConfigError, RunOptions, option_name
+from telltale.config import ConfigError, RunOptions, field_flag
 
 #: the run options every command that runs an audit takes, and those that depend on it
 RUN_FIELDS = ("out",)
@@ -40,11 +40,6 @@ def _shown(value: Any) -> str | None:
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "''"
     return str(value)
-
-
-def field_flag(field: dataclasses.Field) -> str:
-    """The command-line flag of a config field (``silence_control`` -> ``--no-silence``)."""
-    return field.metadata.get("flag") or option_name(field.name)
 
 
 def cli_fields(cls: type) -> list[dataclasses.Field]:

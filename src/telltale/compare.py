@@ -22,7 +22,6 @@ page says why (:mod:`telltale.runcheck`). Each figure is read from the run's
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import json
 import statistics
@@ -120,14 +119,12 @@ def load_runs(paths: Sequence[Path]) -> list[RunView]:
 def _flags(audit: str) -> dict[str, str]:
     """Config field -> its command-line flag, for the audit's config class."""
     from telltale.audit import audit_class
-    from telltale.commands import field_flag
-    from telltale.config import ConfigError
+    from telltale.config import ConfigError, config_flags
 
     try:
-        cls = audit_class(audit)
+        return config_flags(audit_class(audit).config_class)
     except ConfigError:
         return {}
-    return {f.name: field_flag(f) for f in dataclasses.fields(cls.config_class)}
 
 
 def check_comparable(runs: Sequence[RunView]) -> None:

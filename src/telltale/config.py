@@ -31,6 +31,16 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def field_flag(field: dataclasses.Field) -> str:
+    """The command-line flag of a config field (``silence_control`` -> ``--no-silence``)."""
+    return field.metadata.get("flag") or option_name(field.name)
+
+
+def config_flags(cls: type) -> dict[str, str]:
+    """Field name -> command-line flag, for every field of a config class."""
+    return {f.name: field_flag(f) for f in dataclasses.fields(cls)}
+
+
 def option(default: Any, help: str = "", *, flag: str | None = None,
            metavar: str | None = None, group: str | None = None,
            choices: Sequence[str] | None = None) -> Any:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telltale.audit import Audit, Job, from_run
-from telltale.config import ConfigError, RunOptions, parse_scorer
+from telltale.config import ConfigError, RunOptions, config_flags, parse_scorer
 from telltale.console import log
 from telltale.credentials import redact_urls
 from telltale.models.base import TargetModel, UnsupportedRequest
@@ -87,7 +87,7 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
     """
     check_options(audit, options)
     run = RunDir(options.out)
-    run.check_config(audit.name, audit.config.to_dict())
+    run.check_config(audit.name, audit.config.to_dict(), config_flags(type(audit.config)))
     # prepare checks the data before it writes anything: a refused run leaves no directory
     prepared = audit.prepare(run, options)
     model = open_model(options) if audit.uses_model else None

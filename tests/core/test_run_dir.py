@@ -54,3 +54,16 @@ def test_opening_a_run_creates_nothing(tmp_path):
     with pytest.raises(FileNotFoundError):
         run.read_results()
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_refused_resume_names_the_flag_a_user_types(tmp_path):
+    from telltale.attributes.audit import AttributesConfig
+    from telltale.config import config_flags
+
+    data = tmp_path / "m.csv"
+    data.write_text("id\n")
+    run = RunDir(tmp_path / "run")
+    run.start("attributes", AttributesConfig(data=data).to_dict())
+    quiet = AttributesConfig(data=data, silence_control=False, max_new_tokens=8).to_dict()
+    with pytest.raises(ValueError, match=r"other --max-new-tokens, --no-silence;"):
+        run.check_config("attributes", quiet, config_flags(AttributesConfig))

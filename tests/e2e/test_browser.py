@@ -64,7 +64,8 @@ def test_the_demo_index_shows_each_audits_verdicts_and_pages(demo, tmp_path):
         for page in ("report.html", "samples.html"):
             assert f'href="{audit}/{page}"' in dom and (demo / audit / page).is_file()
     # a row names its attribute and prompt; numbers as every page writes them
-    assert "gender refusal rate (direct prompt)" in dom and "%" not in dom.split("<h2>")[1]
+    assert "gender refusal rate (direct prompt)" in dom
+    assert re.findall(r"\d+%", dom.split("<h2>")[1]) == ["95%"]  # "[95% CI]": no figure in %
 
 
 def test_the_membership_browser_of_the_demo_ranks_clips_and_plays_what_was_heard(demo, tmp_path):
