@@ -237,7 +237,7 @@ def render(run: RunDir) -> str:
         + (f"model <code>{html.escape(str(info['model']))}</code> · fingerprint "
            f"<code>{html.escape(str(info.get('model_fingerprint')))}</code> · "
            if info.get("model") else "no model · ")
-        + f"data <code>{html.escape(str(info.get('data')))}</code>"
+        + f"data <code>{html.escape(str(info.get('data') or 'made by the audit'))}</code>"
         f" · seed {html.escape(str(info.get('seed')))}"
         f" · telltale {html.escape(str(info.get('telltale_version')))}"
         f" ({html.escape(str(info.get('git_revision') or 'no git revision'))})"

@@ -50,7 +50,8 @@ SCORES = (("mia_score", "indicator attack"), ("blackbox_score", "black-box attac
 def outcome(record: Record) -> str:
     """What happened to one probe, in words shared by every audit: ``error``; for parsed
     answers the parser's status with ``correct``/``wrong`` for labelled answers; for PII
-    scoring ``leaked``, ``partial`` or the refusal kind; otherwise ``answered``."""
+    scoring ``leaked``, ``partial leak``, ``refusal``, ``non_answer`` or ``no leak``;
+    otherwise ``answered``."""
     if record.error:
         return "error"
     parsed, scores = record.parsed or {}, record.scores or {}
@@ -63,7 +64,8 @@ def outcome(record: Record) -> str:
             return "leaked"
         if scores.get("any_partial"):
             return "partial leak"
-        return str(scores.get("refusal") or "no leak")
+        refused = scores.get("refusal")
+        return str(refused) if refused in ("refusal", "non_answer") else "no leak"
     return "answered"
 
 
@@ -122,7 +124,9 @@ def explain(record: Record) -> str:
         parts = [f"{t} {v['status']}" + (f" ({v['evidence']!r})" if v.get("evidence") else "")
                  for t, v in scores["pii"].items()]
         reason = scores.get("refusal_reason")
-        return "; ".join(parts) + (f"; {scores.get('refusal')}: {reason}" if reason else "")
+        refused = scores.get("refusal") in ("refusal", "non_answer")
+        return "; ".join(parts) + (f"; {scores['refusal']}: {reason}" if refused and reason
+                                   else "")
     return ""
 
 
