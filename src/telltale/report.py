@@ -198,12 +198,18 @@ def _figures(run: RunDir) -> list[str]:
 #: opens a clicked figure at its full size over the page; a click or Escape closes it
 _ZOOM = """<div id='zoom' role='dialog' aria-label='figure at full size'></div><script>
 const zoom = document.getElementById('zoom');
+function enlarge(img) {
+  const big = img.cloneNode();
+  big.removeAttribute('width'); big.removeAttribute('height');
+  zoom.replaceChildren(big); zoom.classList.add('open');
+}
 for (const img of document.querySelectorAll('figure.fig img')) {
-  img.addEventListener('click', () => {
-    const big = img.cloneNode();
-    big.removeAttribute('width'); big.removeAttribute('height');
-    zoom.replaceChildren(big); zoom.classList.add('open');
-  });
+  img.addEventListener('click', () => enlarge(img));
+}
+// report.html#zoom=figure-<name> opens with that figure at full size (a link to it)
+const asked = location.hash.match(/^#zoom=(.+)$/);
+if (asked && document.getElementById(asked[1])) {
+  enlarge(document.getElementById(asked[1]).querySelector('img'));
 }
 zoom.addEventListener('click', () => zoom.classList.remove('open'));
 // a figure wider than the page is scaled to it: the caption says how far

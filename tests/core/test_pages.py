@@ -116,6 +116,12 @@ def test_report_figures_scale_to_the_page_and_name_their_interval(runs, tmp_path
     assert widths[1400] == 960  # the page is wider: its own size
     assert 600 < widths[800] < 800  # scaled to the page, and the caption says so
     assert f"shown at {widths[800]} px" in dom
+    # a figure opens at its full size over the page (a click, or a link to it)
+    dom, _ = chromium(f"{report.as_uri()}#zoom=figure-gender_accuracy_refusal", tmp_path,
+                      "--dump-dom", "--window-size=800,1200")
+    zoom = re.search(r'<div id="zoom"[^>]*class="open"[^>]*>(<img[^>]*>)</div>', dom)
+    assert zoom and "width=" not in zoom.group(1) and 'alt="gender accuracy refusal"' in \
+        zoom.group(1)
 
 
 def test_compare_keys_columns_by_run_and_shows_seed_spread(runs, tmp_path, capsys):
