@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -24,3 +25,17 @@ def chromium(url: str, profile, *extra: str, timeout: int = 120) -> tuple[str, l
                           timeout=timeout, check=True)
     console = [m.group(1) for m in re.finditer(r"CONSOLE[:(]\d*\)?\]? (.*)", proc.stderr)]
     return proc.stdout, console
+
+
+def screenshot(url: str, path, profile, width: int, height: int = 1600) -> None:
+    """A PNG of ``url`` in a ``width`` x ``height`` window (after its scripts ran)."""
+    chromium(url, profile, f"--screenshot={path}", f"--window-size={width},{height}",
+             "--hide-scrollbars")
+
+
+def cells(dom: str, row_key: str) -> list[str]:
+    """The text of each cell of the browser row ``row_key`` (tags stripped)."""
+    row = re.search(rf'<tr data-key="{re.escape(row_key)}">(.*?)</tr>', dom, re.S)
+    assert row, row_key
+    return [html.unescape(" ".join(re.sub(r"<[^>]+>", " ", c).split()))
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)]

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from telltale.findings import Results
     from telltale.models.base import DecodingConfig, TargetModel
     from telltale.probes import Probe
-    from telltale.records import Record
+    from telltale.records import Record, Sample
     from telltale.rundir import RunDir
     from telltale.scorers import Scorer
 
@@ -166,6 +166,20 @@ class Audit(ABC):
     def open_variant(self, variant: str, model: TargetModel, run: RunDir,
                      options: RunOptions) -> TargetModel:
         raise ConfigError(f"the {self.name} audit has no model variant {variant!r}")
+
+    def media_probe(self, record: Record, sample: Sample) -> Probe | None:
+        """The probe ``record`` was asked with, rebuilt for ``sample``, where what the model
+        got is no file of its own (silence or noise of the clip's length): the sample
+        browser re-creates that media through :class:`telltale.probes.MediaLoader`, as the
+        probes made it. None where the record's media file is what the model got."""
+        from telltale.media.conditions import CONDITIONS
+        from telltale.probes import Probe
+
+        condition = record.probe.get("condition", "original")
+        if condition == "original" or condition not in CONDITIONS:
+            return None
+        return Probe(key=record.key, sample=sample, text=record.prompt or "",
+                     system=record.system, condition=condition)
 
     def scorer(self, run: RunDir, judge: TargetModel | None = None) -> Scorer | None:
         """The per-record scorer that parses stored replies (with ``judge`` when one is

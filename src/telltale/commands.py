@@ -15,7 +15,7 @@ from typing import Any
 
 from telltale.arguments import add_command, split_list
 from telltale.audit import AUDITS, Audit, audit_class
-from telltale.config import ConfigError, RunOptions, option_name
+from telltale.config import ConfigError, RunOptions, field_flag
 
 #: the run options every command that runs an audit takes, and those that depend on it
 RUN_FIELDS = ("out",)
@@ -40,10 +40,6 @@ def _shown(value: Any) -> str | None:
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "''"
     return str(value)
-
-
-def _flag(field: dataclasses.Field) -> str:
-    return field.metadata.get("flag") or option_name(field.name)
 
 
 def cli_fields(cls: type) -> list[dataclasses.Field]:
@@ -91,7 +87,7 @@ def add_fields(parser: argparse.ArgumentParser, fields: Iterable[tuple[type, dat
                 kwargs["choices"] = field.metadata["choices"]
         if field.name in required:
             kwargs["required"] = True
-        groups[title].add_argument(_flag(field), **kwargs)
+        groups[title].add_argument(field_flag(field), **kwargs)
 
 
 def given_values(args: argparse.Namespace, classes: Iterable[type]) -> dict[str, Any]:
@@ -173,7 +169,7 @@ def audit_from_args(args: argparse.Namespace) -> tuple[Audit, RunOptions]:
         if name not in allowed:
             owners = {a.name: f for a in audits for f in cli_fields(a.config_class)
                       if f.name == name}
-            flag = _flag(next(iter(owners.values())))
+            flag = field_flag(next(iter(owners.values())))
             raise ConfigError(f"{flag}: applies to the {' and '.join(owners)} audit, not to "
                               f"the {audit.name} audit that these options run")
     config = audit.config_class(**{k: v for k, v in values.items() if k in config_names})

@@ -31,6 +31,16 @@ def option_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def field_flag(field: dataclasses.Field) -> str:
+    """The command-line flag of a config field (``silence_control`` -> ``--no-silence``)."""
+    return field.metadata.get("flag") or option_name(field.name)
+
+
+def config_flags(cls: type) -> dict[str, str]:
+    """Field name -> command-line flag, for every field of a config class."""
+    return {f.name: field_flag(f) for f in dataclasses.fields(cls)}
+
+
 def option(default: Any, help: str = "", *, flag: str | None = None,
            metavar: str | None = None, group: str | None = None,
            choices: Sequence[str] | None = None) -> Any:
@@ -113,7 +123,9 @@ class ClipsConfig(AuditConfig):
 
     data: Path | None = option(None, "CSV, JSONL or Parquet manifest (see README)",
                                metavar="MANIFEST", group="run")
-    limit: int | None = option(None, "use only the first N samples", group="run")
+    limit: int | None = option(None, "audit N samples drawn at random with --seed (half "
+                                     "members, half non-members where the audit compares "
+                                     "them)", group="run")
     skip_bad_rows: bool = option(False, "drop unusable manifest rows (recorded in results) "
                                         "instead of stopping", group="run")
     max_audio_seconds: float = option(

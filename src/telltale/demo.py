@@ -20,7 +20,9 @@ from typing import Any
 
 from telltale.console import log
 from telltale.corpus.members import membership_manifest
+from telltale.findings import Verdict
 from telltale.membership.blind import chance_control
+from telltale.report import STYLE, verdict_boxes
 from telltale.tables import format_cell, format_estimate
 
 # large: four times the clips, where a random split keeps every blind AUC near 0.5 (at 240
@@ -71,7 +73,8 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
         ("organism training time (s)", figures["train_seconds"],
          "≤ 180" if card.get("size") == "demo" else f"{card.get('size')} organism"),
         ("CER on training clips / held-out clips",
-         f"{figures['cer_train']:.3f} / {figures['cer_heldout']:.3f}", "train ≪ held-out"),
+         f"{format_cell(figures['cer_train'])} / {format_cell(figures['cer_heldout'])}",
+         "train ≪ held-out"),
         ("MIA AUC (aggregated)", format_estimate(membership["attack"]["aggregated"]["auc"]),
          "signal expected: the organism memorised its members"),
     ]
@@ -95,34 +98,46 @@ def _index(out: Path, card: dict[str, Any]) -> Path:
     rows += [
         # over answered replies: refusals are the same on audio and on silence, so they
         # would only dilute both accuracies alike
-        ("gender accuracy, answered replies (direct)",
+        ("gender accuracy, answered replies (direct prompt)",
          format_estimate(direct["original"]["accuracy_answered"]),
-         f"majority {direct['original']['majority_baseline']:.3f}"),
-        ("gender accuracy on silence, answered replies (direct)",
+         f"majority {format_cell(direct['original']['majority_baseline'])}"),
+        ("gender accuracy on silence, answered replies (direct prompt)",
          format_estimate(direct["silence"]["accuracy_answered"]),
-         f"chance {direct['silence']['chance']:.3f}"),
-        ("refusal rate, direct", format_estimate(direct["original"]["refusal_rate"]),
-         f"planted {planted['no_system']:.2f}"),
-        ("refusal rate, defense prompt",
+         f"chance {format_cell(direct['silence']['chance'])}"),
+        ("gender refusal rate (direct prompt)", format_estimate(direct["original"]["refusal_rate"]),
+         f"planted {format_cell(planted['no_system'])}"),
+        ("gender refusal rate (defense prompt)",
          format_estimate(gender["defense"]["original"]["refusal_rate"]),
-         f"planted {planted['privacy_system']:.2f}"),
+         f"planted {format_cell(planted['privacy_system'])}"),
     ]
-    body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(str(b))}</td>"
+    body = "".join(f"<tr><td>{html.escape(a)}</td><td class='v'>{html.escape(str(b))}</td>"
                    f"<td>{html.escape(c)}</td></tr>" for a, b, c in rows)
+    audits = "".join(_audit_section(out, name, title) for name, title in (
+        ("membership", "Membership (was this clip trained on?)"),
+        ("attributes", "Attributes (what does the voice give away, and does it refuse?)")))
     page = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>telltale demo</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto}"
-        "td,th{border:1px solid #ccd;padding:.3em .6em}table{border-collapse:collapse}</style>"
-        "</head><body><h1>telltale demo</h1><p>Audits of the calibration organism, measured "
-        "against what was planted in it.</p><table><tr><th>figure</th><th>measured</th>"
-        f"<th>truth / control</th></tr>{body}</table><ul>"
-        "<li><a href='membership/report.html'>membership report</a></li>"
-        "<li><a href='attributes/report.html'>attribute report</a></li>"
-        "<li><a href='organism/card.html'>organism card</a></li></ul></body></html>")
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>telltale demo</title><style>{STYLE}</style></head><body>"
+        "<h1>telltale demo</h1><p>Audits of the calibration organism, measured against what "
+        "was planted in it (<a href='organism/card.html'>organism card</a>).</p>"
+        "<h2>Measured against the truth</h2><div class='wrap'><table><tr><th>figure</th>"
+        f"<th>measured [95% CI]</th><th>truth / control</th></tr>{body}</table></div>"
+        f"{audits}</body></html>")
     (out / "organism" / "card.html").write_text(card_page(card), encoding="utf-8")
     (out / "index.html").write_text(page, encoding="utf-8")
-    print("\n".join(f"{a:<40} {b!s:<24} {c}" for a, b, c in rows))
+    print("\n".join(f"{a:<52} {b!s:<24} {c}" for a, b, c in rows))
     return out / "index.html"
+
+
+def _audit_section(out: Path, name: str, title: str) -> str:
+    """One audit on the index: its verdicts as its report shows them, and its pages."""
+    results = json.loads((out / name / "results.json").read_text())
+    boxes = verdict_boxes([Verdict.from_dict(v) for v in results.get("verdicts", [])])
+    return (f"<h2>{html.escape(title)}</h2>" + "".join(boxes)
+            + f"<p><a href='{name}/report.html'>{name} report</a> (every figure, table and "
+            f"verdict) · <a href='{name}/samples.html'>{name} sample browser</a> (every "
+            "probe with its truth, the media the model heard, its reply and outcome)</p>")
 
 
 def run_demo(out: Path, size: str = "demo", seed: int = 0) -> int:

@@ -210,12 +210,15 @@ class RunDir:
         (self.path / "tables").mkdir(parents=True, exist_ok=True)
         return self.path / "tables"
 
-    def check_config(self, audit: str, config: dict[str, Any]) -> None:
+    def check_config(self, audit: str, config: dict[str, Any],
+                     flags: dict[str, str] | None = None) -> None:
         """Refuse to resume a run of another audit or with another protocol config.
 
         The config's fields are the options that decide which probes a run asks and how
         (framings, conditions, decoding length, ...): records made under other values would
-        be scored together with the new ones. Nothing is written.
+        be scored together with the new ones. ``flags`` names a field's command-line flag
+        where it is not the field's name (``silence_control``: ``--no-silence``,
+        :func:`telltale.config.config_flags`). Nothing is written.
 
         Raises
         ------
@@ -233,8 +236,9 @@ class RunDir:
         changed = sorted(name for name in set(recorded) | set(now)
                          if recorded.get(name) != now.get(name))
         if changed:
-            flags = ", ".join("--" + name.replace("_", "-") for name in changed)
-            raise ValueError(f"{self.run_json_path} holds a {audit} run with other {flags}; "
+            named = ", ".join((flags or {}).get(name, "--" + name.replace("_", "-"))
+                              for name in changed)
+            raise ValueError(f"{self.run_json_path} holds a {audit} run with other {named}; "
                              "resume with the same options or use a new --out directory")
 
     def start(self, audit: str, config: dict[str, Any], *, seed: int = 0,

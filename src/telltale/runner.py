@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from telltale.audit import STATISTICS, Audit, from_run, require_capability
-from telltale.config import ConfigError, RunOptions, parse_scorer
+from telltale.config import ConfigError, RunOptions, config_flags, parse_scorer
 from telltale.console import log
 from telltale.credentials import redact_urls
 from telltale.dispatch import run_probes
@@ -103,7 +103,7 @@ def run_audit(audit: Audit, options: RunOptions) -> Outcome:
 
 def _run(audit: Audit, options: RunOptions, run: RunDir) -> Outcome:
     run.lock()
-    run.check_config(audit.name, audit.config.to_dict())
+    run.check_config(audit.name, audit.config.to_dict(), config_flags(type(audit.config)))
     run.check_media()
     # prepare checks the data before it writes anything: a refused run leaves no directory
     prepared = audit.prepare(run, options)
@@ -128,7 +128,8 @@ def _run(audit: Audit, options: RunOptions, run: RunDir) -> Outcome:
         counts["done"] + counts["skipped"] == 0
         or counts["errors"] / asked > options.max_failure_share)
     outcome = Outcome(results, counts, status=1 if failed else 0)
-    run.finish(counts=counts, outcome=outcome.line)
+    run.finish(counts=counts, outcome=outcome.line,
+               max_failure_share=options.max_failure_share)
     from telltale.report import write_report
 
     write_report(run.path)

@@ -1,14 +1,24 @@
-"""The sample browser of a run: every record with its prompt, its media, the reply with the
-evidence highlighted, and its outcome, filterable, in ``samples.html`` beside the report.
+"""The sample browser of a run: every record with its truth, its prompt, the media the
+model got, the reply with the evidence marked, the outcome with the scorer's explanation,
+and, where an attack scored it, the clip's score and rank; in ``samples.html`` beside the
+report.
 
 The page is static and works from ``file://``: the records travel in ``samples.js`` (one
 compact JSON object, loaded by a script tag, so no server and no fetch), and the page shows
-them 50 at a time, so a 20,000-record run stays light (see
-``benchmarks/bench_report.py``). Media files are embedded as data URLs while the run's
-embedding budget lasts (:data:`EMBED_FILE_BYTES` per file, :data:`EMBED_TOTAL_BYTES` in
-all) and linked by relative path beyond it. The player plays the file the probe was made
-from (the record's ``media``: the manifest's, or a defended clip or redacted form the audit
-wrote); a silence or noise condition is described, not re-rendered.
+them 50 at a time, so a 20,000-record run stays light (see ``benchmarks/bench_report.py``).
+
+Each record becomes one row object (:func:`browser_row`) with the fields the page shows
+and filters on: ``truth`` (what the reply is judged against), ``outcome`` and
+``explanation`` (what the scorer decided and why), ``marks`` (the spans of the reply the
+evidence was read from, :func:`telltale.evidence.locate`), ``score``/``rank``/``member``
+for membership. A page mode that needs more per record (a label a person gives) adds a
+field here and a column there.
+
+Media: the file each probe was made from, or, where the model got no file (silence,
+noise, a TTS resynthesis), the media re-created into the run (:mod:`telltale.heard`).
+Files are embedded as data URLs while the run's budget lasts (:data:`EMBED_FILE_BYTES` per
+file, :data:`EMBED_TOTAL_BYTES` in all) and linked by relative path beyond it; the page
+says so when a linked file cannot be loaded (a run folder copied without its corpus).
 """
 
 from __future__ import annotations
@@ -20,22 +30,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+from telltale.evidence import locate
 from telltale.records import Record
 from telltale.rundir import RunDir
+from telltale.tables import format_cell
 
 #: largest media file embedded in the page, and the most embedded in all
 EMBED_FILE_BYTES = 256_000
 EMBED_TOTAL_BYTES = 8_000_000
 #: longest reply kept in full (the record on disk keeps everything)
 MAX_REPLY_CHARS = 2_000
-#: labels that are bookkeeping, not ground truth a reader filters on
+#: labels that are bookkeeping or shown elsewhere, not ground truth a reader filters on
 _NOT_TRUTH = {"member", "dataset", "speaker", "transcript"}
+#: per-clip attack scores, the first one present is the record's score
+SCORES = (("mia_score", "indicator attack"), ("blackbox_score", "black-box attack"),
+          ("calibrated_score", "reference-calibrated attack"))
 
 
 def outcome(record: Record) -> str:
     """What happened to one probe, in words shared by every audit: ``error``; for parsed
     answers the parser's status with ``correct``/``wrong`` for labelled answers; for PII
-    scoring ``leaked``, ``partial`` or the refusal kind; otherwise ``answered``."""
+    scoring ``leaked``, ``partial leak``, ``refusal``, ``non_answer`` or ``no leak``;
+    otherwise ``answered``."""
     if record.error:
         return "error"
     parsed, scores = record.parsed or {}, record.scores or {}
@@ -48,13 +64,14 @@ def outcome(record: Record) -> str:
             return "leaked"
         if scores.get("any_partial"):
             return "partial leak"
-        return str(scores.get("refusal") or "no leak")
+        refused = scores.get("refusal")
+        return str(refused) if refused in ("refusal", "non_answer") else "no leak"
     return "answered"
 
 
 def evidence(record: Record) -> list[str]:
-    """The spans of the reply to highlight: the parser's evidence for its label, the text
-    of each (partially) leaked value."""
+    """The evidence the scorers reported: the parser's for its label, the text of each
+    (partially) leaked value."""
     spans = []
     if (record.parsed or {}).get("evidence"):
         spans.append(str(record.parsed["evidence"]))
@@ -64,24 +81,120 @@ def evidence(record: Record) -> list[str]:
     return spans
 
 
-def _manifest_media(info: dict[str, Any]) -> dict[str, Path]:
-    """sample id -> media file, from the run's manifest (for records made before records
-    named their file); empty when the manifest is gone or changed."""
-    from telltale.manifest import load_manifest
+def truth(record: Record) -> dict[str, str]:
+    """What the reply is judged against: the asked attribute's true label, the PII values
+    scored (``pii:`` labels), membership and the reference transcript; else every label
+    that is ground truth."""
+    labels = record.labels or {}
+    attribute = record.probe.get("attribute")
+    if attribute and labels.get(attribute) not in (None, ""):
+        return {attribute: str(labels[attribute])}
+    scored = ((record.scores or {}).get("pii") or {})
+    pii = {k.removeprefix("pii:"): str(v) for k, v in labels.items()
+           if k.startswith("pii:") and v not in (None, "")
+           and (not scored or k.removeprefix("pii:") in scored)}
+    if pii:
+        return pii
+    out = {}
+    if labels.get("member") is not None:
+        out["member"] = "member" if int(labels["member"]) else "non-member"
+    if labels.get("transcript"):
+        out["transcript"] = str(labels["transcript"])
+    return out or {k: str(v) for k, v in labels.items()
+                   if k not in _NOT_TRUTH and not k.startswith("pii:") and v not in (None, "")}
 
-    data = info.get("data")
-    if not data or not Path(data).exists():
-        return {}
-    try:
-        samples, _ = load_manifest(data, check_media=False, on_error="skip")
-    except ValueError:  # a manifest changed since the run: the browser goes without media
-        return {}
-    return {s.id: Path(s.media) for s in samples if s.media is not None}
+
+def explain(record: Record) -> str:
+    """Why the scorer decided what it did, in a line: the label it read and the evidence,
+    its own explanation where the evidence is none ("no label mentioned"), each PII type's
+    finding, or the error."""
+    if record.error:
+        return record.error
+    parsed, scores = record.parsed or {}, record.scores or {}
+    status = parsed.get("status")
+    said = parsed.get("evidence")
+    quoted = bool(said) and locate(record.output or "", str(said)) is not None
+    if status == "answer":
+        text = f"read the label {parsed.get('label')!r}" + (" (hedged)" if parsed.get("hedged")
+                                                            else "")
+        return text + (f" from {said!r}" if quoted else f"; {said}" if said else "")
+    if status:  # the outcome names the status; this says what it rests on
+        return f"evidence {said!r}" if quoted else str(said or "no reason given")
+    if "pii" in scores:
+        parts = [f"{t} {v['status']}" + (f" ({v['evidence']!r})" if v.get("evidence") else "")
+                 for t, v in scores["pii"].items()]
+        reason = scores.get("refusal_reason")
+        refused = scores.get("refusal") in ("refusal", "non_answer")
+        return "; ".join(parts) + (f"; {scores['refusal']}: {reason}" if refused and reason
+                                   else "")
+    return ""
 
 
-def _embedded(files: dict[str, Path], run: RunDir) -> dict[str, dict[str, str]]:
-    """media key -> {"kind", "src"}: a data URL while the budget lasts, else a path
-    relative to the run."""
+def marks(reply: str, spans: list[str]) -> list[list[int]]:
+    """Non-overlapping ``[start, end]`` offsets of ``reply`` to mark, in order."""
+    found = sorted(filter(None, (locate(reply, s) for s in spans)))
+    out: list[list[int]] = []
+    for start, end in found:
+        if not out or start >= out[-1][1]:
+            out.append([start, end])
+    return out
+
+
+def _scored(record: Record) -> tuple[str, float] | None:
+    for key, name in SCORES:
+        value = (record.scores or {}).get(key)
+        if isinstance(value, int | float):
+            return name, float(value)
+    return None
+
+
+def ranks(records: list[Record]) -> dict[str, tuple[int, int]]:
+    """Record key -> (rank, of) of its attack score among the records scored by the same
+    attack under the same condition; rank 1 is the most member-like, and tied scores share
+    the best rank among them (1, 1, 3)."""
+    groups: dict[tuple[str, str], list[tuple[float, str]]] = {}
+    for record in records:
+        found = _scored(record)
+        if found:
+            group = (found[0], str(record.probe.get("condition")))
+            groups.setdefault(group, []).append((found[1], record.key))
+    out = {}
+    for scored in groups.values():
+        values = sorted((s for s, _ in scored), reverse=True)
+        for score, key in scored:
+            out[key] = (values.index(score) + 1, len(scored))
+    return out
+
+
+def browser_row(record: Record, index: int, rank: tuple[int, int] | None = None
+                ) -> dict[str, Any]:
+    """One record as the page holds it (see the module docstring)."""
+    output = record.output or ""
+    reply = output[:MAX_REPLY_CHARS] + ("…" if len(output) > MAX_REPLY_CHARS else "")
+    labels = record.labels or {}
+    row: dict[str, Any] = {
+        "i": index, "key": record.key, "sample": record.sample_id,
+        "probe": {k: v for k, v in record.probe.items() if isinstance(v, str | int)},
+        "prompt": record.prompt or "", "system": record.system or "", "reply": reply,
+        "outcome": outcome(record), "explanation": explain(record),
+        "marks": marks(reply, evidence(record)), "truth": truth(record),
+        "labels": {k: str(v) for k, v in labels.items()
+                   if k not in _NOT_TRUTH and not k.startswith("pii:") and v not in (None, "")},
+        "error": record.error or ""}
+    if labels.get("member") is not None:
+        row["member"] = "member" if int(labels["member"]) else "non-member"
+    found = _scored(record)
+    if found:
+        row["score"], row["scorer"] = found[1], found[0]
+        row["score_text"] = format_cell(found[1])
+    if rank:
+        row["rank"], row["of"] = rank
+    return row
+
+
+def _embedded(files: dict[str, Path], run: RunDir) -> dict[str, dict[str, Any]]:
+    """media key -> {"kind", "src", "linked"}: a data URL while the budget lasts, else a
+    path relative to the run (``linked``)."""
     budget = EMBED_TOTAL_BYTES
     out = {}
     for key, path in files.items():
@@ -89,42 +202,49 @@ def _embedded(files: dict[str, Path], run: RunDir) -> dict[str, dict[str, str]]:
         size = path.stat().st_size
         if size <= EMBED_FILE_BYTES and size <= budget:
             budget -= size
-            src = f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
+            data = base64.b64encode(path.read_bytes()).decode()
+            src, linked = f"data:{mime};base64,{data}", False
         else:
-            src = os.path.relpath(path, run.path)
-        out[key] = {"kind": mime.partition("/")[0], "src": src}
+            src, linked = os.path.relpath(path, run.path), True
+        out[key] = {"kind": mime.partition("/")[0], "src": src, "linked": linked}
     return out
 
 
-def _row(record: Record, index: int) -> dict[str, Any]:
-    truth = {k: v for k, v in record.labels.items()
-             if k not in _NOT_TRUTH and not k.startswith("pii:") and v not in (None, "")}
-    output = record.output or ""
-    return {"i": index, "key": record.key, "sample": record.sample_id,
-            "probe": {k: v for k, v in record.probe.items() if isinstance(v, str | int)},
-            "prompt": record.prompt or "", "system": record.system or "",
-            "reply": output[:MAX_REPLY_CHARS] + ("…" if len(output) > MAX_REPLY_CHARS else ""),
-            "outcome": outcome(record), "evidence": evidence(record),
-            "truth": {k: str(v) for k, v in truth.items()}, "error": record.error or ""}
+def write_samples(run: RunDir, jobs: int = 2) -> Path:
+    """Write ``samples.js`` and ``samples.html`` into the run directory (re-creating the
+    media of silence, noise and TTS probes first, :mod:`telltale.heard`); the page."""
+    from telltale.audit import from_run
+    from telltale.heard import heard_files, manifest_samples
 
-
-def write_samples(run: RunDir) -> Path:
-    """Write ``samples.js`` and ``samples.html`` into the run directory; the page."""
     info = run.read_run_json()
     records = run.records()
-    manifest = _manifest_media(info)
+    samples = manifest_samples(info)
+    try:
+        audit = from_run(run)
+    except (ValueError, TypeError, FileNotFoundError):  # a run of an audit not known here
+        audit = None
+    heard = heard_files(run, records, audit, samples, int(info.get("seed") or 0), jobs)
+    ranked = ranks(records)
     rows, files = [], {}
     for index, record in enumerate(records):
-        row = _row(record, index)
-        # the file this probe was made from: a defended clip, a redacted form, or the
-        # manifest's own
-        path = Path(record.media) if record.media else manifest.get(record.sample_id)
-        if path is not None and path.is_file():
+        row = browser_row(record, index, ranked.get(record.key))
+        sample = samples.get(record.sample_id)
+        if "member" in row["truth"] and "transcript" not in row["truth"] and sample \
+                and sample.text:
+            row["truth"]["transcript"] = sample.text  # the records do not carry it
+        if record.key in heard:
+            path, row["media_note"] = heard[record.key].path, heard[record.key].note
+        else:  # the file this probe was made from: a defended clip, a redacted form, ...
+            path = Path(record.media) if record.media else (sample.media if sample else None)
+        if path is not None and Path(path).is_file():
             row["media"] = str(path)
-            files.setdefault(str(path), path)
+            files.setdefault(str(path), Path(path))
+        elif path is not None:
+            row["media_note"] = f"{row.get('media_note', 'media')} (file {path} not found)"
         rows.append(row)
     data = {"audit": info.get("audit", ""), "model": str(info.get("model") or ""),
-            "records": rows, "media": _embedded(files, run)}
+            "records": rows, "media": _embedded(files, run),
+            "embed_bytes": EMBED_TOTAL_BYTES}
     # "</" would end the script element early in a page that inlined it; escaped, it is
     # the same JSON
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")

@@ -26,7 +26,9 @@ class Estimate:
         return asdict(self)
 
     def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+        from telltale.tables import format_estimate
+
+        return format_estimate(self.to_dict())
 
 
 def _binary(y: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,15 @@
-"""Tables in Markdown and LaTeX from one list of rows, for the papers' layouts.
+"""Tables in Markdown and LaTeX from one list of rows, for the papers' layouts, and the
+one way every page writes a number.
 
 A table is a sequence of row dicts and the column names to show, in order. Cells are
 formatted once, the same way for both outputs: floats with ``digits`` decimals, missing
 values (``None``, NaN) as an en dash, everything else with ``str``. Callers that need a
 paper's own cell format (``71.9 (.59)``) pass strings.
+
+Every number a report, a verdict, the sample browser or ``telltale compare`` shows goes
+through :func:`format_cell` (a rate, AUC or share: ``0.775``, never ``78%``),
+:func:`format_p` (a p-value: ``1.25e-37``, ``0.024``) or :func:`format_estimate` (a
+figure with its interval), so one figure reads the same on every page.
 """
 
 from __future__ import annotations
@@ -51,6 +57,25 @@ def format_cell(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def format_change(value: float | None) -> str:
+    """A difference with its sign (``+0.050``, ``-0.120``; ``0.000`` unsigned), as
+    :func:`format_cell` writes the number."""
+    text = format_cell(value)
+    return "+" + text if value is not None and text[0].isdigit() and float(text) != 0 else text
+
+
+def format_p(p: float | None) -> str:
+    """A p-value to three significant digits (``0.024``, ``1.25e-37``); never ``0.000``."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return MISSING
+    return f"{float(p):.3g}"
+
+
+def format_interval(low: float | None, high: float | None) -> str:
+    """``[0.400, 0.600]``, as :func:`format_estimate` writes an interval."""
+    return f"[{format_cell(low)}, {format_cell(high)}]"
+
+
 def format_estimate(estimate: Mapping[str, Any]) -> str:
     """A rate or AUC with its interval, as every page prints it: ``0.513 [0.400, 0.600]``,
     the value alone when it has no interval, or ``not estimable (n=…)`` without a value. A
@@ -58,12 +83,12 @@ def format_estimate(estimate: Mapping[str, Any]) -> str:
     if estimate.get("value") is None:
         return f"not estimable (n={estimate.get('n') or 0})"
     if estimate.get("kind") == "p":  # a p-value: three significant digits, not 0.000
-        return f"{float(estimate['value']):.3g}"
+        return format_p(estimate["value"])
     text = format_cell(estimate["value"])
     if estimate.get("low") is None or estimate.get("high") is None:
         # a mean over realisations (e.g. TTS voices) is shown with their spread
         return f"{text} ± {format_cell(estimate['sd'])}" if "sd" in estimate else text
-    return f"{text} [{format_cell(estimate['low'])}, {format_cell(estimate['high'])}]"
+    return f"{text} {format_interval(estimate['low'], estimate['high'])}"
 
 
 def to_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], digits: int = 3) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telltale.disclosure.scoring import summarise
 from telltale.disclosure.verdicts import disclosure_verdicts
 from telltale.findings import Level, Verdict, leak, no_leak
-from telltale.report import VERDICTS_SHOWN, _verdicts
+from telltale.report import VERDICTS_SHOWN, verdict_boxes
 from telltale.tables import format_cell
 
 
@@ -15,20 +15,32 @@ def test_a_value_rounding_to_zero_prints_unsigned_and_nan_is_missing() -> None:
     assert format_cell(float("nan")) == format_cell(None)
 
 
-def test_leaks_come_first_labelled_and_the_rest_folded() -> None:
+def test_every_leak_is_open_first_and_only_weaker_verdicts_are_folded() -> None:
     rows = [{"framing": framing, "scenario": "bank", "pii_type": "name",
              "scores": {"pii": {"name": {"leaked": framing == "vqa" and i == 0,
                                          "partial": False}}}}
             for framing in ("direct", "captioning", "vqa") for i in range(40)]
-    boxes = _verdicts(disclosure_verdicts(summarise(rows)))
-    assert len(boxes) == VERDICTS_SHOWN + 1
+    boxes = verdict_boxes(disclosure_verdicts(summarise(rows)))
+    # three leaks (pooled, the vqa framing, the name type): more than VERDICTS_SHOWN, all open
+    assert len(boxes) == 4 and VERDICTS_SHOWN < 3
     assert boxes[0].startswith("<div class='verdict warn'><b>Leak.</b> All framings")
     assert boxes[1].startswith("<div class='verdict warn'><b>Leak.</b> Framing vqa")
+    assert boxes[2].startswith("<div class='verdict warn'><b>Leak.</b> PII type name")
     folded = boxes[-1]
-    assert folded.startswith("<details><summary>3 more verdicts</summary>")
-    assert "<b>Leak.</b> PII type name" in folded
+    assert folded.startswith("<details><summary>2 more verdicts (2 no leak shown)</summary>")
     assert "<b>No leak shown.</b> Framing captioning" in folded
-    assert folded.count("class='verdict") == 3
+    assert folded.count("class='verdict") == 2 and "Leak." not in folded
+
+
+def test_cautions_stay_open_in_their_own_colour_before_inconclusive_ones() -> None:
+    from telltale.findings import caution, inconclusive
+
+    boxes = verdict_boxes([no_leak("a"), inconclusive("b"), caution("c"), no_leak("d"),
+                           inconclusive("e")])
+    assert boxes[0].startswith("<div class='verdict caution'><b>Caution.</b> c")
+    assert boxes[1].startswith("<div class='verdict info'><b>Inconclusive.</b> b")
+    assert boxes[2].startswith("<details><summary>3 more verdicts (1 inconclusive, 2 no "
+                               "leak shown)")
 
 
 def test_verdicts_that_are_no_leak_finding_carry_their_own_label() -> None:
@@ -37,7 +49,7 @@ def test_verdicts_that_are_no_leak_finding_carry_their_own_label() -> None:
     shifted = {"acoustic": {"auc": {"value": 0.9, "low": 0.85, "high": 0.95, "n": 200},
                             "null": {"band": [0.4, 0.6], "p_shift": 0.01}},
                "counts": {"members": 100, "non-members": 100}}
-    box = _verdicts([blind_verdict(shifted)])[0]
+    box = verdict_boxes([blind_verdict(shifted)])[0]
     assert box.startswith("<div class='verdict warn'><b>Distribution shift.</b>")
     assert "Leak." not in box
 
@@ -59,10 +71,10 @@ def test_a_long_verdict_opens_with_its_claim_and_folds_the_evidence() -> None:
 def test_headline_verdicts_come_first_and_all_open() -> None:
     """A mitigation run's one verdict per defence leads, whatever its level, and however
     many defences there are."""
-    detail = [leak(f"leak {i}") for i in range(3)]
+    detail = [leak(f"leak {i}") for i in range(3)] + [no_leak(f"none {i}") for i in range(2)]
     headlines = [Verdict(level, f"defence {i}", headline=True)
                  for i, level in enumerate((Level.NO_LEAK, Level.LEAK, Level.INCONCLUSIVE))]
-    boxes = _verdicts(detail + headlines)
-    assert [b.split("</b> ")[1].split("<")[0] for b in boxes[:3]] == \
-        ["defence 1", "defence 0", "defence 2"]
-    assert boxes[3].startswith("<details><summary>3 more verdicts</summary>")
+    boxes = verdict_boxes(detail + headlines)
+    assert [b.split("</b> ")[1].split("<")[0] for b in boxes[:6]] == \
+        ["defence 1", "defence 2", "defence 0", "leak 0", "leak 1", "leak 2"]
+    assert boxes[6].startswith("<details><summary>2 more verdicts (2 no leak shown)</summary>")

@@ -111,3 +111,16 @@ def test_a_model_fingerprinted_another_way_resumes_and_any_other_is_refused(tmp_
     RunDir(tmp_path / "run").start("attributes", {}, model_fingerprint="new-way",
                                    fingerprint_aliases={"old-way"})
     assert RunDir(tmp_path / "run").read_run_json()["model_fingerprint"] == "new-way"
+
+
+def test_a_refused_resume_names_the_flag_a_user_types(tmp_path):
+    from telltale.attributes.audit import AttributesConfig
+    from telltale.config import config_flags
+
+    data = tmp_path / "m.csv"
+    data.write_text("id\n")
+    run = RunDir(tmp_path / "run")
+    run.start("attributes", AttributesConfig(data=data).to_dict())
+    quiet = AttributesConfig(data=data, silence_control=False, max_new_tokens=8).to_dict()
+    with pytest.raises(ValueError, match=r"other --max-new-tokens, --no-silence;"):
+        run.check_config("attributes", quiet, config_flags(AttributesConfig))

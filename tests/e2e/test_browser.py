@@ -53,3 +53,36 @@ def test_the_sample_browser_filters_in_the_browser(demo, tmp_path):
         assert len(rows) == min(expected, 50)  # one page of 50
         wanted = {r.key for r in records if keep(r)}
         assert set(rows) <= wanted
+
+
+def test_the_demo_index_shows_each_audits_verdicts_and_pages(demo, tmp_path):
+    dom, console = chromium((demo / "index.html").as_uri(), tmp_path / "profile", "--dump-dom")
+    assert not console
+    for audit in ("attributes", "membership"):
+        verdicts = json.loads((demo / audit / "results.json").read_text())["verdicts"]
+        assert all(v["text"].split(" - ")[0].split(" (")[0] in dom for v in verdicts)
+        for page in ("report.html", "samples.html"):
+            assert f'href="{audit}/{page}"' in dom and (demo / audit / page).is_file()
+    # a row names its attribute and prompt; numbers as every page writes them
+    assert "gender refusal rate (direct prompt)" in dom
+    assert re.findall(r"\d+%", dom.split("<h2>")[1]) == ["95%"]  # "[95% CI]": no figure in %
+
+
+def test_the_membership_browser_of_the_demo_ranks_clips_and_plays_what_was_heard(demo, tmp_path):
+    run = demo / "membership"
+    records = [Record.from_dict(json.loads(line))
+               for line in (run / "records.jsonl").read_text().splitlines()]
+    dom, console = chromium(f"{(run / 'samples.html').as_uri()}#member=non-member&sort=score-low",
+                            tmp_path / "profile", "--dump-dom")
+    assert not console
+    shown = [r for r in records if r.labels["member"] == 0]
+    assert f'data-shown="{len(shown)}"' in dom
+    lowest = min((r for r in shown if "mia_score" in r.scores),
+                 key=lambda r: r.scores["mia_score"])
+    assert re.findall(r'<tr data-key="([^"]+)"', dom)[0] == lowest.key
+    for condition, heard in (("silence", "silence of the clip's length"),
+                             ("tts", "the transcript read by TTS voice no. ")):
+        dom, _ = chromium(f"{(run / 'samples.html').as_uri()}#condition={condition}",
+                          tmp_path / "profile", "--dump-dom")
+        assert dom.count(f"what the model heard: {heard}") == min(50, sum(
+            r.probe["condition"] == condition for r in records))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from telltale.figures import figure_caption
 from telltale.membership.attack import (
     aggregate_attack,
     analyse,
@@ -213,11 +214,12 @@ def test_end_to_end_confounded_and_credible(memorised, tmp_path):
     assert results["correlation"]["acoustic"]["pearson_r"] == pytest.approx(
         np.corrcoef(shifted_blind[:-4], scores[:-4])[0, 1])
     assert results["correlation"]["acoustic"]["n"] == N - 4
-    for name in ("roc_linear.png", "roc_loglog.png"):
+    drawn = ("roc_linear.png", "roc_loglog.png", "score_histogram.png")
+    for name in drawn:
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
-    assert sorted(results["figures"]) == sorted(str(tmp_path / n)
-                                                for n in ("roc_linear.png", "roc_loglog.png"))
+        assert "interval" in figure_caption(tmp_path / name)  # each says what its bars are
+    assert sorted(results["figures"]) == sorted(str(tmp_path / n) for n in drawn)
 
     assert results["correlation"]["acoustic"]["within_class_r"] > 0.5
     assert "within-class r" in results["diagnosis"]["text"]

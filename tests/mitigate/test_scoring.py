@@ -19,7 +19,9 @@ def _results(auc_after, level_after, gender_level_after, wer_after=0.6, eer_afte
         "membership": {v: {"auc": _est(0.95 if v == "original" else auc_after, 0.9, 0.99),
                            "verdict_level": config_levels[v]} for v in config_levels},
         "attributes": {"gender": {"direct": {
-            v: {"metrics": {"accuracy_all": _est(0.8 if v == "original" else 0.5, 0.4, 0.6)},
+            v: {"metrics": {"accuracy_all": _est(0.8 if v == "original" else 0.5, 0.4, 0.6),
+                            "accuracy_answered": _est(0.9 if v == "original" else 0.6, 0.5,
+                                                      0.7)},
                 "verdict_level": "warn" if v == "original" else gender_level_after,
                 **({"change": {"accuracy": {"diff": -0.3}}} if v != "original" else {})}
             for v in ("original", "mcadams")}}},
@@ -46,6 +48,8 @@ def test_a_defence_that_leaves_a_leak_says_which(config):
     assert "no longer shown: gender inference (" in verdict.text
     assert "membership AUC 0.950 -> 0.800" in verdict.text
     assert "WER 0.500 -> 0.600" in verdict.text
+    # accuracy over answered replies, as the attribute verdicts count it
+    assert "gender inference accuracy over answered replies 0.900 -> 0.600" in verdict.text
 
 
 def test_a_defence_that_removes_every_leak_shown(config):

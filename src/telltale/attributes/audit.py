@@ -26,12 +26,13 @@ from telltale.config import (
 )
 from telltale.console import log
 from telltale.findings import Results, SummaryRow
+from telltale.limit import check_resume, select_rows
 from telltale.models.base import TargetModel
 from telltale.probes import Probe
 from telltale.records import Record
 from telltale.rundir import RunDir
 from telltale.scorers import Scorer
-from telltale.tables import write_table
+from telltale.tables import format_cell, write_table
 
 ATTRIBUTE_HELP = ("gender, age, accent, education, income, social_stratum, health, bmi, or "
                   "any the taxonomy file adds")
@@ -130,7 +131,7 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
                               real["accuracy_all"],
                               (f"majority {real['majority_baseline']:.3f}"
                                if real["majority_baseline"] is not None else "")
-                              + f"; unparsed {unparsed:.0%}"),
+                              + f"; unparsed {format_cell(unparsed)}"),
                 SummaryRow.of(f"{attribute} refusal rate ({mode})", real["refusal_rate"])]
             if blind:
                 quiet_unparsed = blind["unparsed"] / blind["n"] if blind["n"] else 0.0
@@ -140,7 +141,7 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
                                   f"chance {blind['chance']:.3f}"),
                     SummaryRow.of(f"{attribute} accuracy on silence, all questions ({mode})",
                                   blind["accuracy_all"], f"chance {blind['chance']:.3f}; "
-                                                         f"unparsed {quiet_unparsed:.0%}")]
+                                                         f"unparsed {format_cell(quiet_unparsed)}")]
             table.append({"attribute": attribute, "mode": mode,
                           "acc (all)": real["accuracy_all"]["value"], "unparsed": unparsed,
                           "acc (answered)": real["accuracy_answered"]["value"],
@@ -201,28 +202,39 @@ def _entropy_row(attribute: str, mode: str, real: dict[str, Any],
 
 
 def _figures(run: RunDir, metrics: dict, attributes: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Per attribute, the accuracy over answered replies (the figure the verdict tests)
+    and the refusal rate per prompt mode, real audio beside silence, each bar with its
+    interval and the number of replies it rests on."""
     import numpy as np
 
+    from telltale.figures import WILSON, pyplot, save_figure
+
+    plt = pyplot()
     for attribute in attributes:
         modes = [m for m in metrics[attribute] if m != "deltas_vs_direct"
                  and "original" in metrics[attribute][m]]
-        fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-        for ax, key, title in ((axes[0], "accuracy_all", "accuracy"),
-                               (axes[1], "refusal_rate", "refusal rate")):
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+        for ax, key, title, base in (
+                (axes[0], "accuracy_answered", "accuracy over answered replies", "answered"),
+                (axes[1], "refusal_rate", "refusal rate, all questions", "n")):
             for offset, condition in ((-0.2, "original"), (0.2, "silence")):
                 cells = [metrics[attribute][m].get(condition) for m in modes]
                 if not any(cells):
                     continue
-                values = [c[key]["value"] if c else np.nan for c in cells]
-                err = [[(c[key]["value"] - c[key]["low"]) if c else 0 for c in cells],
-                       [(c[key]["high"] - c[key]["value"]) if c else 0 for c in cells]]
-                ax.bar(np.arange(len(modes)) + offset, values, 0.4, yerr=err, capsize=3,
-                       label=condition)
-            if key == "accuracy_all":
+                x = np.arange(len(modes)) + offset
+                values = np.array([c[key]["value"] if c and c[key]["value"] is not None
+                                   else np.nan for c in cells], dtype=float)
+                low = np.array([c[key]["low"] if c else np.nan for c in cells], dtype=float)
+                high = np.array([c[key]["high"] if c else np.nan for c in cells], dtype=float)
+                ax.bar(x, np.nan_to_num(values), 0.4, label=f"{condition} audio"
+                       if condition == "original" else "silence (control)")
+                ax.errorbar(x, values, yerr=[values - low, high - values], fmt="none",
+                            ecolor="black", capsize=3, lw=1)
+                for xi, top, cell in zip(x, high, cells, strict=True):
+                    if cell:  # how many replies the bar rests on, above its interval
+                        ax.text(xi, (0 if np.isnan(top) else top) + 0.01, f"n={cell[base]}",
+                                ha="center", va="bottom", fontsize=7, color="#333")
+            if key == "accuracy_answered":
                 real = metrics[attribute][modes[0]]["original"]
                 ax.axhline(real["chance"], color="k", ls=":", lw=0.8, label="chance")
                 if real.get("majority_baseline") is not None:
@@ -230,13 +242,19 @@ def _figures(run: RunDir, metrics: dict, attributes: list[str]) -> None:
                                label="majority label")
             ax.set_xticks(range(len(modes)), modes)
             ax.set_xlabel("prompt mode")
-            ax.set_ylabel("share of all questions (0-1)")
-            ax.set_ylim(0, 1)
-            ax.set_title(f"{attribute}: {title}")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(run.figures / f"{attribute}_accuracy_refusal.png", dpi=120)
-        plt.close(fig)
+            ax.set_ylabel("share (0-1)")
+            ax.set_ylim(0, 1.12)  # room for the n above a bar at 1
+            ax.set_yticks(np.linspace(0, 1, 6))
+            ax.set_title(f"{attribute}: {title}", fontsize=10)
+        # one legend under both panels, where it hides no bar
+        fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4,
+                   fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+        save_figure(fig, run.figures / f"{attribute}_accuracy_refusal.png",
+                    f"{attribute}: accuracy over answered replies (refusals and unparsed "
+                    "replies left out, as the verdict counts it) and refusal rate over all "
+                    "questions, per prompt mode, on real audio and on silence of the same "
+                    f"length; error bars: {WILSON}; n: replies per bar.")
 
 
 class AttributesAudit(Audit):
@@ -256,7 +274,8 @@ class AttributesAudit(Audit):
             config.data, require=("audio",), labels=taxonomy.label_sets(config.attributes),
             max_seconds=config.max_audio_seconds,
             on_error="skip" if config.skip_bad_rows else "raise")
-        self._samples = samples[:config.limit] if config.limit else samples
+        self._samples = select_rows(samples, config.limit, config.seed)
+        check_resume(run, self._samples, config.limit, config.seed)
         if not self._samples:
             raise ConfigError(f"{config.data}: no usable samples")
         self._taxonomy, self._templates = taxonomy, templates

@@ -26,6 +26,7 @@ from telltale.config import (
 from telltale.console import log
 from telltale.disclosure.framings import FRAMINGS, PROBE_PII_TYPES
 from telltale.findings import Results, SummaryRow
+from telltale.limit import check_resume, select_rows
 from telltale.models.base import TargetModel
 from telltale.probes import Probe
 from telltale.records import Record
@@ -45,7 +46,8 @@ class DisclosureConfig(AuditConfig):
     data: Path | None = option(None, "a forms manifest (telltale corpus forms); without it "
                                      "forms are rendered into the run", metavar="MANIFEST",
                                group="run")
-    limit: int | None = option(None, "use only the first N forms", group="run")
+    limit: int | None = option(None, "audit N forms drawn at random with --seed",
+                               group="run")
     skip_bad_rows: bool = option(False, "drop unusable manifest rows (recorded in results) "
                                         "instead of stopping", group="run")
     forms: int = option(2, "without --data: forms per scenario to render", group="forms")
@@ -152,26 +154,30 @@ def disclosure_metrics(run: RunDir, records: list[Record]) -> Results:
     grid = []
     for cell in summary_data["by_framing_x_scenario"]:
         grid.append({"framing": cell["framing"], "scenario": cell["scenario"],
-                     "ASR": cell["asr"]["value"], "refuse": cell["refuse_rate"]["value"]})
+                     "ASR": cell["asr"]["value"], "ASR low": cell["asr"]["low"],
+                     "ASR high": cell["asr"]["high"], "refuse": cell["refuse_rate"]["value"],
+                     "trials": cell["asr"]["n"]})
     write_table(run.tables, "disclosure_framing_x_scenario", grid,
-                ["framing", "scenario", "ASR", "refuse"], "Attack success per framing x scenario")
+                ["framing", "scenario", "ASR", "ASR low", "ASR high", "refuse", "trials"],
+                "Attack success per framing x scenario (Wilson 95% intervals)")
     _heatmap(run, grid)
     return Results(summary, disclosure_verdicts(summary_data), {
         "disclosure": summary_data, "counts": {"forms": len({r.sample_id for r in records})}})
 
 
 def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    from telltale.figures import pyplot, save_figure
+
+    plt = pyplot()
     framings = sorted({g["framing"] for g in grid})
     scenarios = sorted({g["scenario"] for g in grid})
     matrix = np.full((len(framings), len(scenarios)), np.nan)
+    trials = np.zeros(matrix.shape, dtype=int)
     for g in grid:
-        matrix[framings.index(g["framing"]), scenarios.index(g["scenario"])] = g["ASR"]
+        at = framings.index(g["framing"]), scenarios.index(g["scenario"])
+        matrix[at], trials[at] = g["ASR"], g["trials"]
     # cells sized so that an 11 pt annotation reads at 100% zoom
     fig, ax = plt.subplots(figsize=(1.9 * len(scenarios) + 3, 0.8 * len(framings) + 2))
     image = ax.imshow(matrix, vmin=0, vmax=1, cmap="Reds", aspect="auto")
@@ -183,13 +189,16 @@ def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
         for j in range(len(scenarios)):
             if np.isfinite(matrix[i, j]):
                 # white on the dark half of the colour map, black on the light half
-                ax.text(j, i, format_cell(matrix[i, j], 2), ha="center", va="center",
-                        fontsize=11, color="white" if matrix[i, j] > 0.6 else "black")
+                ax.text(j, i, f"{format_cell(matrix[i, j])}\nn={trials[i, j]}", ha="center",
+                        va="center", fontsize=10,
+                        color="white" if matrix[i, j] > 0.6 else "black")
     fig.colorbar(image, ax=ax, label="attack success rate (share of trials, 0-1)")
     ax.set_title("PII disclosure by framing and scenario")
     fig.tight_layout()
-    fig.savefig(run.figures / "disclosure_heatmap.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, run.figures / "disclosure_heatmap.png",
+                "Attack success rate (share of trials in which a PII value was revealed in "
+                "full) per framing and scenario; n: trials in the cell. The table "
+                "disclosure framing x scenario gives each cell's 95% Wilson interval.")
 
 
 class DisclosureAudit(Audit):
@@ -208,6 +217,7 @@ class DisclosureAudit(Audit):
         if config.data is None:  # forms are rendered into the run in setup
             return Prepared()
         self._samples, problems = self._load(config.data)
+        check_resume(run, self._samples, config.limit, config.seed)
         return Prepared(config.data, [str(p) for p in problems])
 
     def _load(self, data: Path) -> tuple[list[Any], list[Any]]:
@@ -216,7 +226,7 @@ class DisclosureAudit(Audit):
         config = self.config
         samples, problems = load_manifest(data, require=("image", "pii"),
                                           on_error="skip" if config.skip_bad_rows else "raise")
-        return (samples[:config.limit] if config.limit else samples), problems
+        return select_rows(samples, config.limit, config.seed), problems
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
         from telltale.corpus.forms import build_forms_corpus
@@ -229,6 +239,7 @@ class DisclosureAudit(Audit):
                 build_forms_corpus(data.parent, n_per_scenario=config.forms, seed=config.seed,
                                    variants=config.photo_variants)
             self._samples, _ = self._load(data)
+            check_resume(run, self._samples, config.limit, config.seed)
 
     def jobs(self, run: RunDir) -> list[Job]:
         from telltale.models.base import DecodingConfig

@@ -26,6 +26,7 @@ import numpy as np
 from telltale import stats
 from telltale.membership.blind import SHIFT_AUC, below_band_note, is_shifted, too_few
 from telltale.stats import Estimate
+from telltale.tables import format_cell, format_interval, format_p
 
 #: smallest Pearson r counted as a "non-negligible positive correlation" (Lee et al., 2026,
 #: Sec. 2.2, who fix no value). 0.3, Cohen's medium effect, reproduces the paper's own reading
@@ -193,7 +194,7 @@ def aggregate_attack(X: np.ndarray, y: np.ndarray, names: Sequence[str], folds: 
     for fpr in (0.01, 0.001):
         if n_neg * fpr < 1:
             notes.append(f"TPR at {fpr:.1%} FPR is not estimable: with {n_neg} non-members "
-                         f"the smallest non-zero FPR is {1 / n_neg:.2%}")
+                         f"the smallest non-zero FPR is {format_cell(1 / n_neg)}")
     return AttackResult(
         scores=scores, used=used, auc=stats.roc_auc(ys, ss, n_boot=n_boot, seed=seed),
         tpr_at_1pct_fpr=stats.low_fpr_tpr(ys, ss, 0.01),
@@ -225,20 +226,18 @@ def roc_figures(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], folder: str
     list of Path
         The two files written.
     """
-    import matplotlib
+    from telltale.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     prepared = []
     for label, (y, s) in curves.items():
         y, s = np.asarray(y).astype(int), np.asarray(s, dtype=float)
         ok = np.isfinite(s)
         fpr, tpr = stats.roc_points(y[ok], s[ok])
         auc = stats.roc_auc(y[ok], s[ok], n_boot=0).value
-        prepared.append((f"{label} (AUC {auc:.3f})", fpr, tpr, int((y[ok] == 0).sum())))
+        prepared.append((f"{label} (AUC {format_cell(auc)})", fpr, tpr,
+                         int((y[ok] == 0).sum())))
     # with n non-members the smallest FPR a curve can show is 1/n: the axis stops there
     floor = max((1.0 / n for *_, n in prepared if n), default=1e-3)
     paths = []
@@ -260,13 +259,54 @@ def roc_figures(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], folder: str
         ax.set_xlabel(f"false positive rate{axis}")
         ax.set_ylabel(f"true positive rate{axis}")
         ax.set_title(f"{title} ({'log-log' if scale == 'loglog' else 'linear'})")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=8, loc="lower right")
         fig.tight_layout()
-        path = folder / f"{stem}_{scale}.png"
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(
+            fig, folder / f"{stem}_{scale}.png",
+            f"{title} on {'log-log' if scale == 'loglog' else 'linear'} axes: each curve is "
+            "one out-of-fold score (the aggregated attack, then the indicators farthest from "
+            "chance), its AUC in the legend without an interval (the headline figures give "
+            "the aggregated AUC's 95% bootstrap interval); dotted: chance"
+            + ("; the axes start at the smallest FPR one non-member gives"
+               if scale == "loglog" else "") + "."))
     return paths
+
+
+def score_histogram(y: np.ndarray, scores: np.ndarray, path: str | Path,
+                    title: str = "Membership score") -> Path:
+    """Histograms of the out-of-fold attack score of members and of non-members, on one
+    axis with shared bins (as mimir draws them): where they overlap, the attack cannot
+    tell a clip's membership from its score.
+
+    Parameters
+    ----------
+    y : array of 0/1
+        Membership (1 = member).
+    scores : array of float
+        One score per clip; NaN scores are left out.
+    path : str or Path
+        The PNG to write.
+    """
+    from telltale.figures import pyplot, save_figure
+
+    plt = pyplot()
+    y, scores = np.asarray(y).astype(int), np.asarray(scores, dtype=float)
+    ok = np.isfinite(scores)
+    bins = np.linspace(float(scores[ok].min()), float(scores[ok].max()), 31) if ok.any() \
+        else np.linspace(0, 1, 31)
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for label, member, colour in (("members", 1, "#c0392b"), ("non-members", 0, "#2e6da4")):
+        chosen = scores[ok & (y == member)]
+        ax.hist(chosen, bins=bins, alpha=0.55, color=colour, label=f"{label} (n={chosen.size})")
+    ax.set_xlabel("out-of-fold attack score (higher: more member-like)")
+    ax.set_ylabel("clips")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path, f"{title}: the out-of-fold score of each clip, members "
+                                  "against non-members, 30 shared bins; no interval (a "
+                                  "distribution, not an estimate). The sample browser "
+                                  "lists each clip's score and rank.")
 
 
 def blind_correlations(blind_scores: Mapping[str, np.ndarray], mia_scores: np.ndarray,
@@ -393,14 +433,15 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
 
     def describe(f: str) -> str:
         v = families[f]
-        text = f"{f} AUC {v['auc']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+        text = f"{f} AUC {format_cell(v['auc'])} {format_interval(v['low'], v['high'])}"
         if v["shuffle_band"]:
-            text += " (label shuffles: [{:.3f}, {:.3f}])".format(*v["shuffle_band"])
+            text += f" (label shuffles: {format_interval(*v['shuffle_band'])})"
         if not math.isnan(v["pearson_r"]):
-            text += (f", Pearson r {v['pearson_r']:.2f} (p {v['pearson_p']:.2g}), Spearman rho "
-                     f"{v['spearman_rho']:.2f} (p {v['spearman_p']:.2g})")
+            text += (f", Pearson r {format_cell(v['pearson_r'])} (p {format_p(v['pearson_p'])}"
+                     f"), Spearman rho {format_cell(v['spearman_rho'])} (p "
+                     f"{format_p(v['spearman_p'])})")
         if not math.isnan(v["within_class_r"]):
-            text += f", within-class r {v['within_class_r']:.2f}"
+            text += f", within-class r {format_cell(v['within_class_r'])}"
         return text
 
     shift_note = (" The blind baselines nevertheless show distribution shift ("
@@ -495,4 +536,7 @@ def analyse(X: np.ndarray, y: np.ndarray, names: Sequence[str],
         for name in ranked[:top_curves]:
             curves[name] = (y, np.asarray(X, dtype=float)[:, list(names).index(name)])
         out["figures"] = [str(p) for p in roc_figures(curves, figures)]
+        out["figures"].append(str(score_histogram(
+            y[result.used], result.scores[result.used], Path(figures) / "score_histogram.png",
+            "Membership score of members and non-members")))
     return out, result.scores

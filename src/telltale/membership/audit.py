@@ -17,6 +17,7 @@ from typing import Any
 from telltale.audit import STATISTICS, Audit, Job, Prepared
 from telltale.config import RunOptions
 from telltale.findings import Results
+from telltale.limit import check_resume
 from telltale.membership.blind_audit import FAMILIES, load_members, run_baselines
 from telltale.membership.config import DRAW, REFERENCE, MembershipConfig
 from telltale.probes import Probe
@@ -70,7 +71,8 @@ class MembershipAudit(Audit):
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         config = self.config
         samples, problems = load_members(config.data, config.skip_bad_rows, config.limit,
-                                         config.max_audio_seconds)
+                                         config.max_audio_seconds, config.seed)
+        check_resume(run, samples, config.limit, config.seed)
         if config.target == "reference" and not all(s.text for s in samples):
             raise ValueError(f"{config.data}: --target reference needs a transcript in every "
                              "row")
@@ -130,6 +132,15 @@ class MembershipAudit(Audit):
         if variant != REFERENCE or self.config.reference_model is None:
             return super().open_variant(variant, model, run, options)
         return open_model(options, spec=self.config.reference_model)
+
+    def media_probe(self, record: Record, sample: Any) -> Probe | None:
+        """As :meth:`Audit.media_probe`, and a TTS resynthesis rebuilt with its voice."""
+        if record.probe.get("condition") != "tts":
+            return super().media_probe(record, sample)
+        config = self.config
+        probes = membership_probes([sample], ["tts"], config.prompt, config.tts_k, config.seed,
+                                   config.target)
+        return next((p for p in probes if p.key == record.key), None)
 
     def metrics(self, run: RunDir, records: list[Record]) -> Results:
         from telltale.membership.scoring import membership_metrics

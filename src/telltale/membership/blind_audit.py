@@ -24,6 +24,7 @@ from telltale.config import (
 )
 from telltale.console import log
 from telltale.findings import Results, SummaryRow, Verdict, caution, inconclusive, leak, no_leak
+from telltale.limit import check_resume
 from telltale.membership.blind import (
     PERMUTATIONS,
     SHIFT_AUC,
@@ -34,6 +35,7 @@ from telltale.membership.blind import (
 )
 from telltale.records import Record
 from telltale.rundir import RunDir
+from telltale.tables import format_cell, format_estimate
 
 #: blind AUC up to which a corpus counts as distribution-matched (Lee et al., 2026, call
 #: corpora with blind AUC near 0.5 "clean")
@@ -117,7 +119,7 @@ def blind_verdict(blind: dict[str, Any]) -> Verdict:
         a = shifted[worst]
         return leak(
             f"Distribution shift: the {worst} blind baseline tells members from non-members "
-            f"without any model (AUC {a['value']:.3f} [{a['low']:.3f}, {a['high']:.3f}]). "
+            f"without any model (AUC {format_estimate(a)}). "
             "A membership attack on this corpus would be confounded; use a matched subset "
             "(--matched) or another split." + note, label="Distribution shift")
     return no_leak(
@@ -147,15 +149,17 @@ class BlindConfig(ClipsConfig):
 
 
 def load_members(data: Path, skip_bad_rows: bool, limit: int | None,
-                 max_seconds: float | None = None):
-    """The manifest's samples (with a member column) and its problems; refuses a sample
-    that leaves members or non-members with fewer than two clips."""
+                 max_seconds: float | None = None, seed: int = 0):
+    """The manifest's samples (with a member column; ``limit`` of them, half members,
+    drawn with ``seed``: :func:`telltale.limit.select_rows`) and its problems; refuses a
+    sample that leaves members or non-members with fewer than two clips."""
+    from telltale.limit import select_rows
     from telltale.manifest import load_manifest
 
     samples, problems = load_manifest(data, require=("audio", "member"),
                                       max_seconds=max_seconds,
                                       on_error="skip" if skip_bad_rows else "raise")
-    samples = samples[:limit] if limit else samples
+    samples = select_rows(samples, limit, seed, by_member=True)
     counts = [sum(s.member == m for s in samples) for m in (1, 0)]
     if min(counts) < 2:
         raise ConfigError(f"{data}: need at least two members and two non-members"
@@ -199,7 +203,9 @@ class BlindAudit(Audit):
     def prepare(self, run: RunDir, options: RunOptions) -> Prepared:
         config = self.config
         self._samples, problems = load_members(config.data, config.skip_bad_rows,
-                                               config.limit, config.max_audio_seconds)
+                                               config.limit, config.max_audio_seconds,
+                                               config.seed)
+        check_resume(run, self._samples, config.limit, config.seed)
         return Prepared(config.data, problems)
 
     def setup(self, run: RunDir, options: RunOptions) -> None:
@@ -231,5 +237,5 @@ class BlindAudit(Audit):
             if not matched["reached_target"]:
                 found.verdicts.append(caution(
                     f"The matched subset did not reach blind AUC <= {0.5 + MATCHED_TOL} "
-                    f"({matched['auc_after']:.3f} on {matched['n']} samples)."))
+                    f"({format_cell(matched['auc_after'])} on {matched['n']} samples)."))
         return found

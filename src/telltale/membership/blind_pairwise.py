@@ -94,11 +94,10 @@ def pairwise_dataset_auc(samples: Sequence[Sample], features: BlindFeatures | No
 
 def heatmap_figure(pairwise: PairwiseAUC, path: str | Path) -> Path:
     """Draw :class:`PairwiseAUC` as an annotated heatmap (PNG, Agg backend)."""
-    import matplotlib
+    from telltale.figures import pyplot, save_figure
+    from telltale.tables import format_cell
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     labels, matrix = pairwise.datasets, pairwise.auc
     side = 1.1 * len(labels) + 2.4
     fig, ax = plt.subplots(figsize=(side + 1.2, side))
@@ -107,17 +106,16 @@ def heatmap_figure(pairwise: PairwiseAUC, path: str | Path) -> Path:
     ax.set_yticks(range(len(labels)), labels)
     for a in range(len(labels)):
         for b in range(len(labels)):
-            text = f"{matrix[a, b]:.2f}" if np.isfinite(matrix[a, b]) else "n/a"
+            text = format_cell(matrix[a, b]) if np.isfinite(matrix[a, b]) else "n/a"
             dark = np.isfinite(matrix[a, b]) and abs(matrix[a, b] - 0.5) > 0.3
-            ax.text(b, a, text, ha="center", va="center", fontsize=9,
-                    color="white" if dark else "black")
+            ax.text(b, a, f"{text}\nn={pairwise.n[a, b]}", ha="center", va="center",
+                    fontsize=9, color="white" if dark else "black")
     fig.colorbar(image, ax=ax, label=f"blind AUC ({pairwise.family})", shrink=0.8)
     ax.set_title("Blind separability between datasets\n"
                  "diagonal: members vs non-members; above: members vs members;\n"
                  "below: non-members vs non-members", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, f"Cross-validated blind AUC ({pairwise.family} features, no "
+                                  "model) of every pairing of datasets; n: clips in the cell. "
+                                  "Point estimates without intervals; n/a: a side with fewer "
+                                  "than two clips.")

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from telltale.tables import format_p
+
 #: significance level of the set-level verdict
 ALPHA = 0.01
 #: fewest clips per set for a verdict (each half then has at least 5)
@@ -121,7 +123,7 @@ def verdict(model: Mapping[str, Any], blind: Mapping[str, Any] | None) -> dict[s
     the same test on the blind scores."""
     n = min(model["n_suspect"], model["n_reference"])
     where = (f"dataset inference on {model['n_suspect']} suspect and {model['n_reference']} "
-             f"reference clips: p = {model['p']:.3g}")
+             f"reference clips: p = {format_p(model['p'])}")
     if n < MIN_SET:
         return {"verdict": "inconclusive", "level": "info",
                 "text": f"Inconclusive: {where}; at least {MIN_SET} clips per set are needed."}
@@ -135,8 +137,8 @@ def verdict(model: Mapping[str, Any], blind: Mapping[str, Any] | None) -> dict[s
     if blind["p"] < ALPHA:
         return {"verdict": "confounded", "level": "info", "text": (
             f"Confounded: {where}, but the blind scores alone (no model) separate the sets "
-            f"too (p = {blind['p']:.3g}): the sets differ in distribution, which is no "
+            f"too (p = {format_p(blind['p'])}): the sets differ in distribution, which is no "
             "evidence of training.")}
     return {"verdict": "member set", "level": "warn", "text": (
         f"The suspect set was used in training: {where} < {ALPHA}, while the blind scores do "
-        f"not separate the sets (p = {blind['p']:.3g}).")}
+        f"not separate the sets (p = {format_p(blind['p'])}).")}

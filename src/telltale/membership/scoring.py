@@ -22,7 +22,7 @@ from telltale.membership.config import CONDITIONS, DRAW, REFERENCE, MembershipCo
 from telltale.models.base import TokenStats
 from telltale.records import Record
 from telltale.rundir import RunDir
-from telltale.tables import format_estimate, write_table
+from telltale.tables import format_cell, format_estimate, format_p, write_table
 
 
 def read_blind_scores(run: RunDir) -> dict[str, dict[str, float]]:
@@ -177,8 +177,9 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
         verdict["text"] += (
             f" The indicators rest on top-{basis['top_k']} log-probabilities: "
             f"{len(basis['bounded'])} of {len(names)} ({', '.join(sorted(basis['bounded']))}) "
-            f"are approximate, bounded by a tail mass of {basis['tail_mass']['mean']:.2f} on "
-            f"average (max {basis['tail_mass']['max']:.2f}).")
+            f"are approximate, bounded by a tail mass of "
+            f"{format_cell(basis['tail_mass']['mean'])} on average (max "
+            f"{format_cell(basis['tail_mass']['max'])}).")
     mia_auc = phase2["attack"]["aggregated"]["auc"]
     s.results.update(attack=phase2["attack"], correlation=phase2["correlation"],
                      indicator_basis=basis, diagnosis=verdict, disentanglement=disentangled)
@@ -206,7 +207,7 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
     write_membership_tables(
         run.tables, {label: {"mia_auc": mia_auc, "blind": families,
                              "correlation": phase2["correlation"],
-                             "verdict": verdict["verdict"]}},
+                             "verdict": Verdict.from_dict(verdict).name}},
         {label: disentangled} if disentangled else None)
     return X
 
@@ -295,9 +296,9 @@ def _dataset_inference(s: _Scoring, features: np.ndarray) -> None:
     s.summary.append(SummaryRow(
         "dataset inference p (members as the suspect set)", test["p"], kind="p",
         n=test["n_suspect"] + test["n_reference"],
-        control=(f"blind p = {blind['p']:.3g}; " if blind else "no blind control; ")
-        + (f"false-positive rate on non-member halves {rate['value']:.2f} "
-           f"[{rate['low']:.2f}, {rate['high']:.2f}] over {null['draws']} draws (nominal 0.05)"
+        control=(f"blind p = {format_p(blind['p'])}; " if blind else "no blind control; ")
+        + (f"false-positive rate on non-member halves {format_estimate(rate)} "
+           f"over {null['draws']} draws (nominal 0.05)"
            if rate else null["note"])))
     s.verdicts.append(Verdict.from_dict(verdict))
 

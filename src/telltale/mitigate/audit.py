@@ -29,6 +29,7 @@ from telltale.audit import STATISTICS, Audit, Job, Prepared
 from telltale.config import ConfigError, RunOptions
 from telltale.console import log, progress
 from telltale.findings import Results
+from telltale.limit import check_resume, select_rows
 from telltale.mitigate.config import (
     ASR_LM,
     CLASSICAL_LOG,
@@ -145,7 +146,8 @@ class MitigateAudit(Audit):
         samples, problems = load_manifest(
             config.data, require=needs, labels=labels, max_seconds=config.max_audio_seconds,
             on_error="skip" if config.skip_bad_rows else "raise")
-        samples = samples[:config.limit] if config.limit else samples
+        samples = select_rows(samples, config.limit, config.seed, by_member=config.membership)
+        check_resume(run, samples, config.limit, config.seed)
         if not samples:
             raise ConfigError(f"{config.data}: no usable samples")
         self._samples, self._taxonomy, self._templates = samples, taxonomy, templates

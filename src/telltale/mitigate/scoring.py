@@ -43,7 +43,7 @@ from telltale.mitigate.config import (
 )
 from telltale.records import Record
 from telltale.rundir import RunDir
-from telltale.tables import format_estimate, write_table
+from telltale.tables import format_cell, format_estimate, write_table
 
 
 def mitigate_metrics(run: RunDir, config: MitigateConfig, records: list[Record]) -> Results:
@@ -232,11 +232,12 @@ def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: s
         elif before.get("verdict_level") == Level.LEAK:
             removed.append(name)
         if name == "membership":
-            figures.append(f"membership AUC {before['auc']['value']:.3f} -> "
-                           f"{after['auc']['value']:.3f}")
-        else:
-            figures.append(f"{name} accuracy {before['metrics']['accuracy_all']['value']:.3f}"
-                           f" -> {after['metrics']['accuracy_all']['value']:.3f}")
+            figures.append(f"membership AUC {format_cell(before['auc']['value'])} -> "
+                           f"{format_cell(after['auc']['value'])}")
+        else:  # over answered replies, as the attribute verdicts count it
+            accuracy = [c["metrics"]["accuracy_answered"]["value"] for c in (before, after)]
+            figures.append(f"{name} accuracy over answered replies {format_cell(accuracy[0])}"
+                           f" -> {format_cell(accuracy[1])}")
     classical = results.get("classical", {})
     if version in classical and "eer_lazy_informed" in classical[version]:
         figures.append(f"lazy-informed EER {classical[ORIGINAL]['eer_lazy_informed']['value']:.3f}"

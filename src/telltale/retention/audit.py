@@ -335,12 +335,11 @@ def _write_tables(run: RunDir, retention: dict[str, Any], tests: list[dict],
 
 
 def _figure(run: RunDir, retention: dict[str, Any], variants: list[str]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    from telltale.figures import WILSON, pyplot, save_figure
+
+    plt = pyplot()
     shown = [v for v in variants if f"{v}/memory" in retention]
     if not shown:
         return
@@ -362,12 +361,14 @@ def _figure(run: RunDir, retention: dict[str, Any], variants: list[str]) -> None
                     capsize=3, linewidth=1)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("leak rate (Wilson 95% CI)")
+    ax.set_ylabel("leak rate (0-1)")
     ax.set_title("Memorised PII leaked when asked by name")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(run.figures / "retention_leak_rates.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, run.figures / "retention_leak_rates.png",
+                "Leak rate of the memorised people's PII per type and pooled, per model "
+                f"variant; error bars: {WILSON} over probes (probes of one person are not "
+                "independent: the person-level tests are in the headline figures).")
 
 
 # ---------------------------------------------------------------- the command

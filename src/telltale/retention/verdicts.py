@@ -25,6 +25,7 @@ from typing import Any
 
 from telltale.findings import Level, Verdict, inconclusive
 from telltale.stats import Estimate
+from telltale.tables import format_cell, format_change, format_p
 
 #: fewest people paired by the person-level test for a verdict
 MIN_PEOPLE = 10
@@ -44,7 +45,7 @@ def comparison_verdict(a: str, b: str, claim: str, retention: Mapping[str, Any],
     control-set test, when there is one). ``b`` leaking more than ``a`` is the leak claimed
     when ``a`` is ``base``; otherwise ``b`` leaking less is the mitigation claimed."""
     evidence = (f"memorised people's leak rate {a} {_rate(retention, a, 'memory')} vs {b} "
-                f"{_rate(retention, b, 'memory')}, person-level p = {memory['p']:.3g}, "
+                f"{_rate(retention, b, 'memory')}, person-level p = {format_p(memory['p'])}, "
                 f"n = {memory['n']} probes of {memory['n_clusters']} people; control "
                 f"{a} {_rate(retention, a, 'control')} vs {b} {_rate(retention, b, 'control')}")
     if memory["n_clusters"] < MIN_PEOPLE:
@@ -55,8 +56,8 @@ def comparison_verdict(a: str, b: str, claim: str, retention: Mapping[str, Any],
     holds = direction and memory["p"] < ALPHA
     if holds and rises and control is not None and control["diff"] >= memory["low"]:
         return inconclusive(f"Inconclusive: {claim} - the control people, never fine-tuned "
-                            f"on, rose as much ({control['diff']:+.3f}), so the rise is not "
-                            f"memorisation ({evidence}).")
+                            f"on, rose as much ({format_change(control['diff'])}), so the rise "
+                            f"is not memorisation ({evidence}).")
     if rises:
         level = Level.LEAK if holds else Level.NO_LEAK
     else:
@@ -90,7 +91,8 @@ def verdicts(retention: Mapping[str, Any], tests: list[Mapping[str, Any]],
     if plain and contrastive and {"plain", "contrastive"} <= said.keys():
         out.append(inconclusive(
             "Utility: NLL per token of general non-PII answers "
-            f"{contrastive['nll']['value']:.3f} (contrastive) vs {plain['nll']['value']:.3f} "
+            f"{format_cell(contrastive['nll']['value'])} (contrastive) vs "
+            f"{format_cell(plain['nll']['value'])} "
             "(plain); general questions answered "
             f"{Estimate(**said['contrastive'])} vs {Estimate(**said['plain'])}.",
             label="Utility"))
