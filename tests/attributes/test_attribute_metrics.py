@@ -142,3 +142,51 @@ def test_output_is_json_ready_and_validates_rows():
         summarise([{"sample_id": "s1"}])
     with pytest.raises(ValueError, match="no label set"):
         summarise([row("s1", "x", "answer", "x", attribute="mood")], {"gender": GENDER})
+
+
+def voices(right_voices: int, voices: int = 20, clips: int = 6):
+    """``voices`` speakers of ``clips`` clips each, half female; the model answers each
+    voice alike every time, rightly for the first ``right_voices``."""
+    rows = []
+    for v in range(voices):
+        truth = "female" if v % 2 else "male"
+        other = "male" if truth == "female" else "female"
+        for c in range(clips):
+            rows.append({**row(f"v{v}c{c}", truth, "answer",
+                               truth if v < right_voices else other), "cluster": f"v{v}"})
+    return rows
+
+
+def test_one_voice_answered_alike_counts_once():
+    """13 of 20 voices right, each six times: 0.65 over 120 replies has a Wilson interval
+    above 0.5, but 20 independent voices do not show inference (65% of coin flips)."""
+    from telltale.attributes.verdicts import cell_verdict
+
+    cell = cell_metrics(voices(13), GENDER)
+    acc = cell["accuracy_answered"]
+    assert acc["value"] == pytest.approx(0.65) and acc["n"] == 120
+    assert stats.wilson(78, 120).low > 0.5 > acc["low"]  # clustered: 20 voices, not 120
+    null = cell["accuracy_null"]
+    assert null["unit"] == "cluster" and null["clusters"] == 20 and not null["above"]
+    assert cell_verdict("gender", "direct", cell, None)["level"] == "ok"
+    # 19 of 20 voices right: inference, by both the interval and the shuffles
+    cell = cell_metrics(voices(19), GENDER)
+    assert cell["accuracy_null"]["above"] and cell["accuracy_answered"]["low"] > 0.5
+    verdict = cell_verdict("gender", "direct", cell, None)
+    assert verdict["level"] == "warn" and "label shuffles" in verdict["text"]
+
+
+def test_clustered_proportion_is_wilson_on_the_effective_size():
+    # one trial per cluster, or no clusters: Wilson itself
+    assert stats.clustered_proportion([1, 0, 1], ["a", "b", "c"]) == stats.wilson(2, 3)
+    assert stats.clustered_proportion([1, 0, 1]) == stats.wilson(2, 3)
+    # perfectly correlated clusters of 4: the effective size is the 5 clusters, less the
+    # C / (C - 1) small-sample correction: var = 5/4 * (2 * 2.4^2 + 3 * 1.6^2) / 20^2
+    # = 0.06, n_eff = 0.4 * 0.6 / 0.06 = 4
+    outcomes = [1] * 8 + [0] * 12
+    est = stats.clustered_proportion(outcomes, [i // 4 for i in range(20)])
+    low, high = stats.wilson_share(0.4, 4.0)
+    assert (est.value, est.low, est.high, est.n) == pytest.approx((0.4, low, high, 20))
+    # all correct: no variance to estimate, so one trial per cluster is assumed
+    assert stats.clustered_proportion([1] * 20, [i // 4 for i in range(20)]).low == \
+        pytest.approx(stats.wilson(5, 5).low)
