@@ -44,7 +44,32 @@ def test_a_defence_that_leaves_a_leak_says_which(config):
     assert "leaks remain: membership" in verdict["text"]
     assert "no longer shown: gender inference (" in verdict["text"]
     assert "membership AUC 0.950 -> 0.800" in verdict["text"]
-    assert "WER 0.500 -> 0.600" in verdict["text"]
+    assert "WER with a held-out task LM 0.500 -> 0.600" in verdict["text"]
+
+
+def test_an_auc_far_below_chance_is_a_signal_not_privacy(config):
+    """0.206 on 40 clips (issue 24) was the "most private" defence by "lower: more
+    private"; beyond its label-shuffle band it tells members apart the other way round."""
+    from telltale.mitigate.verdicts import membership_verdict
+
+    below = {"auc": _est(0.206, 0.08, 0.358, 40),
+             "null": {"band": [0.31, 0.69], "p_shift": 1.0, "p_below": 1 / 31,
+                      "above": False, "below": True, "n_permutations": 30, "unit": "clip"}}
+    verdict = membership_verdict("membership, pitch", below, (20, 20))
+    assert verdict["level"] == "caution" and "other way round" in verdict["text"]
+    results = _results(0.206, "caution", "ok")
+    results["membership"]["mcadams"].update(below)
+    headline = _defence_verdict(results, config, "mcadams")
+    assert headline["level"] == "caution"
+    assert "other way round, below chance: membership" in headline["text"]
+    assert "0.950 -> 0.206 (below chance" in headline["text"]
+    # within its band, an AUC below 0.5 is no signal; above it, a leak; no band, no verdict
+    within = {**below, "null": {**below["null"], "below": False, "p_below": 0.2}}
+    assert membership_verdict("m", within, (20, 20))["level"] == "ok"
+    above = {"auc": _est(0.8, 0.6, 0.9), "null": {**below["null"], "above": True,
+                                                  "below": False}}
+    assert membership_verdict("m", above, (20, 20))["level"] == "warn"
+    assert membership_verdict("m", {"auc": above["auc"]}, (20, 20))["level"] == "info"
 
 
 def test_a_defence_that_removes_every_leak_shown(config):

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from telltale.findings import caution
+
 #: fewest labelled answers for a verdict on one attribute x mode
 MIN_ANSWERED = 20
 #: share of unparsed replies above which a cell's accuracy is flagged as unreliable
@@ -71,14 +73,32 @@ def cell_verdict(attribute: str, mode: str, real: Mapping[str, Any],
     return verdict
 
 
-def parse_health(metrics: Mapping[str, Any], records: Iterable[Any]) -> list[dict[str, str]]:
-    """A warning per attribute x mode x condition whose unparsed share exceeds
-    :data:`UNPARSED_WARN`, quoting one unparsed reply."""
-    examples: dict[tuple[str, str, str], str] = {}
+def unparsed_warning(where: str, cell: Mapping[str, Any], example: str
+                     ) -> dict[str, Any] | None:
+    """A caution where more than :data:`UNPARSED_WARN` of a cell's replies could not be
+    parsed (``cell``: :func:`~telltale.attributes.metrics.cell_metrics`), quoting one."""
+    share = cell["unparsed"] / cell["n"] if cell["n"] else 0.0
+    if share <= UNPARSED_WARN:
+        return None
+    return caution(f"{where}: {_pct(share)} of {cell['n']} replies could not be parsed (e.g. "
+                   f"{example!r}); its accuracy counts them as wrong. Check the prompt or "
+                   "score with --judge.").to_dict()
+
+
+def first_unparsed(records: Iterable[Any], **probe: Any) -> str:
+    """The first unparsed reply (80 characters) among ``records`` whose probe has every
+    coordinate of ``probe``, or ""."""
     for rec in records:
-        if rec.parsed.get("status") == "unparsed":
-            cell = (rec.probe["attribute"], rec.probe["mode"], rec.probe["condition"])
-            examples.setdefault(cell, (rec.output or "").strip()[:80])
+        if rec.parsed.get("status") == "unparsed" and all(
+                rec.probe.get(k) == v for k, v in probe.items()):
+            return (rec.output or "").strip()[:80]
+    return ""
+
+
+def parse_health(metrics: Mapping[str, Any], records: Iterable[Any]) -> list[dict[str, Any]]:
+    """A caution per attribute x mode x condition whose unparsed share exceeds
+    :data:`UNPARSED_WARN` (:func:`unparsed_warning`)."""
+    records = list(records)
     warnings = []
     for attribute, modes in metrics.items():
         for mode, conditions in modes.items():
@@ -86,13 +106,10 @@ def parse_health(metrics: Mapping[str, Any], records: Iterable[Any]) -> list[dic
                 continue
             for condition in ("original", "silence"):
                 cell = conditions.get(condition)
-                if cell is None:
-                    continue
-                share = cell["unparsed"] / cell["n"] if cell["n"] else 0.0
-                if share > UNPARSED_WARN:
-                    sample = examples.get((attribute, mode, condition), "")
-                    warnings.append({"level": "warn", "label": "Caution", "text": (
-                        f"{attribute} ({mode}, {condition}): {_pct(share)} of {cell['n']} "
-                        f"replies could not be parsed (e.g. {sample!r}); its accuracy counts "
-                        "them as wrong. Check the prompt or score with --judge.")})
+                example = first_unparsed(records, attribute=attribute, mode=mode,
+                                         condition=condition) if cell else ""
+                warning = cell and unparsed_warning(f"{attribute} ({mode}, {condition})",
+                                                    cell, example)
+                if warning:
+                    warnings.append(warning)
     return warnings

@@ -46,7 +46,6 @@ from telltale.rundir import RunDir
 ORIGINAL = "original"
 DEFENDED_LOG = "defended.jsonl"
 CLASSICAL_LOG = "classical.jsonl"
-ASR_LM = "asr_lm.arpa"
 
 
 @dataclass(frozen=True)
@@ -118,20 +117,24 @@ def _defend_one(task: tuple[str, str, str | None, str | None, str, int, str]) ->
     return entry
 
 
-def _listen_one(task: tuple[str, str, str, str, str | None, str]) -> dict[str, Any]:
-    """Speaker embedding and recogniser hypothesis of one clip (runs in a worker); the
-    entry keeps the clip's speaker and reference transcript, so scoring needs no manifest."""
+def _listen_one(task: tuple[str, str, str, str, str | None, str, str | None]
+                ) -> dict[str, Any]:
+    """Speaker embedding and recogniser hypotheses of one clip (runs in a worker): with
+    the held-out task language model ``lm`` and with the generic one. The entry keeps the
+    clip's speaker, gender and reference transcript, so scoring needs no manifest."""
     from telltale.media.audio import load_audio
     from telltale.mitigate.asr import transcribe
     from telltale.mitigate.speaker import embed
 
-    version, sample_id, path, lm, speaker, reference = task
+    version, sample_id, path, lm, speaker, reference, gender = task
     entry: dict[str, Any] = {"version": version, "id": sample_id, "speaker": speaker,
-                             "reference": reference, "embedding": None, "hypothesis": None,
+                             "gender": gender, "reference": reference, "embedding": None,
+                             "hypothesis": None, "hypothesis_generic": None, "lm": Path(lm).name,
                              "error": None}
     try:
         audio = load_audio(path)
         entry["hypothesis"] = transcribe(audio, lm)
+        entry["hypothesis_generic"] = transcribe(audio, None)
         entry["embedding"] = [round(float(v), 6) for v in embed(audio)]
     except (ValueError, OSError) as exc:
         entry["error"] = f"{version} clip of sample {sample_id}: {exc}"
@@ -224,13 +227,14 @@ class MitigateAudit(Audit):
 
     def _listen(self, run: RunDir, jobs: int) -> None:
         """Speaker embeddings and recogniser transcripts of every version of every clip."""
-        from telltale.mitigate.asr import write_task_lm
+        from telltale.mitigate.asr import heldout_lms
 
-        lm = run.path / ASR_LM
-        if not lm.exists():
-            write_task_lm([s.text or "" for s in self._samples], lm)
+        # each clip decoded with a model of transcripts that are not its own (asr.py)
+        lms = heldout_lms({s.id: s.text or "" for s in self._samples}, run.path,
+                          seed=self.config.seed)
         defended = self.defended(run)
-        tasks = [(version, s.id, str(media), str(lm), _speaker(s), s.text or "")
+        tasks = [(version, s.id, str(media), str(lms[s.id]), _speaker(s), s.text or "",
+                  s.labels.get("gender") or s.extra.get("gender") or None)
                  for version in self.config.versions() for s in self._samples
                  if (media := (s.media if version == ORIGINAL
                                else defended.get((version, s.id)))) is not None
