@@ -26,9 +26,9 @@ only the labels change. Verdicts, each read exactly as the audit reads it:
 Two shortcuts leave every verdict as the audit would give it: a membership AUC's refit
 bootstrap (200 replicates) is computed only where its label-shuffle band already calls it
 above or below chance, since the verdict needs both (and on the first ``--coverage``
-draws, to measure the interval's coverage); a blind family's label shuffles only where its
-AUC reaches 0.6, below which it cannot be shifted; the blind baselines of the membership
-verdict only where the MIA signal stands.
+draws, to measure the interval's coverage); the blind families' label shuffles only where
+some family's AUC reaches 0.6, below which none can be shifted; the blind baselines of the
+membership verdict only where the MIA signal stands.
 """
 
 from __future__ import annotations
@@ -146,8 +146,9 @@ def condition_draw(condition: str, k: int) -> dict[str, Any]:
 
 
 def blind_results(y: np.ndarray, permutations: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every blind family on draw labels ``y``; label shuffles only where the AUC reaches
-    :data:`~telltale.membership.blind.SHIFT_AUC` (below it no band can make a shift)."""
+    """Every blind family on draw labels ``y``; label shuffles only where some family
+    reaches :data:`~telltale.membership.blind.SHIFT_AUC` (below it no band can make a
+    shift)."""
     from telltale.membership import blind as b
 
     features = DATA["blind"]
@@ -156,13 +157,15 @@ def blind_results(y: np.ndarray, permutations: int) -> tuple[dict[str, Any], dic
     families = [*b._available(features, rows), "combined"]
     results, scores = {}, {}
     for family in families:
-        values = b.oof_scores(features, family, rows, y, groups=groups)
-        results[family] = b.summarize_scores(y, values)
-        if results[family]["auc"]["value"] >= b.SHIFT_AUC:
+        scores[family] = b.oof_scores(features, family, rows, y, groups=groups)
+        results[family] = b.summarize_scores(y, scores[family])
+    if any(r["auc"]["value"] >= b.SHIFT_AUC for r in results.values()):
+        # every family's shuffles: the largest on each is the null of "some family"
+        for family in families:
             results[family]["null"] = b.permutation_null(
                 features, family, rows, y, results[family]["auc"]["value"], permutations,
                 n_jobs=1)
-        scores[family] = values
+        b.add_familywise(results)
     return results, scores
 
 

@@ -164,7 +164,26 @@ def summarise_null(null: np.ndarray, observed: float, alpha: float = ALPHA,
             "sd": float(null.std(ddof=1)) if b > 1 else 0.0, "band": band,
             "p_shift": p_shift, "p_below": p_below, "alpha": alpha,
             "above": bool(p_shift <= alpha), "below": bool(p_below <= alpha),
-            "unit": unit, "clusters": clusters}
+            "unit": unit, "clusters": clusters,
+            "values": [round(float(v), 6) for v in null]}
+
+
+def familywise(nulls: dict[str, dict[str, Any]], observed: dict[str, float],
+               alpha: float = ALPHA) -> dict[str, float]:
+    """Family-wise one-sided p-values of several statistics shuffled with the *same*
+    labels (the max-statistic permutation test: Westfall & Young, 1993, "Resampling-based
+    multiple testing", algorithm 2.8): each observed value against the largest of the
+    statistics on every shuffle. A claim that *any* of them is above chance (a shift in
+    some blind family) then errs with probability at most ``alpha`` in all, where separate
+    tests at ``alpha`` would err up to once per statistic. ``nulls`` hold ``values`` (from
+    :func:`label_shuffle_null` with one seed), ``observed`` the values they are read
+    against; returns name -> p."""
+    names = [n for n in nulls if nulls[n].get("values")]
+    if not names:
+        return {}
+    largest = np.max(np.array([nulls[n]["values"] for n in names]), axis=0)
+    return {n: float((1 + np.sum(largest >= observed[n] - 1e-12)) / (1 + largest.size))
+            for n in names}
 
 
 def refit_bootstrap(statistic: Statistic, payload: Any, y: Any, n_boot: int = REFIT_BOOT,

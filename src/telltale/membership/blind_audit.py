@@ -127,8 +127,8 @@ def blind_verdict(blind: dict[str, Any]) -> dict[str, str]:
             "(--matched) or another split." + note)}
     return {"level": "ok", "label": "No shift", "text": (
         "No distribution shift detected by the blind baselines (every AUC below "
-        f"{SHIFT_AUC}, or its CI or label-shuffle band includes it); a membership attack on "
-        "this corpus can be read as memorisation." + note)}
+        f"{SHIFT_AUC}, or within what label shuffles give the largest family); a "
+        "membership attack on this corpus can be read as memorisation." + note)}
 
 
 @dataclass(frozen=True)
