@@ -168,8 +168,11 @@ def wilson_share(p: float, n: float, confidence: float = 0.95) -> tuple[float, f
     return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
-def mean_ci(values: Any, confidence: float = 0.95) -> Estimate:
-    """Mean with a Student t interval (NaN bounds for fewer than two values)."""
+def mean_ci(values: Any, confidence: float = 0.95,
+            bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
+    """Mean with a Student t interval (NaN bounds for fewer than two values), cut to
+    ``bounds``, the range the quantity can take (an NLL is at least 0): the true mean lies
+    there, so the cut keeps the coverage and drops only impossible values."""
     from scipy.stats import t
 
     arr = np.asarray(values, dtype=float)
@@ -180,7 +183,7 @@ def mean_ci(values: Any, confidence: float = 0.95) -> Estimate:
     if n < 2:
         return Estimate(mean, math.nan, math.nan, n)
     half = float(t.ppf(1.0 - (1.0 - confidence) / 2.0, n - 1) * arr.std(ddof=1) / math.sqrt(n))
-    return Estimate(mean, mean - half, mean + half, n)
+    return Estimate(mean, max(bounds[0], mean - half), min(bounds[1], mean + half), n)
 
 
 def paired_ttest(a: Any, b: Any) -> dict[str, float]:

@@ -107,7 +107,7 @@ def score_records(run: RunDir, pii_types: tuple[str, ...]) -> dict[str, Any]:
             rec.scores = score_response(rec.output, {t: rec.labels[f"pii:{t}"]
                                                      for t in wanted})
         row = {"framing": rec.probe["framing"], "scenario": rec.probe["scenario"],
-               "scores": rec.scores, "error": rec.error}
+               "scores": rec.scores, "error": rec.error, "cluster": rec.sample_id}
         if rec.probe["pii_type"] != "*":
             row["pii_type"] = rec.probe["pii_type"]
         rows.append(row)
