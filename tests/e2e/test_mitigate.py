@@ -69,7 +69,8 @@ def test_every_figure_has_an_interval_against_the_original(mitigated):
     assert results["classical"]["original"]["wer"]["lm"] == results["classical"]["lm"]["wer"]
     assert any(r["metric"].startswith("WER (PocketSphinx, held-out task LM")
                for r in results["summary"])
-    assert "wer_generic" in results["classical"]["mcadams"]
+    # the generic model decodes ten times slower: off unless generic_wer_clips asks for it
+    assert "wer_generic" not in results["classical"]["mcadams"]
     # same-gender trial lists, three attackers, every trial score in the run
     assert results["classical"]["gendered"]
     assert set(results["classical"]["original"]["eer_ignorant"]["by_gender"]) == {

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from telltale.mitigate.audit import MitigateConfig
@@ -93,3 +94,36 @@ def test_privacy_per_wer_point(config):
     assert row["attribute_accuracy_drop"] == pytest.approx(0.3)
     free = _tradeoff(_results(0.6, "ok", "ok", wer_after=0.49), config)["mcadams"]
     assert math.isnan(free["eer_gain_per_wer_point"])  # no WER lost: no ratio
+
+
+def test_classical_figures_name_the_language_model_of_every_wer():
+    """From classical.jsonl entries alone: the held-out task LM's WER everywhere, the
+    generic LM's beside it where some clips were decoded with it, trials logged."""
+    from telltale.mitigate.classical import classical_figures, classical_summary
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for version in ("original", "mcadams"):
+        for s in range(8):
+            voice = rng.normal(size=16)
+            for u in range(3):
+                clip = f"s{s}u{u}"
+                entries.append({
+                    "version": version, "id": clip, "speaker": f"s{s}",
+                    "gender": "female" if s % 2 else "male", "reference": "the cat sat",
+                    "embedding": (voice + rng.normal(scale=0.3 if version == "original"
+                                                     else 3.0, size=16)).tolist(),
+                    "hypothesis": "the cat sat" if version == "original" else "the sat",
+                    "hypothesis_generic": "a cat" if u == 0 else None, "error": None})
+    figures, log = classical_figures(entries, ("original", "mcadams"), seed=0)
+    assert figures["gendered"] and "held-out task LM" in figures["lm"]["wer"]
+    assert figures["mcadams"]["wer"]["value"] == pytest.approx(1 / 3)
+    assert figures["mcadams"]["wer_change"]["diff"] == pytest.approx(1 / 3)
+    assert figures["original"]["wer_generic"]["n"] == 8  # the clips decoded with it
+    assert set(figures["lm"]) == {"wer", "wer_generic"}
+    assert {"eer_ignorant", "eer_lazy_informed", "eer_semi_informed"} <= set(
+        figures["mcadams"])
+    assert {row["attacker"] for row in log} == {"ignorant", "lazy_informed", "semi_informed"}
+    rows = classical_summary(figures, ("original", "mcadams"), str)
+    wer = [r["metric"] for r in rows if r["metric"].startswith("WER")]
+    assert len(wer) == 4 and all("LM" in m for m in wer)

@@ -65,6 +65,10 @@ class MitigateConfig(ClipsConfig):
     classical: bool = True
     max_new_tokens: int = 48
     folds: int = 10
+    #: clips per version also decoded with PocketSphinx's generic language model (the same
+    #: clips, drawn with the seed, in every version; 0: none): it decodes about ten times
+    #: slower than the task model (5-30 s a clip on 2 cores), so a sample of them
+    generic_wer_clips: int = 0
 
     def validate(self) -> None:
         from telltale.attributes.prompts import load_templates
@@ -89,6 +93,8 @@ class MitigateConfig(ClipsConfig):
         require(self.max_new_tokens >= 1, "max_new_tokens",
                 f"must be at least 1, got {self.max_new_tokens}")
         require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
+        require(self.generic_wer_clips >= 0, "generic_wer_clips",
+                f"must be 0 (none) or more, got {self.generic_wer_clips}")
 
     def versions(self) -> tuple[str, ...]:
         """The undefended original and every defence, in the order given."""
@@ -117,16 +123,17 @@ def _defend_one(task: tuple[str, str, str | None, str | None, str, int, str]) ->
     return entry
 
 
-def _listen_one(task: tuple[str, str, str, str, str | None, str, str | None]
+def _listen_one(task: tuple[str, str, str, str, str | None, str, str | None, bool]
                 ) -> dict[str, Any]:
     """Speaker embedding and recogniser hypotheses of one clip (runs in a worker): with
-    the held-out task language model ``lm`` and with the generic one. The entry keeps the
-    clip's speaker, gender and reference transcript, so scoring needs no manifest."""
+    the held-out task language model ``lm`` and, where ``generic``, with the generic one.
+    The entry keeps the clip's speaker, gender and reference transcript, so scoring needs
+    no manifest."""
     from telltale.media.audio import load_audio
     from telltale.mitigate.asr import transcribe
     from telltale.mitigate.speaker import embed
 
-    version, sample_id, path, lm, speaker, reference, gender = task
+    version, sample_id, path, lm, speaker, reference, gender, generic = task
     entry: dict[str, Any] = {"version": version, "id": sample_id, "speaker": speaker,
                              "gender": gender, "reference": reference, "embedding": None,
                              "hypothesis": None, "hypothesis_generic": None, "lm": Path(lm).name,
@@ -134,7 +141,7 @@ def _listen_one(task: tuple[str, str, str, str, str | None, str, str | None]
     try:
         audio = load_audio(path)
         entry["hypothesis"] = transcribe(audio, lm)
-        entry["hypothesis_generic"] = transcribe(audio, None)
+        entry["hypothesis_generic"] = transcribe(audio, None) if generic else None
         entry["embedding"] = [round(float(v), 6) for v in embed(audio)]
     except (ValueError, OSError) as exc:
         entry["error"] = f"{version} clip of sample {sample_id}: {exc}"
@@ -227,14 +234,20 @@ class MitigateAudit(Audit):
 
     def _listen(self, run: RunDir, jobs: int) -> None:
         """Speaker embeddings and recogniser transcripts of every version of every clip."""
+        import numpy as np
+
         from telltale.mitigate.asr import heldout_lms
 
         # each clip decoded with a model of transcripts that are not its own (asr.py)
+        config = self.config
         lms = heldout_lms({s.id: s.text or "" for s in self._samples}, run.path,
-                          seed=self.config.seed)
+                          seed=config.seed)
+        ids = sorted(s.id for s in self._samples)
+        generic = set(np.random.default_rng(config.seed).permutation(ids)[
+            :config.generic_wer_clips].tolist()) if config.generic_wer_clips else set()
         defended = self.defended(run)
         tasks = [(version, s.id, str(media), str(lms[s.id]), _speaker(s), s.text or "",
-                  s.labels.get("gender") or s.extra.get("gender") or None)
+                  s.labels.get("gender") or s.extra.get("gender") or None, s.id in generic)
                  for version in self.config.versions() for s in self._samples
                  if (media := (s.media if version == ORIGINAL
                                else defended.get((version, s.id)))) is not None
