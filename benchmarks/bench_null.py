@@ -118,7 +118,8 @@ def membership_draw(k: int, X: np.ndarray | None = None, key: str = "membership"
     used = result.used
     # the rule this replaces: the bootstrap of fixed out-of-fold scores above 0.5
     fixed = stats.roc_auc(y[used], result.scores[used], n_boot=1000, seed=0)
-    out = _signal([X], y, result.auc.value, result.null, k < DATA["coverage"])
+    coverage = key == "membership" and k < DATA["coverage"]
+    out = _signal([X], y, result.auc.value, result.null, coverage)
     auc = stats.Estimate(result.auc.value, out.get("low", result.auc.value),
                          out.get("high", result.auc.value), int(y.size))
     blind, correlations = {}, {}
@@ -412,13 +413,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--di-draws", type=int, default=2000,
                         help="draws of dataset inference's model test alone (cheap)")
-    parser.add_argument("--coverage", type=int, default=100,
+    parser.add_argument("--coverage", type=int, default=50,
                         help="draws whose membership refit interval is always computed")
     parser.add_argument("--blackbox", type=Path, help="membership run with the black-box "
                                                       "method on the 120 non-members")
     parser.add_argument("--mitigate", type=Path, help="mitigation run on the 120 non-members")
-    parser.add_argument("--verdicts", default="membership,silence,noise,tts,blind,dataset,"
-                                              "gender,accent,blackbox,mitigate")
+    parser.add_argument("--verdicts", default="membership,silence,noise,blind,dataset,"
+                                              "gender,accent,blackbox,mitigate",
+                        help="add tts for the resynthesised condition (three attacks a draw)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
     args.verdicts = set(args.verdicts.split(","))
