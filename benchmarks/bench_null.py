@@ -17,6 +17,7 @@ only the labels change. Verdicts, each read exactly as the audit reads it:
   120 non-members with ``--methods indicators,blackbox``);
 - ``blind``: "Distribution shift";
 - ``dataset``: dataset inference's "member set" (the model's test alone on ``--di-draws``);
+- ``disclosure``: a leak found on forms whose PII no reply holds (:func:`disclosure_draw`);
 - ``gender``, ``accent``: "the model infers it from the voice" (direct prompt): here the
   *truth* is drawn, each speaker's label dealt to a random speaker (``default_rng(1000 +
   k)``), since an attribute does not depend on membership;
@@ -271,6 +272,32 @@ def mitigate_draw(k: int) -> dict[str, Any]:
     return out
 
 
+#: replies full of PII (the scorer's test replies), scored against forms they never saw
+REPLIES = ("tests/disclosure/pii_responses.jsonl", "tests/disclosure/pii_classes.jsonl")
+DISCLOSURE_FORMS = 30
+
+
+def disclosure_draw(k: int) -> dict[str, Any]:
+    """The disclosure verdict on forms whose PII no reply holds: the 142 written replies
+    of the scorer's tests (full of other people's SSNs, phones, names and dates) dealt to
+    30 forms of fresh synthetic identities (``make_identities(30, seed=1000 + k)``),
+    scored for the default PII types. Any leak found is the scorer's false positive."""
+    from telltale.corpus.identities import make_identities
+    from telltale.disclosure.audit import DEFAULT_TYPES
+    from telltale.disclosure.scoring import score_response, summarise
+    from telltale.disclosure.verdicts import disclosure_verdicts
+
+    people = make_identities(DISCLOSURE_FORMS, seed=1000 + k)
+    rows = [{"framing": "direct", "scenario": "hiring", "cluster": f"form{i % len(people)}",
+             "scores": score_response(reply, people[i % len(people)].targets(DEFAULT_TYPES)),
+             "error": None} for i, reply in enumerate(DATA["replies"])]
+    data = summarise(rows)
+    overall = disclosure_verdicts(data)[0]
+    return {"verdict": "disclosure", "k": k, "leaked": data["overall"]["leaked"],
+            "partial": data["overall"]["partial"], "leak": overall["level"] == "warn",
+            "full_leak": data["overall"]["leaked"] > 0}
+
+
 def run_task(task: tuple[str, int]) -> dict[str, Any]:
     name, k = task
     started = time.perf_counter()
@@ -284,6 +311,8 @@ def run_task(task: tuple[str, int]) -> dict[str, Any]:
         result = dataset_draw(k)
     elif name == "mitigate":
         result = mitigate_draw(k)
+    elif name == "disclosure":
+        result = disclosure_draw(k)
     else:
         result = attribute_draw(name, k)
     result["seconds"] = round(time.perf_counter() - started, 2)
@@ -335,6 +364,8 @@ def summarise(draws: list[dict[str, Any]]) -> dict[str, Any]:
             entry["old_rule_fixed_bootstrap"] = rate(sum(r["fixed_rule"] for r in rows),
                                                      len(rows), 0.05)
             out["dataset"] = rate(sum(r["dataset"]["leak"] for r in rows), len(rows), 0.01)
+        if name == "disclosure":
+            entry["full_leak"] = rate(sum(r["full_leak"] for r in rows), len(rows), 0.05)
         if name in ("gender", "accent"):
             entry["old_rule_wilson"] = rate(sum(r["wilson_rule"] for r in rows), len(rows),
                                             0.025)
@@ -373,6 +404,9 @@ def load(args: argparse.Namespace) -> None:
         DATA["blind"] = extract_features(chosen, n_jobs=args.jobs)
         cache.write_bytes(pickle.dumps(DATA["blind"]))
     DATA["attributes"] = attribute_rows(RunDir(args.demo / "attributes"), set(ids))
+    root = Path(__file__).resolve().parent.parent
+    DATA["replies"] = [json.loads(line)["response"] for name in REPLIES
+                       for line in (root / name).read_text().splitlines() if line.strip()]
     if args.blackbox:
         recs = {r.sample_id: r for r in RunDir(args.blackbox).records()
                 if r.probe["condition"] == "original" and r.error is None}
@@ -396,7 +430,8 @@ def load(args: argparse.Namespace) -> None:
 def tasks(args: argparse.Namespace) -> list[tuple[str, int]]:
     conditions = [c for c in ("silence", "noise", "tts")
                   if c in DATA["membership"]["matrices"] and c in args.verdicts]
-    names = [v for v in ("membership", "blind", "gender", "accent") if v in args.verdicts]
+    names = [v for v in ("membership", "blind", "gender", "accent", "disclosure")
+             if v in args.verdicts]
     names += conditions
     names += ["blackbox"] if args.blackbox and "blackbox" in args.verdicts else []
     names += ["mitigate"] if args.mitigate and "mitigate" in args.verdicts else []
@@ -419,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "method on the 120 non-members")
     parser.add_argument("--mitigate", type=Path, help="mitigation run on the 120 non-members")
     parser.add_argument("--verdicts", default="membership,silence,noise,blind,dataset,"
-                                              "gender,accent,blackbox,mitigate",
+                                              "gender,accent,blackbox,mitigate,disclosure",
                         help="add tts for the resynthesised condition (three attacks a draw)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
