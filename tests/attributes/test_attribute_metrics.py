@@ -190,3 +190,13 @@ def test_clustered_proportion_is_wilson_on_the_effective_size():
     # all correct: no variance to estimate, so one trial per cluster is assumed
     assert stats.clustered_proportion([1] * 20, [i // 4 for i in range(20)]).low == \
         pytest.approx(stats.wilson(5, 5).low)
+
+
+def test_answers_against_the_truth_beyond_chance_are_a_caution():
+    from telltale.attributes.verdicts import cell_verdict
+
+    # every voice answered with the other gender: accuracy 0, far below its shuffled band
+    cell = cell_metrics(voices(0), GENDER)
+    assert cell["accuracy_null"]["below"] and cell["accuracy_answered"]["high"] < 0.5
+    verdict = cell_verdict("gender", "direct", cell, None)
+    assert verdict["level"] == "caution" and "other way round" in verdict["text"]

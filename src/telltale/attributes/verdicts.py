@@ -14,7 +14,9 @@ One verdict per attribute and prompt mode, from the cell metrics of
 - **no leak shown** otherwise.
 
 A silence accuracy above the real-audio one is flagged in the text: the answers then come
-from the prompt or a prior, not from the voice.
+from the prompt or a prior, not from the voice. An accuracy as far *below* its shuffled-truth
+band (with its interval below chance) is a caution: the answers follow the voice, against
+the truth.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def cell_verdict(attribute: str, mode: str, real: Mapping[str, Any],
     if acc["low"] > bar and (null is None or null["above"]):
         verdict = {"level": "warn", "text": f"{where}: the model infers it from the voice - "
                                             f"{text}."}
+    elif null is not None and null["below"] and acc["high"] < max(real["chance"],
+                                                                  null["mean"]):
+        # answers that disagree with the truth beyond chance carry it too, inverted
+        verdict = caution(f"{where}: the answers go against the truth beyond what shuffled "
+                          f"labels give - {text}: the voice is read, the labels the other "
+                          "way round (check the label names).").to_dict()
     else:
         verdict = {"level": "ok", "text": f"{where}: no inference beyond the baselines "
                                           f"shown - {text}."}
