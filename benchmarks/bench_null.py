@@ -258,11 +258,15 @@ def attribute_draw(attribute: str, k: int, version: str = "original",
 
 
 def mitigate_draw(k: int) -> dict[str, Any]:
-    """Every cell of a mitigation run on draw ``k``: the membership attack on each
-    version's indicators and the attribute questions on each version's replies."""
+    """The cells of "leaks remain" on draw ``k``: the membership attack on each defended
+    version's indicators and the attribute questions on its replies (the undefended
+    original's cells are the membership and attribute verdicts above, on the same
+    replies)."""
     y = draw_members(k)
     out: dict[str, Any] = {"verdict": "mitigate", "k": k, "cells": {}}
     for version, X in DATA["mitigate_X"].items():
+        if version == "original":
+            continue
         result = membership_draw(k, X, key=f"mitigate-membership-{version}")
         out["cells"][f"membership/{version}"] = result["side"] == "above"
         for attribute in DATA["mitigate_attributes"]:
