@@ -490,7 +490,9 @@ def oof_logistic_scores(X: Any, y: Any, folds: int = 10, seed: int = 0,
         scaled = (filled - mean) / sd
         coef, intercept = _logistic_fit(scaled[train], y[train], C)
         out[test] = 1.0 / (1.0 + np.exp(-(scaled[test] @ coef + intercept)))
-    return out
+    # clips no feature tells apart must tie: an intercept that is 0 up to rounding (1e-17)
+    # differs between folds and would order them by fold
+    return np.round(out, 12)
 
 
 def low_fpr_tpr(y: Any, scores: Any, fpr: float) -> float | None:
