@@ -160,6 +160,11 @@ def _auc(value: float) -> str:
     return "–" if value is None or math.isnan(value) else f"{value:.3f}"
 
 
+def _p(value: float | None) -> str | None:
+    """A p-value to three significant digits (5.5e-45, not 0.000)."""
+    return None if value is None or math.isnan(value) else f"{value:.3g}"
+
+
 def _r(value: float) -> str:
     """A correlation as the paper prints it: two decimals, no leading zero (``.59``)."""
     if value is None or math.isnan(value):
@@ -198,8 +203,8 @@ def disentanglement_rows(result: Mapping[str, Mapping[str, Any]]
         rows.append({"condition": CONDITION_LABELS.get(condition, condition),
                      "AUC": v["auc_mean"], "SD": v["auc_sd"] if v["realisations"] > 1 else None,
                      "ΔAUC": v["delta_vs_original"], "members t": members.get("t"),
-                     "members p": members.get("p"), "non-members t": others.get("t"),
-                     "non-members p": others.get("p"), "n": v["auc"]["n"]})
+                     "members p": _p(members.get("p")), "non-members t": others.get("t"),
+                     "non-members p": _p(others.get("p")), "n": v["auc"]["n"]})
     return rows, ["condition", "AUC", "SD", "ΔAUC", "members t", "members p",
                   "non-members t", "non-members p", "n"]
 
