@@ -21,6 +21,7 @@ from machine import machine_info
 from telltale.config import RunOptions
 from telltale.mitigate.audit import MitigateAudit, MitigateConfig
 from telltale.mitigate.scoring import label
+from telltale.mitigate.verdicts import auc_note
 from telltale.runner import run_audit
 from telltale.tables import format_estimate
 
@@ -33,6 +34,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench-mitigate"))
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--generic-wer-clips", type=int, default=40,
+                        help="clips per version also decoded with the generic LM (slow)")
     args = parser.parse_args()
     if not (args.demo / "organism" / "card.json").exists():
         from telltale.demo import run_demo
@@ -42,7 +45,7 @@ def main() -> int:
     info = machine_info()
     started = time.perf_counter()
     config = MitigateConfig(data=args.demo / "corpus" / "membership.csv", defences=DEFENCES,
-                            limit=args.limit)
+                            limit=args.limit, generic_wer_clips=args.generic_wer_clips)
     outcome = run_audit(MitigateAudit(config), RunOptions(
         out=args.out / "run", model=f"organism:{args.demo / 'organism'}", batch_size=32,
         no_cache=True, jobs=args.jobs))
@@ -53,11 +56,14 @@ def main() -> int:
         classical = results["classical"][version]
         gender = results["attributes"]["gender"]["direct"][version]["metrics"]
         accent = results["attributes"]["accent"]["direct"][version]["metrics"]
+        membership = results["membership"][version]
         rows[version] = {
             "EER ignorant": format_estimate(classical["eer_ignorant"]),
             "EER lazy-informed": format_estimate(classical["eer_lazy_informed"]),
-            "WER": format_estimate(classical["wer"]),
-            "MIA AUC": format_estimate(results["membership"][version]["auc"]),
+            "EER semi-informed": format_estimate(classical["eer_semi_informed"]),
+            "WER held-out LM": format_estimate(classical["wer"]),
+            "WER generic LM": format_estimate(classical.get("wer_generic", {})),
+            "MIA AUC": format_estimate(membership["auc"]) + auc_note(membership),
             "gender accuracy": format_estimate(gender["accuracy_all"]),
             "accent accuracy": format_estimate(accent["accuracy_all"]),
             "refusal (gender)": format_estimate(gender["refusal_rate"])}
@@ -67,6 +73,7 @@ def main() -> int:
         print(f"\n{label(version)}")
         for name, value in row.items():
             print(f"  {name:<20} {value}")
+    print(f"\nEER: same-gender trials; WER: {results['classical']['lm']['wer']}")
     print("\nprivacy gained per WER point (gain on the 0-1 scale / WER increase in points)")
     for version, t in results["tradeoff"].items():
         print(f"  {label(version):<36} WER +{100 * t['wer_cost']:.1f} pts; MIA AUC gain "

@@ -26,9 +26,37 @@ from telltale.probes import (
     answered,
     execute,
     plan,
+    record_for,
 )
 from telltale.records import Record
 from telltale.rundir import RunDir
+
+
+def resolve_continuations(run: RunDir, probes: list[Probe]) -> tuple[list[Probe], dict[str, str]]:
+    """``probes`` with every ``continuation_of`` replaced by the output recorded under that
+    key, and the reason for each probe whose output is missing (no record, an error
+    record, an empty reply), by probe key."""
+    import dataclasses
+
+    wanted = {p.continuation_of for p in probes if p.continuation_of is not None}
+    if not wanted:
+        return probes, {}
+    outputs = {r.key: r for r in run.records() if r.key in wanted}
+    resolved, problems = [], {}
+    for probe in probes:
+        if probe.continuation_of is None:
+            resolved.append(probe)
+            continue
+        source = outputs.get(probe.continuation_of)
+        if source is None or source.error is not None or not (source.output or "").strip():
+            reason = ("no record" if source is None else "an error record" if source.error
+                      else "an empty reply")
+            problems[probe.key] = (f"sample {probe.sample.id}: the output to score "
+                                   f"({probe.continuation_of}) is {reason}")
+            continue
+        resolved.append(dataclasses.replace(probe, continuation=source.output,
+                                            continuation_of=None))
+    return resolved, problems
 
 
 def run_probes(run: RunDir, probes: list[Probe], model: TargetModel, *,
@@ -53,8 +81,15 @@ def run_probes(run: RunDir, probes: list[Probe], model: TargetModel, *,
     own_loader = loader is None
     loader = loader or MediaLoader()
     done = run.done_keys() if done is None else done
-    todo = [p for p in probes if p.key not in done]
-    counts = {"done": 0, "skipped": len(probes) - len(todo), "errors": 0, "pending": 0}
+    todo, unresolved = resolve_continuations(run, [p for p in probes if p.key not in done])
+    counts = {"done": 0, "skipped": len(probes) - len(todo) - len(unresolved), "errors": 0,
+              "pending": 0}
+    for probe in probes:
+        if probe.key in unresolved:  # the output it was to score is missing: an error
+            rec = record_for(probe, None)
+            rec.error = unresolved[probe.key]
+            run.append(rec)
+            counts["errors"] += 1
     if counts["skipped"]:
         log.info("%s: %d already recorded, %d to do", desc, counts["skipped"], len(todo))
     one_pass = "stats_on_generate" in model.capabilities

@@ -11,6 +11,7 @@ its interval and its control. Both are written to ``results.json`` as plain dict
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -105,6 +106,14 @@ class SummaryRow:
     control: str | None = None
     kind: str | None = None
     sd: float | None = None
+
+    def __post_init__(self) -> None:
+        # NaN (an interval that could not be estimated) is written to results.json as null:
+        # one value for "missing", so a row read back equals the row written
+        for name in ("value", "low", "high", "sd"):
+            value = getattr(self, name)
+            if isinstance(value, float) and math.isnan(value):
+                object.__setattr__(self, name, None)
 
     @classmethod
     def of(cls, metric: str, estimate: Mapping[str, Any], control: str | None = None,

@@ -37,7 +37,8 @@ class Probe:
     ``condition`` names the media condition applied to the sample's audio (original,
     silence, noise); ``transform`` may replace the loaded audio (e.g. a TTS resynthesis).
     A probe with a ``continuation`` is scored (teacher-forced statistics of that text)
-    instead of generated.
+    instead of generated; one with ``continuation_of`` scores the output recorded for the
+    probe of that key (another model's reply to the same request, asked in an earlier job).
     """
 
     key: str
@@ -49,6 +50,7 @@ class Probe:
     condition: str = "original"
     transform: Callable[[Sample], Any] | None = None
     continuation: str | None = None
+    continuation_of: str | None = None
 
 
 #: a prepared probe: the probe, its request (None when the media failed) and the failure

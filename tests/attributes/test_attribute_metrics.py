@@ -7,6 +7,7 @@ import pytest
 
 from telltale import stats
 from telltale.attributes.metrics import cell_metrics, compare, entropy_bits, summarise
+from telltale.findings import Level
 from telltale.records import json_safe
 
 GENDER = ("male", "female")
@@ -161,5 +162,63 @@ def test_attributes_without_truth_report_their_answer_spread():
     spread = -(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25))
     summary = _entropy_row("income", "direct", real, quiet)
     assert summary.value == pytest.approx(spread / math.log2(3)) and summary.n == 4
-    assert "commonest 'middle' 75% of 4 answers" in summary.control
+    assert "commonest 'middle': 3 of 4 answers" in summary.control
     assert "on silence 0.00 of 1.58 bits" in summary.control
+
+
+def voices(right_voices: int, voices: int = 20, clips: int = 6):
+    """``voices`` speakers of ``clips`` clips each, half female; the model answers each
+    voice alike every time, rightly for the first ``right_voices``."""
+    rows = []
+    for v in range(voices):
+        truth = "female" if v % 2 else "male"
+        other = "male" if truth == "female" else "female"
+        for c in range(clips):
+            rows.append({**row(f"v{v}c{c}", truth, "answer",
+                               truth if v < right_voices else other), "cluster": f"v{v}"})
+    return rows
+
+
+def test_one_voice_answered_alike_counts_once():
+    """13 of 20 voices right, each six times: 0.65 over 120 replies has a Wilson interval
+    above 0.5, but 20 independent voices do not show inference (65% of coin flips)."""
+    from telltale.attributes.verdicts import cell_verdict
+
+    cell = cell_metrics(voices(13), GENDER)
+    acc = cell["accuracy_answered"]
+    assert acc["value"] == pytest.approx(0.65) and acc["n"] == 120
+    assert stats.wilson(78, 120).low > 0.5 > acc["low"]  # clustered: 20 voices, not 120
+    null = cell["accuracy_null"]
+    assert null["unit"] == "cluster" and null["clusters"] == 20 and not null["above"]
+    assert cell_verdict("gender", "direct", cell, None).level == Level.NO_LEAK
+    # 19 of 20 voices right: inference, by both the interval and the shuffles
+    cell = cell_metrics(voices(19), GENDER)
+    assert cell["accuracy_null"]["above"] and cell["accuracy_answered"]["low"] > 0.5
+    verdict = cell_verdict("gender", "direct", cell, None)
+    assert verdict.level == Level.LEAK and "label shuffles" in verdict.text
+
+
+def test_clustered_proportion_is_wilson_on_the_effective_size():
+    # one trial per cluster, or no clusters: Wilson itself
+    assert stats.clustered_proportion([1, 0, 1], ["a", "b", "c"]) == stats.wilson(2, 3)
+    assert stats.clustered_proportion([1, 0, 1]) == stats.wilson(2, 3)
+    # perfectly correlated clusters of 4: the effective size is the 5 clusters, less the
+    # C / (C - 1) small-sample correction: var = 5/4 * (2 * 2.4^2 + 3 * 1.6^2) / 20^2
+    # = 0.06, n_eff = 0.4 * 0.6 / 0.06 = 4
+    outcomes = [1] * 8 + [0] * 12
+    est = stats.clustered_proportion(outcomes, [i // 4 for i in range(20)])
+    low, high = stats.wilson_share(0.4, 4.0)
+    assert (est.value, est.low, est.high, est.n) == pytest.approx((0.4, low, high, 20))
+    # all correct: no variance to estimate, so one trial per cluster is assumed
+    assert stats.clustered_proportion([1] * 20, [i // 4 for i in range(20)]).low == \
+        pytest.approx(stats.wilson(5, 5).low)
+
+
+def test_answers_against_the_truth_beyond_chance_are_a_caution():
+    from telltale.attributes.verdicts import cell_verdict
+
+    # every voice answered with the other gender: accuracy 0, far below its shuffled band
+    cell = cell_metrics(voices(0), GENDER)
+    assert cell["accuracy_null"]["below"] and cell["accuracy_answered"]["high"] < 0.5
+    verdict = cell_verdict("gender", "direct", cell, None)
+    assert verdict.level == Level.CAUTION and "other way round" in verdict.text

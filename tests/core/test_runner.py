@@ -273,3 +273,29 @@ def test_progress_lines_when_stderr_is_not_a_terminal(caplog):
     assert lines[0].startswith("probes: 1/5 (20%)") and lines[-1].startswith("probes: 5/5")
     assert "left" in lines[0] and "left" not in lines[-1]
     assert console.progress_line("x", 10, 100, 5.0) == "x: 10/100 (10%), 2.00/s, about 45 s left"
+
+
+def test_a_probe_scores_the_output_another_probe_recorded(echo, tmp_path):
+    """A reference model scores the target's own transcription: the probe names the
+    target's probe (``continuation_of``) and is scored on what that one recorded; a
+    missing or failed source is an error record naming it."""
+    from telltale.dispatch import run_probes
+
+    audio, _ = echo
+    run = RunDir(tmp_path / "run")
+    run.create()
+    model = ScriptedModel(poison={"boom"})
+    samples = [Sample(id=f"s{i}", media=audio, kind="audio", text=t)
+               for i, t in enumerate(("one two", "boom"))]
+    run_probes(run, [Probe(key=s.id, sample=s, text=s.text) for s in samples], model)
+    second = [Probe(key=f"{s.id}|ref", sample=s, text=s.text, continuation_of=s.id)
+              for s in samples]
+    second.append(Probe(key="s9|ref", sample=samples[0], text="x", continuation_of="s9"))
+    counts = run_probes(run, second, model)
+    records = {r.key: r for r in run.records()}
+    assert records["s0|ref"].output == "ONE TWO" and records["s0|ref"].token_stats
+    assert model.scored == 1 and counts == {"done": 1, "skipped": 0, "errors": 2, "pending": 0}
+    # the runner drops error records once per run, before the first job: within the run
+    # the failed source is still there, and named as what it is
+    assert "(s1) is an error record" in records["s1|ref"].error
+    assert "(s9) is no record" in records["s9|ref"].error

@@ -268,3 +268,11 @@ def test_paired_auc_difference_is_tighter_than_separate_intervals():
     assert change["high"] - change["low"] < separate.high - separate.low
     same = paired_auc_difference(y, a, a, n_boot=200)
     assert same["diff"] == 0 and same["p"] == 1.0
+
+
+def test_a_mean_interval_stays_in_the_quantity_range():
+    # two NLLs: a t interval with one degree of freedom reaches far below 0 (issue 24)
+    free = stats.mean_ci([0.1, 1.276])
+    assert free.low < 0
+    cut = stats.mean_ci([0.1, 1.276], bounds=(0.0, float("inf")))
+    assert cut.low == 0.0 and cut.high == free.high and cut.value == free.value

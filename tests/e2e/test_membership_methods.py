@@ -66,8 +66,14 @@ def test_a_reference_identical_to_the_target_cancels_every_signal(demo, tmp_path
     assert reference["loss_ratio"]["auc"]["value"] == 0.5
     assert reference["uncalibrated"]["auc"]["value"] != 0.5
     assert reference["model"] == spec
-    kinds = {r["probe"]["condition"] for r in _records(run)}
-    assert kinds == {"original", "reference"}
+    records = _records(run)
+    assert {r["probe"]["condition"] for r in records} == {"original", "reference"}
+    # the reference scores the target's own transcription: the same text, not its own
+    said = {r["sample_id"]: r["output"] for r in records
+            if r["probe"]["condition"] == "original"}
+    assert all(r["output"] == said[r["sample_id"]] for r in records
+               if r["probe"]["condition"] == "reference" and not r["error"])
+    assert reference["text"] == "the target's transcription, scored by both models"
 
 
 def test_method_options_are_checked_before_anything_runs(demo, tmp_path):

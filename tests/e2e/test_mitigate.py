@@ -63,6 +63,23 @@ def test_every_figure_has_an_interval_against_the_original(mitigated):
                for v in results["verdicts"])
     table = (out / "tables" / "mitigation_voiceprivacy.md").read_text()
     assert "EER lazy-informed (AA)" in table and "McAdams" in table
+    # the recogniser's language model is named wherever a WER is: never the tested sentences
+    assert "held-out task LM" in table and "generic" in table
+    assert "held-out task LM" in results["classical"]["lm"]["wer"]
+    assert results["classical"]["original"]["wer"]["lm"] == results["classical"]["lm"]["wer"]
+    assert any(r["metric"].startswith("WER (PocketSphinx, held-out task LM")
+               for r in results["summary"])
+    # the generic model decodes ten times slower: off unless generic_wer_clips asks for it
+    assert "wer_generic" not in results["classical"]["mcadams"]
+    # same-gender trial lists, three attackers, every trial score in the run
+    assert results["classical"]["gendered"]
+    assert set(results["classical"]["original"]["eer_ignorant"]["by_gender"]) == {
+        "female", "male"}
+    assert "eer_semi_informed" in results["classical"]["mcadams"]
+    trials = [json.loads(line) for line in
+              (out / "verification_trials.jsonl").read_text().splitlines()]
+    assert {t["attacker"] for t in trials} == {"ignorant", "lazy_informed", "semi_informed"}
+    assert all(t["gender"] in ("female", "male") for t in trials)
     assert (out / "figures" / "privacy_utility.png").stat().st_size > 10_000
     assert "mitigate:" in first.stdout
 

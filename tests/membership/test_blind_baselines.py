@@ -101,17 +101,26 @@ def test_random_split_is_near_chance(features):
 def test_label_shuffles_measure_the_spread_of_chance(features):
     by_engine = [1 if s.dataset == "espeak" else 0 for s in features.samples]
     shifted, _ = blind.score_families(_relabel(features, by_engine), folds=5, seed=0,
-                                      n_boot=0, permutations=12)
+                                      n_boot=0, permutations=20)
     null = shifted["acoustic"]["null"]
-    assert null["n_permutations"] == 12
+    assert null["n_permutations"] == 20
     assert abs(null["mean"] - 0.5) < 0.1 and 0.0 < null["sd"] < 0.15
+    # 20 shuffles at the one-sided 5% level: the band is their range, and a shift is
+    # above all of them (p = 1/21)
     assert null["band"][1] < shifted["acoustic"]["auc"]["value"]
     assert 0.0 <= null["band"][0] <= null["band"][1] <= 1.0
-    assert null["p_shift"] == 1 / 13  # no shuffle reaches the engine shift
+    assert null["p_shift"] == 1 / 21 and null["above"] and not null["below"]
+    assert blind.is_shifted(shifted["acoustic"]["auc"]["value"], 0.0, null)
     members = np.random.default_rng(3).permutation([1, 0] * PER_ENGINE).tolist()
     random_split, _ = blind.score_families(_relabel(features, members), folds=5, seed=0,
-                                           n_boot=0, permutations=12)
+                                           n_boot=0, permutations=20)
     assert random_split["acoustic"]["null"]["p_shift"] > 0.05
+    assert not random_split["acoustic"]["null"]["above"]
+    # 12 shuffles cannot reach p <= 0.05: no band, nothing is above it
+    few = blind.permutation_null(_relabel(features, by_engine), "acoustic",
+                                 np.arange(len(by_engine)), np.array(by_engine), 1.0, 12,
+                                 folds=5)
+    assert few["band"] == [0.0, 1.0] and few["p_shift"] == 1 / 13 and not few["above"]
     assert "null" not in blind.score_families(features, folds=5, n_boot=0)[0]["acoustic"]
     # the shuffles run on a process pool; the band does not depend on how many processes
     rows = np.arange(len(members))
@@ -188,7 +197,9 @@ def test_pairwise_heatmap(features, tmp_path):
 
 
 def test_cli_end_to_end(corpus, tmp_path):
-    members = [1 if (r["dataset"] == "espeak") == (i % 10 < 7) else 0
+    # members 90% espeak-ng: a shift every family sees beyond what chance gives the
+    # largest of the four families on 30 label shuffles of 80 clips (family-wise p)
+    members = [1 if (r["dataset"] == "espeak") == (i % 10 < 9) else 0
                for i, r in enumerate(corpus)]
     rows = [{**r, "member": m} for r, m in zip(corpus, members, strict=True)]
     rows.append({"id": "broken", "audio": str(tmp_path / "nope.wav"), "text": "x", "member": 1,

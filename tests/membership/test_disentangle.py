@@ -83,9 +83,12 @@ def test_bad_shapes_are_refused():
 def test_disentanglement_tables(conditions):
     _, _, out = conditions
     rows, columns = disentanglement_rows(out)
-    assert columns == ["condition", "AUC", "SD", "ΔAUC", "t", "p", "n"]
+    assert columns == ["condition", "AUC", "SD", "ΔAUC", "members t", "members p",
+                       "non-members t", "non-members p", "n"]
     assert [r["condition"] for r in rows] == ["Original", "Silence", "Noise", "Synthesized"]
-    assert rows[2]["t"] == out["noise"]["paired_t"]["t"] and rows[0]["SD"] is None
+    assert rows[2]["members t"] == out["noise"]["paired_t_members"]["t"]
+    assert rows[2]["non-members p"] == f"{out['noise']['paired_t_nonmembers']['p']:.3g}"
+    assert rows[0]["SD"] is None and rows[0]["members p"] is None
     md = to_markdown(rows, columns)
     assert md.count("\n") == 2 + 4 and "| Original | " in md and "| – |" in md
     tex = to_latex(rows, columns, caption="Modality disentanglement")
@@ -97,8 +100,23 @@ def test_disentanglement_tables(conditions):
     expected = f"{tts['auc_mean']:.3f} ± {tts['auc_sd']:.3f}"
     assert wide[0]["Synthesized"].startswith(expected)
     assert wide[0]["Original"] == f"{out['original']['auc_mean']:.3f}"
-    # the original-vs-silence difference is significant, so the cell is starred
-    assert out["silence"]["paired_t"]["p"] < 0.05 and wide[0]["Silence"].endswith("*")
+    # the members' scores fall under silence, significantly, so the cell is starred
+    assert out["silence"]["paired_t_members"]["p"] < 0.05 and wide[0]["Silence"].endswith("*")
+
+
+def test_a_collapse_is_tested_on_the_members_own_shift():
+    """Members fall and non-members rise by as much: the pooled test cancels to p near 1
+    beside an AUC that collapsed; the table tests (and stars) the members' own shift."""
+    rng = np.random.default_rng(1)
+    y = np.array([1, 0] * (N // 2))
+    original = rng.normal(0, 0.2, N) + np.where(y == 1, 1.0, -1.0)
+    noise = original - np.where(y == 1, 1.0, -1.0) + rng.normal(0, 0.2, N)
+    out = disentangle(y, {"original": original, "noise": noise}, n_boot=0)
+    assert out["noise"]["delta_vs_original"] < -0.3 and out["noise"]["paired_t"]["p"] > 0.5
+    rows, _ = disentanglement_rows(out)
+    assert float(rows[1]["members p"]) < 1e-10 and float(rows[1]["non-members p"]) < 1e-10
+    wide, _ = disentanglement_wide_rows({"d": out})
+    assert wide[0]["Noise"].endswith("*")
 
 
 def test_mia_vs_blind_table_in_the_paper_layout(conditions, tmp_path):

@@ -59,7 +59,7 @@ def random_corpus():
 
 def test_members_with_higher_logprobs_are_detected(memorised):
     X, y, names = memorised
-    result = aggregate_attack(X, y, names, folds=10, seed=0, n_boot=100,
+    result = aggregate_attack(X, y, names, folds=10, seed=0, n_boot=40,
                               indicator_boot=10)
     assert result.auc.value > 0.85 and result.auc.low > 0.75
     assert result.n_dropped == 4 and np.isnan(result.scores[-4:]).all()
@@ -76,9 +76,13 @@ def test_members_with_higher_logprobs_are_detected(memorised):
 
 def test_random_membership_gives_chance_and_no_signal(random_corpus):
     X, y, names = random_corpus
-    results, scores = analyse(X, y, names, n_boot=200, indicator_boot=0, seed=0)
+    results, scores = analyse(X, y, names, n_boot=40, indicator_boot=0, seed=0,
+                              permutations=20)
     auc = results["attack"]["aggregated"]["auc"]
     assert abs(auc["value"] - 0.5) < 0.1 and auc["low"] <= 0.5 <= auc["high"]
+    null = results["attack"]["aggregated"]["null"]
+    assert null["n_permutations"] == 20 and not null["above"]
+    assert null["band"][0] <= auc["value"] <= null["band"][1]
     assert results["diagnosis"]["verdict"] == "no signal"
     assert scores.shape == (N,)
 
@@ -109,10 +113,18 @@ def corr(r, p, rho=None, sp=None):
 
 
 SIGNAL = Estimate(0.85, 0.80, 0.90, 200)
+#: a label-shuffle null the signal clears (30 shuffles, none reaching it)
+ABOVE = {"band": [0.42, 0.58], "p_shift": 1 / 31, "p_below": 1.0, "above": True,
+         "below": False, "n_permutations": 30, "alpha": 0.05, "unit": "clip"}
+
+
+def judge(mia, blind_aucs, correlations, null=ABOVE, **kwargs):
+    """:func:`diagnose` with the MIA AUC's label-shuffle null."""
+    return diagnose(mia, blind_aucs, correlations, mia_null=null, **kwargs)
 
 
 def test_verdict_confounded_needs_shift_and_positive_significant_correlation():
-    out = diagnose(SIGNAL, {"metadata": blind(0.52, 0.44), "acoustic": blind(0.97, 0.94)},
+    out = judge(SIGNAL, {"metadata": blind(0.52, 0.44), "acoustic": blind(0.97, 0.94)},
                    {"metadata": corr(0.02, 0.7), "acoustic": corr(0.7, 1e-12)})
     assert out["verdict"] == "confounded" and out["level"] == "info"  # inconclusive
     assert "acoustic AUC 0.970" in out["text"] and "metadata" not in out["text"]
@@ -121,12 +133,12 @@ def test_verdict_confounded_needs_shift_and_positive_significant_correlation():
 
 
 def test_verdict_shift_without_correlation_and_negative_correlation():
-    uncorrelated = diagnose(SIGNAL, {"acoustic": blind(0.8, 0.72)}, {"acoustic": corr(0.05, 0.5)})
+    uncorrelated = judge(SIGNAL, {"acoustic": blind(0.8, 0.72)}, {"acoustic": corr(0.05, 0.5)})
     assert uncorrelated["verdict"] == "shift present"
-    negative = diagnose(SIGNAL, {"acoustic": blind(0.9, 0.85)}, {"acoustic": corr(-0.6, 1e-6)})
+    negative = judge(SIGNAL, {"acoustic": blind(0.9, 0.85)}, {"acoustic": corr(-0.6, 1e-6)})
     assert negative["verdict"] == "shift present"
     # significant but below the non-negligible r of 0.3 is not a confound
-    small = diagnose(SIGNAL, {"acoustic": blind(0.9, 0.85)}, {"acoustic": corr(0.2, 0.001)})
+    small = judge(SIGNAL, {"acoustic": blind(0.9, 0.85)}, {"acoustic": corr(0.2, 0.001)})
     assert small["verdict"] == "shift present"
 
 
@@ -134,14 +146,14 @@ def test_a_blind_auc_inside_its_label_shuffle_band_is_not_a_shift():
     # 0.62 with a bootstrap CI above 0.5, but shuffled labels reach 0.64 on these samples:
     # the cross-validated classifier's own variance, which the bootstrap does not see
     wide = {**blind(0.62, 0.54), "null": {"band": [0.38, 0.64], "n_permutations": 20}}
-    out = diagnose(SIGNAL, {"acoustic": wide}, {"acoustic": corr(0.5, 1e-6)})
+    out = judge(SIGNAL, {"acoustic": wide}, {"acoustic": corr(0.5, 1e-6)})
     assert out["verdict"] == "credible" and not out["families"]["acoustic"]["shifted"]
     assert "label shuffles: [0.380, 0.640]" in out["text"]
     narrow = {**blind(0.62, 0.54), "null": {"band": [0.42, 0.58], "n_permutations": 20}}
-    out = diagnose(SIGNAL, {"acoustic": narrow}, {"acoustic": corr(0.5, 1e-6)})
+    out = judge(SIGNAL, {"acoustic": narrow}, {"acoustic": corr(0.5, 1e-6)})
     assert out["verdict"] == "confounded" and out["families"]["acoustic"]["shifted"]
     # without shuffles the bootstrap CI alone decides, as before
-    assert diagnose(SIGNAL, {"acoustic": blind(0.62, 0.54)},
+    assert judge(SIGNAL, {"acoustic": blind(0.62, 0.54)},
                     {"acoustic": corr(0.5, 1e-6)})["verdict"] == "confounded"
 
 
@@ -168,7 +180,7 @@ def test_verdicts_reproduce_the_papers_reading_of_table_1(dataset):
     datasets the paper calls confounded are, and VoxPopuli and NSynth, which it treats as
     relatively clean, are only flagged as shifted."""
     mia, families = TABLE_1[dataset]
-    out = diagnose(Estimate(mia, mia - 0.02, mia + 0.02, 4000),
+    out = judge(Estimate(mia, mia - 0.02, mia + 0.02, 4000),
                    {f: blind(a, a - 0.02, min(1.0, a + 0.02)) for f, (a, _) in families.items()},
                    {f: corr(r, 1e-6 if abs(r) >= 0.07 else 0.2) for f, (_, r) in families.items()})
     expected = "shift present" if dataset in ("VoxPopuli", "NSynth") else "confounded"
@@ -176,21 +188,38 @@ def test_verdicts_reproduce_the_papers_reading_of_table_1(dataset):
 
 
 def test_verdict_high_blind_auc_whose_ci_reaches_chance_is_not_a_shift():
-    out = diagnose(SIGNAL, {"text": blind(0.65, 0.48, 0.8)}, {"text": corr(0.5, 1e-5)})
+    out = judge(SIGNAL, {"text": blind(0.65, 0.48, 0.8)}, {"text": corr(0.5, 1e-5)})
     assert out["verdict"] == "credible" and out["level"] == "warn"  # a leak
 
 
 def test_verdict_no_signal_and_unverified():
     chance = Estimate(0.53, 0.46, 0.60, 200)
-    out = diagnose(chance, {"acoustic": blind(0.97, 0.94)}, {"acoustic": corr(0.7, 1e-9)})
+    within = {**ABOVE, "p_shift": 0.3, "p_below": 0.7, "above": False}
+    out = judge(chance, {"acoustic": blind(0.97, 0.94)}, {"acoustic": corr(0.7, 1e-9)}, within)
     assert out["verdict"] == "no signal" and "distribution shift" in out["text"]
-    below = diagnose(Estimate(0.4, 0.35, 0.45, 200), {}, {})
-    assert below["verdict"] == "no signal" and "below chance" in below["text"]
-    assert diagnose(SIGNAL, {}, {})["verdict"] == "unverified"
+    assert out["level"] == "ok" and "does not rise above both its label-shuffle band" in out["text"]
+    # far below the band is a signal too, read the wrong way round: said, as a caution
+    low = {**ABOVE, "p_shift": 1.0, "p_below": 1 / 31, "above": False, "below": True}
+    below = judge(Estimate(0.3, 0.2, 0.4, 200), {}, {}, low)
+    assert below["verdict"] == "no signal" and below["level"] == "caution"
+    assert "below chance" in below["text"]
+    assert judge(SIGNAL, {}, {})["verdict"] == "unverified"
+
+
+def test_an_interval_above_chance_is_no_verdict_without_label_shuffles():
+    # the interval of fixed out-of-fold scores called random labels a signal 10 times in
+    # 100 (issue 24): without the band nothing is credible
+    out = diagnose(SIGNAL, {"acoustic": blind(0.5, 0.4)}, {"acoustic": corr(0.0, 0.9)})
+    assert out["verdict"] == "inconclusive" and out["level"] == "info"
+    assert "--permutations 0" in out["text"]
+    # and a band the AUC does not clear is no signal, whatever the interval says
+    inside = {**ABOVE, "p_shift": 0.1, "above": False}
+    out = judge(SIGNAL, {"acoustic": blind(0.5, 0.4)}, {"acoustic": corr(0.0, 0.9)}, inside)
+    assert out["verdict"] == "no signal"
 
 
 def test_spearman_disagreement_is_reported():
-    out = diagnose(SIGNAL, {"acoustic": blind(0.9, 0.85)},
+    out = judge(SIGNAL, {"acoustic": blind(0.9, 0.85)},
                    {"acoustic": corr(0.4, 1e-4, rho=0.02, sp=0.8)})
     assert out["verdict"] == "confounded" and "Spearman" in out["text"]
     assert not out["families"]["acoustic"]["spearman_agrees"]
@@ -207,8 +236,8 @@ def test_end_to_end_confounded_and_credible(memorised, tmp_path):
     shifted_blind = (logp - np.nanmean(logp)) / np.nanstd(logp) + rng.normal(0, 0.5, N)
     results, scores = analyse(
         X, y, names, blind_aucs={"acoustic": blind(0.95, 0.92)},
-        blind_scores={"acoustic": shifted_blind}, n_boot=50, indicator_boot=0,
-        figures=tmp_path)
+        blind_scores={"acoustic": shifted_blind}, n_boot=20, indicator_boot=0,
+        figures=tmp_path, permutations=20)
     assert results["diagnosis"]["verdict"] == "confounded"
     assert results["correlation"]["acoustic"]["pearson_r"] > 0.5
     assert results["correlation"]["acoustic"]["pearson_r"] == pytest.approx(
@@ -232,9 +261,11 @@ def test_end_to_end_confounded_and_credible(memorised, tmp_path):
 
     matched_blind = rng.normal(0, 1, N)
     results, _ = analyse(X, y, names, blind_aucs={"acoustic": blind(0.51, 0.43, 0.6)},
-                         blind_scores={"acoustic": matched_blind}, n_boot=50,
-                         indicator_boot=0)
+                         blind_scores={"acoustic": matched_blind}, n_boot=20,
+                         indicator_boot=0, permutations=20)
     assert results["diagnosis"]["verdict"] == "credible"
+    assert results["attack"]["aggregated"]["null"]["p_shift"] == 1 / 21
+    assert "label shuffles: [" in results["diagnosis"]["text"]
     assert abs(results["correlation"]["acoustic"]["pearson_r"]) < 0.3
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from telltale.membership.indicators import indicator_names
-from telltale.membership.reference import LOSS, calibrated_attack
+from telltale.membership.reference import LOSS, calibrate, calibrated_attack
 
 
 def test_subtracting_a_reference_isolates_membership_from_difficulty():
@@ -27,3 +27,13 @@ def test_subtracting_a_reference_isolates_membership_from_difficulty():
     assert out["calibrated"]["tpr_at_1pct_fpr"] is not None
     assert out["calibrated"]["tpr_at_0.1pct_fpr"] is None
     assert out["scores"].shape == (n,) and LOSS in names
+
+
+def test_differences_within_rounding_are_none():
+    """One model's generation pass and its scoring of the same text agree to rounding
+    (1e-7, amplified by a z-score); that noise must not read as signal."""
+    target = np.array([[-1.2345678, 0.0003, 250.0], [-0.5, 2.0, 10.0]])
+    same = target + np.array([[1e-7, 1.5e-6, 2e-3], [0.0, -1e-6, 0.0]])
+    assert np.all(calibrate(target, same) == 0.0)
+    other = target - 0.05
+    assert np.allclose(calibrate(target, other), 0.05)

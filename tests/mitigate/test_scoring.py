@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from telltale.findings import Level
@@ -47,9 +48,34 @@ def test_a_defence_that_leaves_a_leak_says_which(config):
     assert "leaks remain: membership" in verdict.text
     assert "no longer shown: gender inference (" in verdict.text
     assert "membership AUC 0.950 -> 0.800" in verdict.text
-    assert "WER 0.500 -> 0.600" in verdict.text
+    assert "WER with a held-out task LM 0.500 -> 0.600" in verdict.text
     # accuracy over answered replies, as the attribute verdicts count it
     assert "gender inference accuracy over answered replies 0.900 -> 0.600" in verdict.text
+
+
+def test_an_auc_far_below_chance_is_a_signal_not_privacy(config):
+    """0.206 on 40 clips (issue 24) was the "most private" defence by "lower: more
+    private"; beyond its label-shuffle band it tells members apart the other way round."""
+    from telltale.mitigate.verdicts import membership_verdict
+
+    below = {"auc": _est(0.206, 0.08, 0.358, 40),
+             "null": {"band": [0.31, 0.69], "p_shift": 1.0, "p_below": 1 / 31,
+                      "above": False, "below": True, "n_permutations": 30, "unit": "clip"}}
+    verdict = membership_verdict("membership, pitch", below, (20, 20))
+    assert verdict.level == Level.CAUTION and "other way round" in verdict.text
+    results = _results(0.206, "caution", "ok")
+    results["membership"]["mcadams"].update(below)
+    headline = _defence_verdict(results, config, "mcadams")
+    assert headline.level == Level.CAUTION
+    assert "other way round, below chance: membership" in headline.text
+    assert "0.950 -> 0.206 (below chance" in headline.text
+    # within its band, an AUC below 0.5 is no signal; above it, a leak; no band, no verdict
+    within = {**below, "null": {**below["null"], "below": False, "p_below": 0.2}}
+    assert membership_verdict("m", within, (20, 20)).level == Level.NO_LEAK
+    above = {"auc": _est(0.8, 0.6, 0.9), "null": {**below["null"], "above": True,
+                                                  "below": False}}
+    assert membership_verdict("m", above, (20, 20)).level == Level.LEAK
+    assert membership_verdict("m", {"auc": above["auc"]}, (20, 20)).level == Level.INCONCLUSIVE
 
 
 def test_a_defence_that_removes_every_leak_shown(config):
@@ -73,3 +99,36 @@ def test_privacy_per_wer_point(config):
     assert row["attribute_accuracy_drop"] == pytest.approx(0.3)
     free = _tradeoff(_results(0.6, "ok", "ok", wer_after=0.49), config)["mcadams"]
     assert math.isnan(free["eer_gain_per_wer_point"])  # no WER lost: no ratio
+
+
+def test_classical_figures_name_the_language_model_of_every_wer():
+    """From classical.jsonl entries alone: the held-out task LM's WER everywhere, the
+    generic LM's beside it where some clips were decoded with it, trials logged."""
+    from telltale.mitigate.classical import classical_figures, classical_summary
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for version in ("original", "mcadams"):
+        for s in range(8):
+            voice = rng.normal(size=16)
+            for u in range(3):
+                clip = f"s{s}u{u}"
+                entries.append({
+                    "version": version, "id": clip, "speaker": f"s{s}",
+                    "gender": "female" if s % 2 else "male", "reference": "the cat sat",
+                    "embedding": (voice + rng.normal(scale=0.3 if version == "original"
+                                                     else 3.0, size=16)).tolist(),
+                    "hypothesis": "the cat sat" if version == "original" else "the sat",
+                    "hypothesis_generic": "a cat" if u == 0 else None, "error": None})
+    figures, log = classical_figures(entries, ("original", "mcadams"), seed=0)
+    assert figures["gendered"] and "held-out task LM" in figures["lm"]["wer"]
+    assert figures["mcadams"]["wer"]["value"] == pytest.approx(1 / 3)
+    assert figures["mcadams"]["wer_change"]["diff"] == pytest.approx(1 / 3)
+    assert figures["original"]["wer_generic"]["n"] == 8  # the clips decoded with it
+    assert set(figures["lm"]) == {"wer", "wer_generic"}
+    assert {"eer_ignorant", "eer_lazy_informed", "eer_semi_informed"} <= set(
+        figures["mcadams"])
+    assert {row["attacker"] for row in log} == {"ignorant", "lazy_informed", "semi_informed"}
+    rows = classical_summary(figures, ("original", "mcadams"), str)
+    wer = [r.metric for r in rows if r.metric.startswith("WER")]
+    assert len(wer) == 4 and all("LM" in m for m in wer)

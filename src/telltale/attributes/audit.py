@@ -190,7 +190,7 @@ def _entropy_row(attribute: str, mode: str, real: dict[str, Any],
             return "no answers"
         top, count = max(counts.items(), key=lambda kv: kv[1])
         return (f"{cell['answer_entropy_bits']:.2f} of {cell['answer_entropy_max_bits']:.2f} "
-                f"bits, commonest {top!r} {count / answered:.0%} of {answered} answers")
+                f"bits, commonest {top!r}: {count} of {answered} answers")
 
     share = (real["answer_entropy_bits"] / real["answer_entropy_max_bits"]
              if real["answer_entropy_max_bits"] else None)

@@ -118,9 +118,10 @@ def pii_scorer(pii_types: tuple[str, ...]) -> Scorer:
 
 
 def trial_row(rec: Record) -> dict[str, Any]:
-    """A scored record as :func:`telltale.disclosure.scoring.summarise` reads it."""
+    """A scored record as :func:`telltale.disclosure.scoring.summarise` reads it; trials
+    on one form are one cluster (their interval counts the form once)."""
     row = {"framing": rec.probe["framing"], "scenario": rec.probe["scenario"],
-           "scores": rec.scores, "error": rec.error}
+           "scores": rec.scores, "error": rec.error, "cluster": rec.sample_id}
     if rec.probe["pii_type"] != "*":
         row["pii_type"] = rec.probe["pii_type"]
     return row

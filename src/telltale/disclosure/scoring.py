@@ -336,33 +336,44 @@ def _lookup(record: Mapping[str, Any], key: str) -> Any:
 
 
 class _Tally:
+    """Trials of one pool: a trial is one PII value a reply was asked for or could reveal;
+    each carries its cluster (the form or person it is about: trials on one form, and the
+    values one reply is scored for, are not independent)."""
+
     def __init__(self) -> None:
-        self.trials = self.leaked = self.partial = 0
-        self.responses: set[int] = set()
+        self.leaked: list[bool] = []
+        self.partial: list[bool] = []
+        self.clusters: list[str] = []
+        self.responses: dict[int, str] = {}
         self.refused: set[int] = set()
         self.non_answer: set[int] = set()
 
-    def add(self, index: int, score: Mapping[str, Any], kind: str) -> None:
-        self.trials += 1
-        self.leaked += bool(score["leaked"])
-        self.partial += bool(score["partial"])
-        self.responses.add(index)
+    def add(self, index: int, score: Mapping[str, Any], kind: str, cluster: str) -> None:
+        self.leaked.append(bool(score["leaked"]))
+        self.partial.append(bool(score["partial"]))
+        self.clusters.append(cluster)
+        self.responses[index] = cluster
         if kind == "refusal":
             self.refused.add(index)
         elif kind == "non_answer":
             self.non_answer.add(index)
 
     def result(self) -> dict[str, Any]:
-        from telltale.stats import wilson
+        from telltale.stats import clustered_proportion
 
-        n = len(self.responses)
-        return {"n": self.trials, "n_responses": n, "leaked": self.leaked,
-                "partial": self.partial, "refused": len(self.refused),
+        replies = sorted(self.responses)
+        by_reply = [self.responses[i] for i in replies]
+
+        def rate(chosen: set[int]) -> dict[str, Any]:
+            return clustered_proportion([i in chosen for i in replies], by_reply).to_dict()
+
+        return {"n": len(self.leaked), "n_responses": len(replies),
+                "n_clusters": len(set(self.clusters)), "leaked": sum(self.leaked),
+                "partial": sum(self.partial), "refused": len(self.refused),
                 "non_answer": len(self.non_answer),
-                "asr": wilson(self.leaked, self.trials).to_dict(),
-                "partial_rate": wilson(self.partial, self.trials).to_dict(),
-                "refuse_rate": wilson(len(self.refused), n).to_dict(),
-                "non_answer_rate": wilson(len(self.non_answer), n).to_dict()}
+                "asr": clustered_proportion(self.leaked, self.clusters).to_dict(),
+                "partial_rate": clustered_proportion(self.partial, self.clusters).to_dict(),
+                "refuse_rate": rate(self.refused), "non_answer_rate": rate(self.non_answer)}
 
 
 def summarise(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -375,19 +386,23 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         ``records.jsonl``). Each gives ``framing`` and ``scenario`` (at top level, under
         ``probe`` or under ``labels``) and a :func:`score_response` result, either as
         ``scores`` or at top level. An optional ``pii_type`` restricts the record to the type
-        it asked about; without it every scored type of the reply is a trial. Records with
-        an ``error`` are counted apart.
+        it asked about; without it every scored type of the reply is a trial. An optional
+        ``cluster`` (the form, or the person asked about) groups the trials that are not
+        independent; without it each record is its own. Records with an ``error`` are
+        counted apart.
 
     Returns
     -------
     dict
         ``cells``: one entry per (framing, scenario, pii_type) with counts (``n`` trials,
-        ``leaked``, ``partial``, ``n_responses``, ``refused``, ``non_answer``) and Wilson 95%
-        intervals (``asr``, ``partial_rate``, ``refuse_rate``, ``non_answer_rate``, each
-        ``{value, low, high, n}``); ``by_framing``, ``by_scenario``, ``by_pii_type`` and
-        ``overall`` pool the cells the same way (refusals counted once per reply), and
-        ``by_framing_x_scenario``, ``by_framing_x_pii_type``, ``by_scenario_x_pii_type``
-        pool them over the third axis (lists of entries naming both axes);
+        ``n_clusters`` forms or people, ``leaked``, ``partial``, ``n_responses``, ``refused``,
+        ``non_answer``) and 95% Wilson intervals on the effective size of the trials
+        clustered (:func:`telltale.stats.clustered_proportion`: ``asr``, ``partial_rate``,
+        ``refuse_rate``, ``non_answer_rate``, each ``{value, low, high, n}``);
+        ``by_framing``, ``by_scenario``, ``by_pii_type`` and ``overall`` pool the cells
+        the same way (refusals counted once per reply), and ``by_framing_x_scenario``,
+        ``by_framing_x_pii_type``, ``by_scenario_x_pii_type`` pool them over the third
+        axis (lists of entries naming both axes);
         ``n_records`` and ``n_errors``.
     """
     cells: dict[tuple[str, str, str], _Tally] = {}
@@ -410,18 +425,19 @@ def summarise(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"record {name}: needs framing, scenario and a score_response "
                              "result (scores.pii)")
         asked = _lookup(record, "pii_type")
+        cluster = str(_lookup(record, "cluster") or f"#{index}")
         for pii_type, score in scores["pii"].items():
             if asked and pii_type != asked:
                 continue
             kind = scores.get("refusal", "answer")
             key = (str(framing), str(scenario), pii_type)
-            cells.setdefault(key, _Tally()).add(index, score, kind)
+            cells.setdefault(key, _Tally()).add(index, score, kind, cluster)
             for axis, value in zip(axes, key, strict=True):
-                margins[axis].setdefault(value, _Tally()).add(index, score, kind)
+                margins[axis].setdefault(value, _Tally()).add(index, score, kind, cluster)
             for i, j in pairs:
                 pair_margins[(i, j)].setdefault((key[i], key[j]), _Tally()).add(
-                    index, score, kind)
-            overall.add(index, score, kind)
+                    index, score, kind, cluster)
+            overall.add(index, score, kind, cluster)
     return {
         "cells": [{"framing": f, "scenario": s, "pii_type": t, **tally.result()}
                   for (f, s, t), tally in sorted(cells.items())],

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from telltale import stats
+from telltale import calibration, stats
 from telltale.membership.blind import SHIFT_AUC, below_band_note, is_shifted, too_few
 from telltale.stats import Estimate
 from telltale.tables import format_cell, format_interval, format_p
@@ -123,10 +123,12 @@ class AttackResult:
     n_imputed_values: int
     folds: int
     notes: list[str] = field(default_factory=list)
+    #: the label-shuffle null of the AUC (:func:`telltale.calibration.label_shuffle_null`)
+    null: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (without the per-sample scores)."""
-        return {"aggregated": {"auc": self.auc.to_dict(),
+        return {"aggregated": {"auc": self.auc.to_dict(), "null": self.null,
                                "tpr_at_1pct_fpr": self.tpr_at_1pct_fpr,
                                "tpr_at_1pct_fpr_interval": self.tpr_at_1pct_fpr_interval,
                                "tpr_at_0.1pct_fpr": self.tpr_at_01pct_fpr},
@@ -137,9 +139,65 @@ class AttackResult:
                 "notes": list(self.notes)}
 
 
+def oof_auc(payload: tuple[Sequence[np.ndarray], int, int], rows: np.ndarray,
+            y: np.ndarray, groups: np.ndarray | None) -> float:
+    """The aggregated attack's AUC on ``rows`` with labels ``y`` (a
+    :data:`telltale.calibration.Statistic`): ``payload`` is ``(matrices, folds, seed)``,
+    one indicator matrix per realisation of a condition (one for the original); each is
+    scored out of fold on its rows with any indicator, and a clip's score is the mean over
+    the realisations it has."""
+    matrices, folds, seed = payload
+    scores = np.full((len(matrices), rows.size), np.nan)
+    for k, matrix in enumerate(matrices):
+        X = np.asarray(matrix, dtype=float)[rows]
+        used = ~np.all(~np.isfinite(X), axis=1)
+        scores[k, used] = stats.oof_logistic_scores(
+            X[used], y[used], folds=folds, seed=seed,
+            groups=None if groups is None else groups[used])
+    count = np.isfinite(scores).sum(axis=0)
+    mean = np.divide(np.nansum(scores, axis=0), count, out=np.full(rows.size, np.nan),
+                     where=count > 0)
+    ok = np.isfinite(mean)
+    return stats.roc_auc(y[ok], mean[ok], n_boot=0).value
+
+
+def calibrated_auc(matrices: Sequence[np.ndarray], y: np.ndarray, observed: float,
+                   folds: int = 10, seed: int = 0, n_boot: int = calibration.REFIT_BOOT,
+                   permutations: int = 0, clusters: Sequence[Any] | None = None,
+                   n_jobs: int | None = None) -> tuple[Estimate, dict[str, Any] | None]:
+    """The aggregated AUC ``observed`` with its refit bootstrap interval and its
+    label-shuffle null (:mod:`telltale.calibration`), both re-running the attack's whole
+    cross-validation on every replicate (``n_boot`` 0: no interval; ``permutations`` 0:
+    no null)."""
+    y = np.asarray(y).astype(int)
+    payload = (list(matrices), folds, seed)
+    low = high = observed
+    if n_boot:
+        low, high = calibration.refit_bootstrap(oof_auc, payload, y, n_boot, seed, clusters,
+                                                n_jobs)
+    null = (calibration.label_shuffle_null(oof_auc, payload, y, observed, permutations, seed,
+                                           clusters, n_jobs) if permutations else None)
+    return Estimate(observed, low, high, int(y.size)), null
+
+
+def auc_control(aggregated: Mapping[str, Any]) -> str:
+    """What an aggregated AUC is read against: its label-shuffle band, and where it falls
+    outside it, on which side (``aggregated`` as in :meth:`AttackResult.to_dict`)."""
+    null = aggregated.get("null")
+    if not null:
+        return "chance 0.5; not read against label shuffles"
+    auc = aggregated["auc"]
+    side = calibration.far_from_chance(null, auc.get("low"), auc.get("high"))
+    flag = {"above": "; above chance", "below": "; BELOW chance: a signal read the wrong "
+                                                 "way round"}.get(side or "", "")
+    return "chance: " + calibration.describe_band(null) + flag
+
+
 def aggregate_attack(X: np.ndarray, y: np.ndarray, names: Sequence[str], folds: int = 10,
-                     seed: int = 0, n_boot: int = 1000,
-                     indicator_boot: int = 200) -> AttackResult:
+                     seed: int = 0, n_boot: int = calibration.REFIT_BOOT,
+                     indicator_boot: int = 200, permutations: int = 0,
+                     clusters: Sequence[Any] | None = None,
+                     n_jobs: int | None = None) -> AttackResult:
     """The aggregated membership attack: out-of-fold logistic regression on all indicators.
 
     Rows where every indicator is NaN (empty continuations) are dropped and counted; other
@@ -157,12 +215,21 @@ def aggregate_attack(X: np.ndarray, y: np.ndarray, names: Sequence[str], folds: 
     folds : int
         Stratified cross-validation folds (10 in Lee et al., 2026).
     seed : int
-        Seed of the fold split and the bootstraps.
+        Seed of the fold split, the bootstraps and the label shuffles.
     n_boot : int
-        Bootstrap replicates of the aggregated AUC's interval.
+        Replicates of the AUC's refit bootstrap interval
+        (:func:`telltale.calibration.refit_bootstrap`; 0: none).
     indicator_boot : int
         Bootstrap replicates of each per-indicator interval (46 of them, so fewer: these
         intervals rank indicators, the headline is the aggregated AUC).
+    permutations : int
+        Label shuffles of the AUC's null (0: none, and no verdict can call the signal
+        real).
+    clusters : sequence, optional
+        The cluster (speaker) of each row: kept in one fold, and together in shuffles and
+        bootstrap replicates.
+    n_jobs : int, optional
+        Processes for the shuffles and replicates (None: every core).
 
     Returns
     -------
@@ -182,28 +249,33 @@ def aggregate_attack(X: np.ndarray, y: np.ndarray, names: Sequence[str], folds: 
         raise ValueError(f"the attack needs at least two members and two non-members with "
                          f"indicators; have {counts[1]} members and {counts[0]} non-members "
                          f"after dropping {int((~used).sum())} empty continuations")
-    k = int(min(folds, counts.min()))
+    groups = calibration.cluster_codes(None if clusters is None else list(clusters), y.size)
+    k = len(stats.cv_folds(y[used], folds, seed, None if groups is None else groups[used]))
     notes = []
     if k < folds:
         notes.append(f"{k}-fold cross-validation: the smaller class has only {counts.min()} "
-                     "samples")
+                     "samples" + (" or clusters" if groups is not None else ""))
     scores = np.full(y.size, np.nan)
-    scores[used] = stats.oof_logistic_scores(X[used], y[used], folds=folds, seed=seed)
+    scores[used] = stats.oof_logistic_scores(X[used], y[used], folds=folds, seed=seed,
+                                             groups=None if groups is None else groups[used])
     ys, ss = y[used], scores[used]
     n_neg = int(counts[0])
     for fpr in (0.01, 0.001):
         if n_neg * fpr < 1:
             notes.append(f"TPR at {fpr:.1%} FPR is not estimable: with {n_neg} non-members "
                          f"the smallest non-zero FPR is {format_cell(1 / n_neg)}")
+    observed = stats.roc_auc(ys, ss, n_boot=0).value
+    auc, null = calibrated_auc([X], y, observed, folds, seed, n_boot, permutations,
+                               None if groups is None else list(groups), n_jobs)
     return AttackResult(
-        scores=scores, used=used, auc=stats.roc_auc(ys, ss, n_boot=n_boot, seed=seed),
+        scores=scores, used=used, auc=auc,
         tpr_at_1pct_fpr=stats.low_fpr_tpr(ys, ss, 0.01),
         tpr_at_01pct_fpr=stats.low_fpr_tpr(ys, ss, 0.001),
         tpr_at_1pct_fpr_interval=stats.low_fpr_tpr_interval(ys, ss, 0.01,
                                                             n_boot=min(n_boot, 200), seed=seed),
         per_indicator=per_indicator,
         n_dropped=int((~used).sum()), n_imputed_values=int((~np.isfinite(X[used])).sum()),
-        folds=k, notes=notes)
+        folds=k, notes=notes, null=null)
 
 
 def roc_figures(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], folder: str | Path,
@@ -366,32 +438,39 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
              blind_aucs: Mapping[str, Estimate | Mapping[str, Any]],
              correlations: Mapping[str, Mapping[str, float]], shift_auc: float = SHIFT_AUC,
              min_r: float = MIN_R, alpha: float = ALPHA,
-             class_counts: tuple[int, int] | None = None) -> dict[str, Any]:
+             class_counts: tuple[int, int] | None = None,
+             mia_null: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The verdict of the blind-baseline protocol (Lee et al., 2026, Sec. 2.2), with its
     reasoning.
 
     Rules, in order (after **inconclusive**, when ``class_counts`` (members, non-members)
-    has fewer than :data:`~telltale.membership.blind.MIN_PER_CLASS` of either):
+    has fewer than :data:`~telltale.membership.blind.MIN_PER_CLASS` of either, or when the
+    MIA AUC has no label-shuffle null ``mia_null`` to be read against):
 
-    1. **no signal**: the MIA AUC's CI reaches down to 0.5 (nothing to explain);
-    2. **confounded**: some blind family is *shifted* (AUC >= ``shift_auc`` with its CI
-       lower bound above 0.5 and, where its labels were shuffled, above the shuffle band:
-       :func:`~telltale.membership.blind.is_shifted`) and its scores correlate
-       *positively and significantly* with the MIA scores (Pearson r >= ``min_r``,
-       p < ``alpha``);
+    1. **no signal**: the MIA AUC does not rise above its label-shuffle band (the
+       permutation p-value of :func:`telltale.calibration.label_shuffle_null` above its
+       one-sided level, 0.05) with its refit bootstrap interval above 0.5
+       (:func:`telltale.calibration.far_from_chance`); an AUC as far *below* is said
+       (level caution): the scores order members and non-members the wrong way round;
+    2. **confounded**: some blind family is *shifted* (AUC >= ``shift_auc`` above its
+       label-shuffle band: :func:`~telltale.membership.blind.is_shifted`) and its scores
+       correlate *positively and significantly* with the MIA scores (Pearson r >=
+       ``min_r``, p < ``alpha``);
     3. **shift present**: a family is shifted but no shifted family's scores follow the MIA
        scores (or the correlation could not be computed) — the signal may be real, but
        only a matched subset settles it;
     4. **unverified**: a signal and no blind baseline to check it against;
     5. **credible**: a signal and every blind baseline at chance.
 
+    The AUC's interval is shown, but the band decides: an interval that holds the fitted
+    classifiers fixed called random labels a signal 10 times in 100 (issue 24).
     Spearman's rho is reported beside Pearson's r as the paper's robustness check; a
     disagreement is stated in the text.
 
     Parameters
     ----------
     mia_auc : Estimate or mapping
-        AUC of the aggregated attack with its CI.
+        AUC of the aggregated attack with its interval.
     blind_aucs : mapping family -> Estimate or mapping
         Each blind family's AUC (``{"value", "low", "high"}`` or a blind result with an
         ``auc`` entry and, where labels were shuffled, a ``null`` one).
@@ -399,13 +478,17 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
         Output of :func:`blind_correlations`.
     shift_auc, min_r, alpha : float
         Thresholds; see :data:`SHIFT_AUC`, :data:`MIN_R`, :data:`ALPHA`.
+    class_counts : (members, non-members), optional
+    mia_null : mapping, optional
+        The MIA AUC's label-shuffle null (:func:`telltale.calibration.label_shuffle_null`).
 
     Returns
     -------
     dict
-        ``verdict`` (one of :data:`VERDICTS`), ``level`` ("ok", "warn" or "info", for the
-        report), ``text`` (the reasoning), ``criteria`` (the thresholds used) and
-        ``families`` (per family: AUC, CI, correlations, ``shifted``, ``correlated``).
+        ``verdict`` (one of :data:`VERDICTS`), ``level`` ("ok", "warn", "info" or
+        "caution", for the report), ``text`` (the reasoning), ``criteria`` (the thresholds
+        used) and ``families`` (per family: AUC, CI, correlations, ``shifted``,
+        ``correlated``).
     """
     mia = as_estimate(mia_auc)
     families: dict[str, dict[str, Any]] = {}
@@ -424,9 +507,10 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
             "spearman_agrees": bool(rho >= min_r and sp < alpha) == bool(r >= min_r and p < alpha),
             "within_class_r": corr.get("within_class_r", math.nan),
         }
-    criteria = {"shift_auc": shift_auc, "shift_ci_low_above": 0.5,
-                "shift_above_shuffle_band": "where labels were shuffled", "min_r": min_r,
-                "alpha": alpha, "signal_ci_low_above": 0.5}
+    criteria = {"shift_auc": shift_auc, "shift_above_shuffle_band": True, "min_r": min_r,
+                "alpha": alpha, "signal": "MIA AUC above its label-shuffle band (one-sided "
+                                          f"p <= {calibration.ALPHA}) and its refit interval "
+                                          "above 0.5"}
     shifted = sorted((f for f in families if families[f]["shifted"]),
                      key=lambda f: -families[f]["auc"])
     confounding = [f for f in shifted if families[f]["correlated"]]
@@ -447,42 +531,53 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
     shift_note = (" The blind baselines nevertheless show distribution shift ("
                   + "; ".join(describe(f) for f in shifted) + ").") if shifted else ""
     small = too_few(*class_counts) if class_counts else None
+    auc_text = f"{mia} ({calibration.describe_band(mia_null)})" if mia_null else str(mia)
+    side = calibration.far_from_chance(dict(mia_null), mia.low, mia.high) if mia_null else None
     if small:
+        verdict, level, text = "inconclusive", "info", f"{small} MIA AUC {auc_text}." + shift_note
+    elif mia_null is None:
         verdict, level, text = "inconclusive", "info", (
-            f"{small} MIA AUC {mia}." + shift_note)
-    elif not mia.low > 0.5:
-        where = "below" if mia.high < 0.5 else "includes"
-        verdict, level, text = "no signal", "ok", (
-            f"No membership signal: the aggregated MIA AUC {mia} {where} chance (0.5)."
-            + shift_note)
+            f"Inconclusive: MIA AUC {auc_text} was not read against label shuffles "
+            "(--permutations 0), and a cross-validated AUC scatters around 0.5 more than its "
+            "interval shows; run with label shuffles for a verdict." + shift_note)
+    elif side != "above":
+        below = side == "below"
+        verdict, level, text = "no signal", "caution" if below else "ok", (
+            f"No membership signal: the aggregated MIA AUC {auc_text} "
+            + ("is below chance, beyond its label-shuffle band: the attack ranks members "
+               "below non-members, a signal read the wrong way round (check the indicators' "
+               "orientation and the split)." if below else
+               "does not rise above both its label-shuffle band and 0.5 (refit "
+               "interval).") + shift_note)
     elif confounding:
         disagree = [f for f in confounding if not families[f]["spearman_agrees"]]
         verdict, level, text = "confounded", "info", (
-            f"Confounded by distribution shift: the MIA AUC {mia} is matched by blind "
+            f"Confounded by distribution shift: the MIA AUC {auc_text} is matched by blind "
             "baselines that never see the model and whose scores follow the MIA scores ("
             + "; ".join(describe(f) for f in confounding) + f"; shifted means AUC >= "
-            f"{shift_auc} with CI above 0.5 and above any label-shuffle band, correlated "
-            f"means Pearson r >= {min_r} with p < {alpha}). The attack reads dataset "
-            "artefacts, not memorisation; evaluate on a distribution-matched subset.")
+            f"{shift_auc} above its label-shuffle band, correlated means Pearson r >= "
+            f"{min_r} with p < {alpha}). The attack reads dataset artefacts, not "
+            "memorisation; evaluate on a distribution-matched subset.")
         if disagree:
             text += (" Spearman's rank correlation does not confirm this for "
                      + ", ".join(disagree) + ".")
     elif shifted:
         verdict, level, text = "shift present", "info", (
-            f"Membership signal (MIA AUC {mia}) on a shifted corpus: "
+            f"Membership signal (MIA AUC {auc_text}) on a shifted corpus: "
             + "; ".join(describe(f) for f in shifted)
             + f". The MIA scores do not follow the blind scores (no Pearson r >= {min_r} "
             f"with p < {alpha}), so the signal may be memorisation, but only a "
             "distribution-matched subset can confirm it.")
     elif not families:
         verdict, level, text = "unverified", "info", (
-            f"Membership signal (MIA AUC {mia}) without blind baselines: distribution shift "
-            "between members and non-members is not ruled out; run phase 1.")
+            f"Membership signal (MIA AUC {auc_text}) without blind baselines: distribution "
+            "shift between members and non-members is not ruled out; run phase 1.")
     else:
         verdict, level, text = "credible", "warn", (
-            f"Membership signal credible: MIA AUC {mia} while every blind baseline stays "
-            f"below AUC {shift_auc} or has a CI or label-shuffle band reaching it ("
-            + "; ".join(describe(f) for f in families) + ").")
+            f"Membership signal credible: MIA AUC {auc_text}, above its label-shuffle band "
+            "and 0.5, "
+            f"while every blind baseline stays below AUC {shift_auc} or within its "
+            "label-shuffle band (" + "; ".join(describe(f) for f in families) + ").")
     text += below_band_note({f: a for f, a in blind_aucs.items() if isinstance(a, Mapping)})
     return {"verdict": verdict, "level": level, "text": text, "criteria": criteria,
             "families": families}
@@ -491,9 +586,10 @@ def diagnose(mia_auc: Estimate | Mapping[str, Any],
 def analyse(X: np.ndarray, y: np.ndarray, names: Sequence[str],
             blind_aucs: Mapping[str, Estimate | Mapping[str, Any]] | None = None,
             blind_scores: Mapping[str, np.ndarray] | None = None, folds: int = 10,
-            seed: int = 0, n_boot: int = 1000, indicator_boot: int = 200,
-            figures: str | Path | None = None,
-            top_curves: int = 2) -> tuple[dict[str, Any], np.ndarray]:
+            seed: int = 0, n_boot: int = calibration.REFIT_BOOT, indicator_boot: int = 200,
+            figures: str | Path | None = None, top_curves: int = 2,
+            permutations: int = 0, clusters: Sequence[Any] | None = None,
+            n_jobs: int | None = None) -> tuple[dict[str, Any], np.ndarray]:
     """Phase 2 end to end from an indicator matrix: attack, correlations, verdict, figures.
 
     Parameters
@@ -504,8 +600,9 @@ def analyse(X: np.ndarray, y: np.ndarray, names: Sequence[str],
         Phase 1 AUCs per family (see :func:`diagnose`).
     blind_scores : mapping family -> np.ndarray, optional
         Phase 1 out-of-fold scores aligned with the rows of ``X`` (NaN where missing).
-    folds, seed, n_boot, indicator_boot
-        As for :func:`aggregate_attack`.
+    folds, seed, n_boot, indicator_boot, permutations, clusters, n_jobs
+        As for :func:`aggregate_attack`; without ``permutations`` the verdict is
+        inconclusive.
     figures : str or Path, optional
         Folder for ``roc_linear.png`` and ``roc_loglog.png`` (the aggregated score and the
         ``top_curves`` individual indicators furthest from chance).
@@ -521,11 +618,13 @@ def analyse(X: np.ndarray, y: np.ndarray, names: Sequence[str],
         Out-of-fold MIA score per row (NaN for dropped rows).
     """
     result = aggregate_attack(X, y, names, folds=folds, seed=seed, n_boot=n_boot,
-                              indicator_boot=indicator_boot)
+                              indicator_boot=indicator_boot, permutations=permutations,
+                              clusters=clusters, n_jobs=n_jobs)
     correlation = blind_correlations(blind_scores or {}, result.scores, y)
     y_int = np.asarray(y).astype(int)
     diagnosis = diagnose(result.auc, blind_aucs or {}, correlation,
-                         class_counts=(int(y_int.sum()), int((1 - y_int).sum())))
+                         class_counts=(int(y_int.sum()), int((1 - y_int).sum())),
+                         mia_null=result.null)
     out: dict[str, Any] = {"attack": result.to_dict(), "correlation": correlation,
                            "diagnosis": diagnosis, "figures": []}
     if figures is not None:

@@ -33,17 +33,21 @@ def membership_probes(samples, conditions: list[str], prompt: str, tts_k: int, s
     probes = []
     for sample in samples:
         continuation = sample.text or "" if target == "reference" else None
+        # the speaker travels into the records: folds, label shuffles and bootstrap
+        # replicates keep a voice's clips together (telltale.calibration)
+        speaker = sample.extra.get("speaker")
+        truth = {"speaker": str(speaker)} if speaker not in (None, "") else {}
         for condition in conditions:
             if condition == "tts":
                 for k in range(tts_k):
                     probes.append(Probe(
                         key=f"{sample.id}|tts|{k}", sample=sample, text=prompt,
-                        meta={"condition": "tts", "realisation": k},
+                        meta={"condition": "tts", "realisation": k}, truth=truth,
                         transform=_tts_transform(seed, k), continuation=continuation))
             else:
                 probes.append(Probe(key=f"{sample.id}|{condition}", sample=sample, text=prompt,
                                     condition=condition, meta={"realisation": 0},
-                                    continuation=continuation))
+                                    truth=truth, continuation=continuation))
     return probes
 
 
@@ -151,8 +155,13 @@ class MembershipAudit(Audit):
 def _retag(probe: Probe, condition: str, realisation: int) -> Probe:
     """``probe`` asked again on the same original audio, recorded under ``condition``."""
     # a draw's record carries the transcript SaMIA compares with, so scoring needs no manifest
-    truth = ({"transcript": probe.sample.text} if condition == DRAW and probe.sample.text
-             else {})
+    truth = ({**probe.truth, "transcript": probe.sample.text}
+             if condition == DRAW and probe.sample.text else probe.truth)
+    # the reference model scores the target's own transcription, so both likelihoods are
+    # of the same text (Carlini et al., 2022; Zarifzadeh et al., 2024); with --target
+    # reference both score the manifest's transcript already
+    source = probe.key if condition == REFERENCE and probe.continuation is None else None
     return dataclasses.replace(probe, key=f"{probe.sample.id}|{condition}|{realisation}",
                                meta={**probe.meta, "condition": condition,
-                                     "realisation": realisation}, truth=truth)
+                                     "realisation": realisation}, truth=truth,
+                               continuation_of=source)

@@ -124,8 +124,8 @@ def blind_verdict(blind: dict[str, Any]) -> Verdict:
             "(--matched) or another split." + note, label="Distribution shift")
     return no_leak(
         "No distribution shift detected by the blind baselines (every AUC below "
-        f"{SHIFT_AUC}, or its CI or label-shuffle band includes it); a membership attack on "
-        "this corpus can be read as memorisation." + note, label="No shift")
+        f"{SHIFT_AUC}, or within what label shuffles give the largest family); a "
+        "membership attack on this corpus can be read as memorisation." + note, label="No shift")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from telltale.findings import Results, SummaryRow, Verdict, inconclusive
+from telltale.membership.attack import auc_control
 from telltale.membership.blind import chance_control
 from telltale.membership.config import CONDITIONS, DRAW, REFERENCE, MembershipConfig
 from telltale.models.base import TokenStats
@@ -80,6 +81,11 @@ class _Scoring:
         return {f: np.array([scores[f].get(i, np.nan) for i in self.ids])
                 for f in self.families() if f in scores}
 
+    def clusters(self) -> list[str | None]:
+        """Each clip's speaker, where the records carry one (folds and shuffles keep a
+        speaker's clips together)."""
+        return [self.originals[i].labels.get("speaker") for i in self.ids]
+
     def indicators(self, recs: dict[str, Record]) -> tuple[np.ndarray, list[str]]:
         """Indicator matrix aligned with ``ids`` (see :func:`aligned_indicators`)."""
         return aligned_indicators(self.ids, recs)
@@ -135,7 +141,12 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
     """Phases 2 and 3: the indicator vector aggregated by logistic regression, its
     diagnosis against the blind baselines, and each media condition scored the same way."""
     from telltale.membership.attack import analyse
-    from telltale.membership.disentangle import disentangle, write_membership_tables
+    from telltale.membership.disentangle import (
+        calibrate_conditions,
+        condition_control,
+        disentangle,
+        write_membership_tables,
+    )
     from telltale.membership.indicators import indicator_basis
 
     run, ids, y, originals = s.run, s.ids, s.y, s.originals
@@ -150,7 +161,8 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
                              for i in with_stats])
     families = s.families()
     phase2, mia = analyse(X, y, names, blind_aucs=families, blind_scores=s.blind_scores(),
-                          folds=s.config.folds, seed=s.config.seed, figures=run.figures)
+                          folds=s.config.folds, seed=s.config.seed, figures=run.figures,
+                          permutations=s.config.permutations, clusters=s.clusters())
     for row, sample_id in enumerate(ids):
         originals[sample_id].scores = {
             "indicators": dict(zip(names, X[row].tolist(), strict=True)),
@@ -158,6 +170,7 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
 
     # phase 3: each condition's records scored by the same out-of-fold attack
     condition_scores: dict[str, list[np.ndarray]] = {"original": [mia]}
+    matrices: dict[str, list[np.ndarray]] = {}
     for (condition, _k), recs in sorted(s.groups.items()):
         if condition == "original" or condition not in CONDITIONS:
             continue
@@ -166,10 +179,13 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
         if np.bincount(y[present], minlength=2).min() < 2:
             continue
         _, scores = analyse(Xc, y, names, folds=s.config.folds, seed=s.config.seed, n_boot=0,
-                            indicator_boot=0)
+                            indicator_boot=0, clusters=s.clusters())
         condition_scores.setdefault(condition, []).append(scores)
-    disentangled = disentangle(y, {c: np.vstack(v) for c, v in condition_scores.items()},
-                               seed=s.config.seed) if len(condition_scores) > 1 else {}
+        matrices.setdefault(condition, []).append(Xc)
+    disentangled = calibrate_conditions(
+        disentangle(y, {c: np.vstack(v) for c, v in condition_scores.items()}, n_boot=0),
+        matrices, y, phase2["attack"]["aggregated"], s.config.folds, s.config.seed,
+        s.config.permutations, s.clusters()) if len(condition_scores) > 1 else {}
 
     verdict = phase2["diagnosis"]
     if not basis["exact"]:
@@ -185,7 +201,7 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
                      indicator_basis=basis, diagnosis=verdict, disentanglement=disentangled)
     s.verdicts.append(Verdict.from_dict(verdict))
     s.summary += [SummaryRow.of(f"MIA AUC (aggregated LR over {len(names)} indicators)",
-                                mia_auc, "chance 0.5"),
+                                mia_auc, auc_control(phase2["attack"]["aggregated"])),
                   _tpr_row("TPR at 1% FPR", phase2["attack"]["aggregated"], y)]
     for family, values in families.items():
         s.summary.append(SummaryRow.of(f"blind AUC ({family})", values["auc"],
@@ -198,11 +214,11 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
             s.summary.append(SummaryRow(
                 f"MIA AUC under {condition} ({values['realisations']} voices)",
                 values["auc_mean"], sd=values["auc_sd"], n=values["auc"]["n"],
-                control=f"original {mia_auc['value']:.3f}; the voice-averaged score "
+                control=f"{condition_control(values, mia_auc)}; the voice-averaged score "
                         f"gives {format_estimate(values['auc'])}"))
         else:
             s.summary.append(SummaryRow.of(f"MIA AUC under {condition}", values["auc"],
-                                           f"original {mia_auc['value']:.3f}"))
+                                           condition_control(values, mia_auc)))
     label = str(run.read_run_json().get("data") or "data")
     write_membership_tables(
         run.tables, {label: {"mia_auc": mia_auc, "blind": families,
@@ -233,7 +249,8 @@ def _blackbox_attack(s: _Scoring) -> np.ndarray:
         raise ValueError(f"{s.run.path}: no clip has two successful black-box draws to compare")
     phase, scores = analyse(X, s.y, names, blind_aucs=s.families(),
                             blind_scores=s.blind_scores(), folds=s.config.folds,
-                            seed=s.config.seed, indicator_boot=200)
+                            seed=s.config.seed, indicator_boot=200,
+                            permutations=s.config.permutations, clusters=s.clusters())
     auc = phase["attack"]["aggregated"]["auc"]
     k = s.config.samples
     s.results["blackbox"] = {
@@ -248,7 +265,8 @@ def _blackbox_attack(s: _Scoring) -> np.ndarray:
             None if np.isnan(scores[row]) else float(scores[row]))
     s.summary += [SummaryRow.of(f"black-box MIA AUC ({k} samples at "
                                 f"T={s.config.temperature:g}, {len(names)} features)", auc,
-                                f"chance 0.5; {k + 1} model calls per clip"),
+                                f"{auc_control(phase['attack']['aggregated'])}; {k + 1} model "
+                                "calls per clip"),
                   _tpr_row("black-box TPR at 1% FPR", phase["attack"]["aggregated"], s.y)]
     s.verdicts.append(Verdict(phase["diagnosis"]["level"], "Black-box (sampled "
                               "transcriptions): " + phase["diagnosis"]["text"]))
@@ -315,7 +333,8 @@ def _reference_calibration(s: _Scoring, features: np.ndarray) -> None:
                          "with")
     names = indicator_names()
     out = calibrated_attack(features, X_ref, s.y, names, folds=s.config.folds,
-                            seed=s.config.seed)
+                            seed=s.config.seed, permutations=s.config.permutations,
+                            clusters=s.clusters())
     scores = out.pop("scores")
     for row, sample_id in enumerate(s.ids):
         s.originals[sample_id].scores["calibrated_score"] = (
@@ -324,8 +343,9 @@ def _reference_calibration(s: _Scoring, features: np.ndarray) -> None:
         "reference_model")}
     before, after = out["uncalibrated"], out["calibrated"]
     s.summary += [
-        SummaryRow.of("MIA AUC calibrated by the reference model", after["auc"],
-                      f"uncalibrated {before['auc']['value']:.3f}"),
+        SummaryRow.of("MIA AUC calibrated by the reference model (same text)", after["auc"],
+                      f"uncalibrated {format_cell(before['auc']['value'])}; "
+                      f"{auc_control(after)}"),
         _tpr_row("TPR at 1% FPR calibrated by the reference model", after, s.y,
                  f"uncalibrated {format_estimate(_tpr_row('', before, s.y).to_dict())}"
                  if before["tpr_at_1pct_fpr"] is not None else None)]

@@ -31,7 +31,6 @@ from telltale.console import log, progress
 from telltale.findings import Results
 from telltale.limit import check_resume, select_rows
 from telltale.mitigate.config import (
-    ASR_LM,
     CLASSICAL_LOG,
     DEFENDED_LOG,
     ORIGINAL,
@@ -69,20 +68,25 @@ def _defend_one(task: tuple[str, str, str | None, str | None, str, int, str]) ->
     return entry
 
 
-def _listen_one(task: tuple[str, str, str, str, str | None, str]) -> dict[str, Any]:
-    """Speaker embedding and recogniser hypothesis of one clip (runs in a worker); the
-    entry keeps the clip's speaker and reference transcript, so scoring needs no manifest."""
+def _listen_one(task: tuple[str, str, str, str, str | None, str, str | None, bool]
+                ) -> dict[str, Any]:
+    """Speaker embedding and recogniser hypotheses of one clip (runs in a worker): with
+    the held-out task language model ``lm`` and, where ``generic``, with the generic one.
+    The entry keeps the clip's speaker, gender and reference transcript, so scoring needs
+    no manifest."""
     from telltale.media.audio import load_audio
     from telltale.mitigate.asr import transcribe
     from telltale.mitigate.speaker import embed
 
-    version, sample_id, path, lm, speaker, reference = task
+    version, sample_id, path, lm, speaker, reference, gender, generic = task
     entry: dict[str, Any] = {"version": version, "id": sample_id, "speaker": speaker,
-                             "reference": reference, "embedding": None, "hypothesis": None,
+                             "gender": gender, "reference": reference, "embedding": None,
+                             "hypothesis": None, "hypothesis_generic": None, "lm": Path(lm).name,
                              "error": None}
     try:
         audio = load_audio(path)
         entry["hypothesis"] = transcribe(audio, lm)
+        entry["hypothesis_generic"] = transcribe(audio, None) if generic else None
         entry["embedding"] = [round(float(v), 6) for v in embed(audio)]
     except (ValueError, OSError) as exc:
         entry["error"] = f"{version} clip of sample {sample_id}: {exc}"
@@ -186,13 +190,20 @@ class MitigateAudit(Audit):
 
     def _listen(self, run: RunDir, jobs: int) -> None:
         """Speaker embeddings and recogniser transcripts of every version of every clip."""
-        from telltale.mitigate.asr import write_task_lm
+        import numpy as np
 
-        lm = run.path / ASR_LM
-        if not lm.exists():
-            write_task_lm([s.text or "" for s in self._samples], lm)
+        from telltale.mitigate.asr import heldout_lms
+
+        # each clip decoded with a model of transcripts that are not its own (asr.py)
+        config = self.config
+        lms = heldout_lms({s.id: s.text or "" for s in self._samples}, run.path,
+                          seed=config.seed)
+        ids = sorted(s.id for s in self._samples)
+        generic = set(np.random.default_rng(config.seed).permutation(ids)[
+            :config.generic_wer_clips].tolist()) if config.generic_wer_clips else set()
         defended = self.defended(run)
-        tasks = [(version, s.id, str(media), str(lm), _speaker(s), s.text or "")
+        tasks = [(version, s.id, str(media), str(lms[s.id]), _speaker(s), s.text or "",
+                  s.labels.get("gender") or s.extra.get("gender") or None, s.id in generic)
                  for version in self.config.versions() for s in self._samples
                  if (media := (s.media if version == ORIGINAL
                                else defended.get((version, s.id)))) is not None

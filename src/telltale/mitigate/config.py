@@ -28,7 +28,6 @@ DEFENCES_HELP = ("voices: mcadams (VoicePrivacy B2: alpha drawn per clip in 0.5-
 ORIGINAL = "original"
 DEFENDED_LOG = "defended.jsonl"
 CLASSICAL_LOG = "classical.jsonl"
-ASR_LM = "asr_lm.arpa"
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,11 @@ class MitigateConfig(ClipsConfig):
                                    "WER", flag="--no-classical")
     max_new_tokens: int = option(48, "longest reply", group="model")
     folds: int = option(10, "folds of the out-of-fold membership classifier")
+    #: PocketSphinx's generic language model decodes about ten times slower than the task
+    #: model (5-30 s a clip on 2 cores), so it decodes a sample of the clips
+    generic_wer_clips: int = option(0, "clips per version also decoded with the recogniser's "
+                                       "generic language model (the same clips, drawn with "
+                                       "the seed, in every version; 0: none)")
 
     def validate(self) -> None:
         super().validate()
@@ -68,6 +72,8 @@ class MitigateConfig(ClipsConfig):
         require(self.max_new_tokens >= 1, "max_new_tokens",
                 f"must be at least 1, got {self.max_new_tokens}")
         require(self.folds >= 2, "folds", f"must be at least 2, got {self.folds}")
+        require(self.generic_wer_clips >= 0, "generic_wer_clips",
+                f"must be 0 (none) or more, got {self.generic_wer_clips}")
 
     def versions(self) -> tuple[str, ...]:
         """The undefended original and every defence, in the order given."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from telltale.mitigate.config import ORIGINAL, MitigateConfig, label
+from telltale.mitigate.verdicts import auc_side
 
 
 def _interval(est: dict[str, Any] | None) -> tuple[float, float, float]:
@@ -35,7 +36,9 @@ def privacy_utility_figure(path: Path, results: dict[str, Any],
     panels = [("EER, lazy-informed attacker (higher: more private)",
                lambda v: classical.get(v, {}).get("eer_lazy_informed"), 0.5, "chance 0.5")]
     if "membership" in results:
-        panels.append(("membership AUC (lower: more private)",
+        # an AUC far below 0.5 still tells members apart: closeness to 0.5 is privacy
+        panels.append(("membership AUC (closer to 0.5: more private; hollow: beyond its "
+                       "label-shuffle band)",
                        lambda v: results["membership"].get(v, {}).get("auc"), 0.5,
                        "chance 0.5"))
     if attribute:
@@ -56,13 +59,15 @@ def privacy_utility_figure(path: Path, results: dict[str, Any],
             y, y_lo, y_hi = _interval(getter(version))
             if math.isnan(x) or math.isnan(y):
                 continue
+            colour = "black" if version == ORIGINAL else f"C{index}"
+            beyond = title.startswith("membership") and auc_side(
+                results["membership"].get(version, {})) is not None
             ax.errorbar(x, y, xerr=[[x_lo], [x_hi]], yerr=[[y_lo], [y_hi]], capsize=3,
-                        marker=markers[index % len(markers)], ls="none",
-                        color="black" if version == ORIGINAL else f"C{index}",
-                        label=label(version))
+                        marker=markers[index % len(markers)], ls="none", color=colour,
+                        markerfacecolor="white" if beyond else colour, label=label(version))
         if line is not None:
             ax.axhline(line, color="k", ls=":", lw=0.8, label=line_label)
-        ax.set_xlabel("WER, PocketSphinx (0-1; right: less usable)")
+        ax.set_xlabel("WER, PocketSphinx with a held-out task LM (0-1; right: less usable)")
         ax.set_ylabel(title.split(" (")[0] + " (0-1)")
         ax.set_ylim(0, 1)
         ax.set_title(title, fontsize=9)

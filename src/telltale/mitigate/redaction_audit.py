@@ -257,8 +257,10 @@ def _verdict(version: str, original: dict[str, Any] | None,
     if overall["leaked"]:
         return leak(f"{text}. PII still leaks from {overall['leaked']} of {overall['n']} "
                     "trials.", headline=True)
-    if overall["n"] < MIN_TRIALS:
-        return inconclusive(f"{text}. Inconclusive: {overall['n']} trials (at least "
-                            f"{MIN_TRIALS} without a leak are needed).", headline=True)
+    forms = overall.get("n_clusters", overall["n"])
+    if forms < MIN_TRIALS:
+        return inconclusive(f"{text}. Inconclusive: {overall['n']} trials on {forms} forms (at "
+                            f"least {MIN_TRIALS} forms without a leak are needed).",
+                            headline=True)
     return no_leak(f"{text}. No leak shown.", headline=True)
 

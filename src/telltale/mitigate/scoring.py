@@ -23,16 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from telltale.findings import (
-    Level,
-    Results,
-    SummaryRow,
-    Verdict,
-    inconclusive,
-    leak,
-    no_leak,
-)
-from telltale.membership.blind import MIN_PER_CLASS
+from telltale.findings import Level, Results, SummaryRow, Verdict
+from telltale.mitigate.asr import GENERIC_LM, HELDOUT_LM
 from telltale.mitigate.config import (
     CLASSICAL_LOG,
     DEFENDED_LOG,
@@ -41,9 +33,10 @@ from telltale.mitigate.config import (
     label,
     read_log,
 )
+from telltale.mitigate.verdicts import auc_note, auc_side, membership_verdict
 from telltale.records import Record
 from telltale.rundir import RunDir
-from telltale.tables import format_cell, format_estimate, write_table
+from telltale.tables import format_cell, format_estimate, format_p, write_table
 
 
 def mitigate_metrics(run: RunDir, config: MitigateConfig, records: list[Record]) -> Results:
@@ -108,7 +101,7 @@ def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
     )
     from telltale.attributes.scoring import answer_row
     from telltale.attributes.taxonomy import from_dict
-    from telltale.attributes.verdicts import cell_verdict
+    from telltale.attributes.verdicts import cell_verdict, first_unparsed, unparsed_warning
 
     taxonomy = from_dict(run.read_json("taxonomy.json"))
     cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -150,6 +143,9 @@ def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
                 verdict = dataclasses.replace(verdict, text=verdict.text.replace(
                     f"{attribute} ({mode}, {label(version)})", where, 1))
                 verdicts.append(verdict)
+                warning = unparsed_warning(where, metrics, first_unparsed(
+                    records, attribute=attribute, mode=mode, defence=version))
+                verdicts += [warning] if warning else []
                 entry["verdict_level"] = verdict.level.value
                 out.setdefault(attribute, {}).setdefault(mode, {})[version] = entry
     return out
@@ -158,7 +154,8 @@ def _attributes(run: RunDir, records: list[Record], config: MitigateConfig,
 def _membership(records: list[Record], config: MitigateConfig, summary: list[SummaryRow],
                 verdicts: list[Verdict]) -> dict[str, Any]:
     from telltale import stats
-    from telltale.membership.attack import aggregate_attack
+    from telltale.membership.attack import aggregate_attack, auc_control
+    from telltale.membership.blind import PERMUTATIONS
     from telltale.membership.scoring import aligned_indicators
 
     by_version: dict[str, dict[str, Record]] = defaultdict(dict)
@@ -181,18 +178,20 @@ def _membership(records: list[Record], config: MitigateConfig, summary: list[Sum
             continue
         full, names = aligned_indicators(ids, recs)
         attack = aggregate_attack(full, y, names, folds=config.folds, seed=config.seed,
-                                  indicator_boot=0)
+                                  indicator_boot=0, permutations=PERMUTATIONS,
+                                  clusters=[originals[i].labels.get("speaker") for i in ids])
         scores[version] = attack.scores
         for i, sample_id in enumerate(ids):
             if sample_id in recs and np.isfinite(attack.scores[i]):
                 recs[sample_id].scores = {"mia_score": float(attack.scores[i])}
-        out[version] = {"auc": attack.auc.to_dict(), "clips": int(present.sum())}
+        out[version] = {"auc": attack.auc.to_dict(), "null": attack.null,
+                        "clips": int(present.sum())}
     for version, entry in out.items():
         if not isinstance(entry, dict) or "auc" not in entry:
             continue
         where = f"membership, {label(version)}"
         summary.append(SummaryRow.of(f"MIA AUC, {label(version)}", entry["auc"],
-                                     "chance 0.5"))
+                                     auc_control(entry)))
         if version != ORIGINAL and ORIGINAL in scores:
             both = np.isfinite(scores[version]) & np.isfinite(scores[ORIGINAL])
             if np.bincount(y[both], minlength=2).min() >= 2:
@@ -202,8 +201,8 @@ def _membership(records: list[Record], config: MitigateConfig, summary: list[Sum
                 summary.append(SummaryRow(
                     f"MIA AUC change, {label(version)} vs original", change["diff"],
                     change["low"], change["high"], change["n"],
-                    f"paired bootstrap p = {change['p']:.3g}"))
-        verdict = _membership_verdict(where, entry["auc"], counts)
+                    f"paired bootstrap p = {format_p(change['p'])}"))
+        verdict = membership_verdict(where, entry, counts)
         entry["verdict_level"] = verdict.level.value
         verdicts.append(verdict)
     return out
@@ -213,7 +212,7 @@ def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: s
                      ) -> Verdict:
     """One verdict per defence, shown first: which of the leaks found undefended remain
     on the defended audio, and what the defence costs in WER."""
-    remaining, removed, unsure, figures = [], [], [], []
+    remaining, removed, unsure, reversed_, figures = [], [], [], [], []
     # named without parentheses: the report folds a long verdict at its first parenthesis
     cells = [(f"{attribute} inference" + (f" under the {mode} prompt"
                                           if len(config.modes) > 1 else ""), cell)
@@ -227,13 +226,15 @@ def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: s
             continue
         if after["verdict_level"] == Level.LEAK:
             remaining.append(name)
+        elif after["verdict_level"] == Level.CAUTION:
+            reversed_.append(name)
         elif after["verdict_level"] == Level.INCONCLUSIVE:
             unsure.append(name)
         elif before.get("verdict_level") == Level.LEAK:
             removed.append(name)
         if name == "membership":
             figures.append(f"membership AUC {format_cell(before['auc']['value'])} -> "
-                           f"{format_cell(after['auc']['value'])}")
+                           f"{format_cell(after['auc']['value'])}{auc_note(after)}")
         else:  # over answered replies, as the attribute verdicts count it
             accuracy = [c["metrics"]["accuracy_answered"]["value"] for c in (before, after)]
             figures.append(f"{name} accuracy over answered replies {format_cell(accuracy[0])}"
@@ -242,89 +243,40 @@ def _defence_verdict(results: dict[str, Any], config: MitigateConfig, version: s
     if version in classical and "eer_lazy_informed" in classical[version]:
         figures.append(f"lazy-informed EER {classical[ORIGINAL]['eer_lazy_informed']['value']:.3f}"
                        f" -> {classical[version]['eer_lazy_informed']['value']:.3f}")
-    if version in classical:
+    if version in classical and "wer_change" in classical[version]:
         change = classical[version]["wer_change"]
-        figures.append(f"WER {classical[ORIGINAL]['wer']['value']:.3f} -> "
-                       f"{classical[version]['wer']['value']:.3f} (change "
-                       f"{format_estimate({'value': change['diff'], **change})})")
+        figures.append(f"WER with a held-out task LM {classical[ORIGINAL]['wer']['value']:.3f}"
+                       f" -> {classical[version]['wer']['value']:.3f}, change "
+                       f"{format_estimate({'value': change['diff'], **change})}")
     parts = []
     if remaining:
         parts.append(f"leaks remain: {', '.join(remaining)}")
     if removed:
         parts.append(f"leaked undefended, no longer shown: {', '.join(removed)}")
+    if reversed_:
+        parts.append(f"told apart the other way round, below chance: {', '.join(reversed_)}")
     if unsure:
         parts.append(f"inconclusive: {', '.join(unsure)}")
-    level = (Level.LEAK if remaining else Level.INCONCLUSIVE if unsure or not removed
-             else Level.NO_LEAK)
+    level = (Level.LEAK if remaining else Level.CAUTION if reversed_
+             else Level.INCONCLUSIVE if unsure or not removed else Level.NO_LEAK)
     text = f"{label(version)}: {'; '.join(parts) or 'nothing leaked undefended'}"
     return Verdict(level, text + (f" ({'; '.join(figures)})." if figures else "."),
                    headline=True)
 
 
-def _membership_verdict(where: str, auc: dict[str, Any], counts: tuple[int, int]
-                        ) -> Verdict:
-    text = f"membership AUC {format_estimate(auc)}"
-    if min(counts) < MIN_PER_CLASS:
-        return inconclusive(f"{where}: inconclusive - {counts[0]} members and {counts[1]} "
-                            f"non-members; at least {MIN_PER_CLASS} of each are needed "
-                            f"({text}).")
-    if auc["low"] > 0.5:
-        return leak(f"{where}: members are still told apart - {text}.")
-    return no_leak(f"{where}: no membership signal shown - {text}.")
-
-
 def _classical(run: RunDir, config: MitigateConfig, summary: list[SummaryRow]
                ) -> dict[str, Any]:
-    from telltale.mitigate.asr import wer_difference, wer_estimate, word_errors
-    from telltale.mitigate.speaker import eer_estimate, split_enrolment, trials
+    from telltale.mitigate.classical import (
+        TRIALS_LOG,
+        classical_figures,
+        classical_summary,
+        write_trials,
+    )
 
-    entries = read_log(run.path / CLASSICAL_LOG)
-    embeddings: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
-    hypotheses: dict[str, dict[str, str]] = defaultdict(dict)
-    speakers: dict[str, str] = {}
-    references: dict[str, str] = {}
-    problems = []
-    for e in entries:
-        if e["error"]:
-            problems.append(e["error"])
-            continue
-        embeddings[e["version"]][e["id"]] = np.asarray(e["embedding"], dtype=np.float32)
-        hypotheses[e["version"]][e["id"]] = e["hypothesis"]
-        if e.get("speaker"):
-            speakers[e["id"]] = e["speaker"]
-        references[e["id"]] = e.get("reference") or ""
-    out: dict[str, Any] = {"problems": problems}
-    known = {i: s for i, s in speakers.items() if i in embeddings.get(ORIGINAL, {})}
-    enrol, trial = split_enrolment(known, seed=config.seed)
-    original = embeddings.get(ORIGINAL, {})
-    base_errors = {i: word_errors(references[i], h)
-                   for i, h in hypotheses.get(ORIGINAL, {}).items()}
-    for version in config.versions():
-        mine = embeddings.get(version, {})
-        entry: dict[str, Any] = {}
-        if known:
-            attacks = {"ignorant": ({u: original[u] for u in enrol if u in original}, mine),
-                       "lazy_informed": ({u: mine[u] for u in enrol if u in mine}, mine)}
-            for attacker, (enrolled, tested) in attacks.items():
-                result = trials(enrolled, {u: tested[u] for u in trial if u in tested}, known)
-                entry[f"eer_{attacker}"] = eer_estimate(result, seed=config.seed)
-        else:
-            entry["eer_problem"] = "the manifest has no speaker column"
-        ids = sorted(set(hypotheses.get(version, {})) & set(base_errors))
-        errors = [word_errors(references[i], hypotheses[version][i])[0] for i in ids]
-        lengths = [base_errors[i][1] for i in ids]
-        entry["wer"] = wer_estimate(errors, lengths, seed=config.seed)
-        if version != ORIGINAL:
-            entry["wer_change"] = wer_difference([base_errors[i][0] for i in ids], errors,
-                                                 lengths, seed=config.seed)
-        for key, name in (("eer_ignorant", "EER, ignorant attacker"),
-                          ("eer_lazy_informed", "EER, lazy-informed attacker"),
-                          ("wer", "WER (PocketSphinx)")):
-            if key in entry:
-                summary.append(SummaryRow.of(f"{name}, {label(version)}", entry[key],
-                                             "0.5 = the voice cannot be linked"
-                                             if "eer" in key else None))
-        out[version] = entry
+    out, trials = classical_figures(read_log(run.path / CLASSICAL_LOG), config.versions(),
+                                    config.seed)
+    write_trials(run.path / TRIALS_LOG, trials)
+    summary += classical_summary(out, config.versions(), label)
     return out
 
 
@@ -371,11 +323,17 @@ def _tables(run: RunDir, results: dict[str, Any], config: MitigateConfig) -> Non
     mode = config.modes[0]
     for version in config.versions():
         classical = results.get("classical", {}).get(version, {})
+        membership = results.get("membership", {}).get(version, {})
         row = {"defence": label(version),
                "EER ignorant (OA)": _value(classical, "eer_ignorant", "value"),
                "EER lazy-informed (AA)": _value(classical, "eer_lazy_informed", "value"),
-               "WER": _value(classical, "wer", "value"),
-               "MIA AUC": _value(results, "membership", version, "auc", "value")}
+               "EER semi-informed (WCCN)": _value(classical, "eer_semi_informed", "value"),
+               "WER (held-out LM)": _value(classical, "wer", "value"),
+               "WER (generic LM)": _value(classical, "wer_generic", "value"),
+               "MIA AUC": _value(membership, "auc", "value"),
+               # far below 0.5 is a signal too, the other way round
+               "MIA vs chance": (auc_side(membership) or "within band") if membership.get(
+                   "null") else None}
         for name in config.attributes:
             metrics = results.get("attributes", {}).get(name, {}).get(mode, {}).get(version, {})
             row[f"{name} acc"] = _value(metrics, "metrics", "accuracy_all", "value")
@@ -383,11 +341,14 @@ def _tables(run: RunDir, results: dict[str, Any], config: MitigateConfig) -> Non
             row["refusal"] = _value(results, "attributes", attribute, mode, version, "metrics",
                                     "refusal_rate", "value")
         rows.append(row)
-    columns = ["defence", "EER ignorant (OA)", "EER lazy-informed (AA)", "WER", "MIA AUC",
-               *(f"{a} acc" for a in config.attributes), *(["refusal"] if attribute else [])]
+    columns = ["defence", "EER ignorant (OA)", "EER lazy-informed (AA)",
+               "EER semi-informed (WCCN)", "WER (held-out LM)", "WER (generic LM)", "MIA AUC",
+               "MIA vs chance", *(f"{a} acc" for a in config.attributes),
+               *(["refusal"] if attribute else [])]
     write_table(run.tables, "mitigation_voiceprivacy", rows, columns,
-                "Privacy (EER per attacker, audio-LM inference) and utility (WER) per defence, "
-                "0-1 scale")
+                "Privacy (EER per attacker on same-gender trials, audio-LM inference) and "
+                f"utility (WER: {HELDOUT_LM}; and {GENERIC_LM}) per defence, 0-1 scale; MIA "
+                "vs chance: above or below its label-shuffle band and 0.5")
     trade = [{"defence": label(v), "WER cost": t["wer_cost"],
               "MIA AUC gain": t["membership_auc_gain"], "EER gain": t["eer_gain"],
               f"{attribute or 'attribute'} acc drop": t["attribute_accuracy_drop"],
@@ -398,4 +359,5 @@ def _tables(run: RunDir, results: dict[str, Any], config: MitigateConfig) -> Non
                 ["defence", "WER cost", "MIA AUC gain", "EER gain",
                  f"{attribute or 'attribute'} acc drop", "AUC gain / WER pt",
                  "EER gain / WER pt"],
-                "Privacy gained per point of WER lost (gains on the 0-1 scale)")
+                "Privacy gained per point of WER lost (gains on the 0-1 scale; MIA AUC gain: "
+                f"the fall of its distance from 0.5; WER: {HELDOUT_LM})")

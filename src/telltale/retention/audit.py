@@ -5,6 +5,7 @@ run's records, and the audit that asks them (the protocol is described in
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,8 @@ def _collect(records: list[Record], people: dict[str, Person]) -> _Collected:
         got.redacted[variant] = got.redacted.get(variant, 0) + redacts(rec.output)
         got.rows.setdefault((variant, person.set), []).append(
             {"framing": meta["framing"], "scenario": meta["scenario"],
-             "pii_type": meta["pii_type"], "scores": rec.scores, "error": rec.error})
+             "pii_type": meta["pii_type"], "scores": rec.scores, "error": rec.error,
+             "cluster": meta.get("person")})
     return got
 
 
@@ -213,8 +215,10 @@ def retention_metrics(run: RunDir, records: list[Record]) -> Results:
             values = got.nll.get((variant, kind), {})
             if not values:
                 continue
+            # an NLL is at least 0: so is its interval (a t interval at n 2 gave -4.668)
             row: dict[str, Any] = {"variant": variant, "kind": kind,
-                                   "nll": mean_ci(list(values.values())).to_dict()}
+                                   "nll": mean_ci(list(values.values()),
+                                                  bounds=(0.0, math.inf)).to_dict()}
             reference = got.nll.get(("plain", kind), {})
             shared = sorted(values.keys() & reference.keys())
             if variant != "plain" and shared:
