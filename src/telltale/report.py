@@ -106,6 +106,11 @@ def _verdict_box(verdict: Verdict) -> str:
     # the same words and colours on every audit's report (telltale.findings.LEVEL_NAMES);
     # a verdict that is no leak finding (a shift in the data) names itself
     level, label, text = verdict.level.value, verdict.name, verdict.text
+    # a text that opens with its own label ("Inconclusive: ...") is not labelled twice
+    opening = re.match(rf"{re.escape(label)}[:.]\s+", text, flags=re.IGNORECASE)
+    if opening:
+        text = text[opening.end():]
+        text = text[:1].upper() + text[1:]
     # a long verdict (the membership diagnosis lists every blind family) opens with its
     # claim and folds the evidence, which follows the first parenthesis
     cut = text.find(" (")
@@ -153,6 +158,11 @@ def group_errors(errors: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
     return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 record``, ``3 records``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def failure_banner(info: dict[str, Any], results: dict[str, Any]) -> str | None:
     """One sentence when probes failed or manifest rows were dropped, else None."""
     failed, asked = failures(info, results)
@@ -161,10 +171,12 @@ def failure_banner(info: dict[str, Any], results: dict[str, Any]) -> str | None:
         return None
     text = []
     if failed:
-        text.append(f"{failed} probes failed" + (f" of {asked}" if asked else "")
+        text.append(f"{failed} {'probe' if failed == 1 else 'probes'} failed"
+                    + (f" of {asked}" if asked else "")
                     + " (grouped under Errors below); the figures use the others only.")
     if dropped:
-        text.append(f"{dropped} manifest rows were dropped (listed in results.json).")
+        text.append(f"{dropped} manifest {'row was' if dropped == 1 else 'rows were'} dropped "
+                    "(listed in results.json).")
     if "FAILED" in str(info.get("outcome", "")):
         text.insert(0, "This run FAILED.")
     return " ".join(text)
@@ -262,7 +274,8 @@ def render(run: RunDir) -> str:
     if counts:
         parts.append(
             "<p>"
-            + " · ".join(f"{html.escape(k)}: <b>{_fmt(v)}</b>" for k, v in counts.items())
+            + " · ".join(f"{html.escape(k.replace('_', ' '))}: <b>{_fmt(v)}</b>"
+                         for k, v in counts.items())
             + "</p>"
         )
     if run.records_path.exists():
@@ -286,7 +299,8 @@ def render(run: RunDir) -> str:
     if errors:
         groups = group_errors(errors)
         parts.append(
-            f"<h2>Errors ({len(errors)} records, {len(groups)} kinds)</h2><table><thead><tr>"
+            f"<h2>Errors ({_count(len(errors), 'record')}, {_count(len(groups), 'kind')})</h2>"
+            "<table><thead><tr>"
             "<th>kind</th><th>records</th><th>samples (first five)</th><th>example</th>"
             "</tr></thead><tbody>")
         for kind, members in groups.items():

@@ -195,7 +195,8 @@ def test_errors_of_every_job_survive_the_run(finished, name):
     assert sorted(e["key"] for e in results["errors"]) == sorted(r.key for r in failed)
     assert results["counts"]["errors"] == len(failed)
     report = (options.out / "report.html").read_text()
-    assert f"{len(failed)} probes failed" in report and failed[0].sample_id in report
+    failed_text = f"{len(failed)} probe{'' if len(failed) == 1 else 's'} failed"
+    assert failed_text in report and failed[0].sample_id in report
 
 
 @pytest.mark.parametrize("name", list(AUDITS))

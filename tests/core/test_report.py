@@ -79,7 +79,7 @@ def test_failures_open_the_report_with_a_banner_and_errors_are_grouped_by_kind(t
     banner = page.index("class='verdict fail'")
     assert banner < page.index("<h2>")
     assert "This run FAILED. 91 probes failed of 96" in page
-    assert "1 manifest rows were dropped" in page
+    assert "1 manifest row was dropped" in page
     assert "Errors (91 records, 2 kinds)" in page
     assert page.count("APIStatusError: &lt;n&gt; Not Found") == 1  # one row for 90 records
     assert "<td>90</td>" in page

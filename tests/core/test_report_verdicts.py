@@ -78,3 +78,12 @@ def test_headline_verdicts_come_first_and_all_open() -> None:
     assert [b.split("</b> ")[1].split("<")[0] for b in boxes[:6]] == \
         ["defence 1", "defence 2", "defence 0", "leak 0", "leak 1", "leak 2"]
     assert boxes[6].startswith("<details><summary>2 more verdicts (2 no leak shown)</summary>")
+
+
+def test_a_verdict_that_opens_with_its_label_is_not_labelled_twice() -> None:
+    from telltale.findings import inconclusive
+
+    box, = verdict_boxes([inconclusive("Inconclusive: 6 members and 5 non-members.")])
+    assert "<b>Inconclusive.</b> 6 members and 5 non-members." in box
+    box, = verdict_boxes([inconclusive("gender (direct): inconclusive - 3 replies.")])
+    assert "<b>Inconclusive.</b> gender (direct): inconclusive - 3 replies." in box
