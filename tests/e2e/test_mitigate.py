@@ -64,7 +64,9 @@ def test_every_figure_has_an_interval_against_the_original(mitigated):
     table = (out / "tables" / "mitigation_voiceprivacy.md").read_text()
     assert "EER lazy-informed (AA)" in table and "McAdams" in table
     # the recogniser's language model is named wherever a WER is: never the tested sentences
-    assert "held-out task LM" in table and "generic" in table
+    caption = (out / "tables" / "mitigation_voiceprivacy.tex").read_text()
+    assert "WER (held-out LM)" in table and "WER (generic LM)" in table
+    assert "held-out task LM" in caption and "generic" in caption
     assert "held-out task LM" in results["classical"]["lm"]["wer"]
     assert results["classical"]["original"]["wer"]["lm"] == results["classical"]["lm"]["wer"]
     assert any(r["metric"].startswith("WER (PocketSphinx, held-out task LM")
