@@ -64,8 +64,8 @@ def _rows(page: str) -> dict[str, list[str]]:
 
     rows = {}
     for row in re.findall(r"<tr>(.*?)</tr>", page, flags=re.S):
-        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row,
-                                                                          flags=re.S)]
+        cells = [re.sub(r"<[^>]+>", "", c).strip()
+                 for c in re.findall(r"<td(?:\s[^>]*)?>(.*?)</td>", row, flags=re.S)]
         if cells:
             rows[cells[0]] = cells[1:]
     return rows
