@@ -244,3 +244,24 @@ def test_rules_and_judge_parses_are_both_kept_and_compared(tmp_path, monkeypatch
     assert again["scorer_error"]["scorer"] == "rules"
     line = (run.path / "records.jsonl").read_text().splitlines()[0]
     assert "parsed_by" in json.loads(line)
+
+
+def test_the_report_and_compare_show_the_scorer_error_and_the_corrected_figures(tmp_path):
+    from telltale.compare import compare_runs
+    from telltale.report import write_report
+
+    plain = _attribute_run(tmp_path / "plain")
+    score_run(plain)
+    labelled = _attribute_run(tmp_path / "labelled")
+    _attribute_labels(labelled)
+    score_run(labelled)
+    page = write_report(labelled.path).read_text()
+    assert "<h2>Scorer error</h2>" in page and "ana (30 labelled)" in page
+    assert "0.600 [" in page  # agreement on gender, 18 of 30
+    assert "Scorer error" not in write_report(plain.path).read_text()
+    out = compare_runs([plain.path, labelled.path], tmp_path / "cmp")
+    markdown = (out.parent / "compare.md").read_text()
+    assert "0.800 [0.682, 0.882]; corrected 0.400 [" in markdown
+    assert "## Scorer error" in markdown
+    text = out.read_text()
+    assert "gender accuracy, answered replies (direct), corrected" in text

@@ -350,3 +350,80 @@ def pii_verdict(where: str, cell: Mapping[str, Any], entry: Mapping[str, Any]) -
     return Verdict(Level.NO_LEAK, f"{where}: no value revealed in full in {n} trials "
                    f"(corrected attack success at most {format_cell(asr['high'])} at 95%).")
 
+
+
+# --------------------------------------------------------------------------- other audits
+
+def agreement_only(run: Any, records: list[Any], results: Results) -> Results:
+    """For an audit whose rates are not corrected here (retention, mitigation), the
+    scorer's agreement with the run's labels alone (``scorer_error`` without
+    ``corrected``), and the kept parses against each other; unchanged without either."""
+    if "scorer_error" in results.details:
+        return results
+    from telltale.annotation.measure import attribute_agreement, pii_agreement
+
+    if "scorer_agreement" not in results.details:
+        between = parser_agreement(records)
+        if between is not None:
+            results.details["scorer_agreement"] = between
+    labels = run_labels(run)
+    if labels is None:
+        return results
+    found = {"attribute": attribute_agreement(records, labels.by_key),
+             "pii": pii_agreement(records, labels.by_key)}
+    found = {kind: value for kind, value in found.items() if value["n"]}
+    if found:
+        results.details["scorer_error"] = {
+            "annotator": labels.annotator, "other_annotators": labels.others,
+            "n_labelled": sum(v["n"] for v in found.values()),
+            "weighted_by_draw": labels.sample is not None,
+            "agreement": next(iter(found.values())) if len(found) == 1 else found,
+            "corrected": None}
+    return results
+
+
+# --------------------------------------------------------------------------- pages
+
+SCORER_ERROR_COLUMNS = ["scorer", "against", "what", "n", "agreement [95% CI]",
+                        "kappa [95% CI]"]
+
+
+def _agreement_rows(scorer: str, against: str, found: Mapping[str, Any] | None) -> list[dict]:
+    if not found:
+        return []
+    parts = [("status", found.get("status")), ("refusal kind", found.get("refusal"))]
+    parts += [(name, value) for name, value in {**found.get("by_attribute", {}),
+                                                **found.get("by_pii_type", {})}.items()]
+    return [{"scorer": scorer, "against": against, "what": what, "n": value["n"],
+             "agreement [95% CI]": format_estimate(value["agreement"]),
+             "kappa [95% CI]": format_estimate(value["kappa"])}
+            for what, value in parts if value]
+
+
+def scorer_error_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The scorer-error table of a run's results (columns :data:`SCORER_ERROR_COLUMNS`):
+    each kept parse against the people's labels, then the parses against each other; []
+    when the run has neither."""
+    rows: list[dict[str, Any]] = []
+    error = results.get("scorer_error")
+    if error:
+        people = f"{error['annotator']} ({error['n_labelled']} labelled)"
+        found = error.get("parsers") or {error.get("scorer") or "scorer": error["agreement"]}
+        for scorer, value in found.items():
+            if "attribute" in value or "pii" in value:  # agreement_only with both kinds
+                for kind in value.values():
+                    rows += _agreement_rows(scorer, people, kind)
+            else:
+                rows += _agreement_rows(scorer, people, value)
+    between = results.get("scorer_agreement")
+    if between:
+        rows += _agreement_rows(between["other"], between["reference"], between)
+    return rows
+
+
+def corrected_beside(summary: Iterable[Mapping[str, Any]], metric: str, raw: str) -> str:
+    """``raw`` with the corrected figure of ``metric`` after it, where the summary has one."""
+    for row in summary:
+        if row["metric"] == f"{metric}, corrected":
+            return f"{raw}; corrected {format_estimate(row)}"
+    return raw
