@@ -186,11 +186,11 @@ def _score(run: RunDir, audit: Audit | None, options: RunOptions | None) -> dict
         scorer(ok)
     found = audit.metrics(run, ok)  # may add per-record scores too (an attack's score)
     if any(r.parsed_by for r in ok) or (run.path / "labels.jsonl").exists():
-        # the scorer against human labels and against another kept parse, for the audits
-        # whose metrics do not correct their rates themselves (a no-op for those that do)
-        from telltale.annotation.correct import agreement_only
+        # human labels in the run: the scorer's agreement with them, and the headline
+        # rates and verdicts corrected for its error; two kept parses: their agreement
+        from telltale.annotation.correct import carry_in
 
-        found = agreement_only(run, ok, found)
+        found = carry_in(audit.name, run, ok, found)
     if records:
         run.rewrite_records(records)
     results: dict[str, Any] = {"audit": audit.name, "scorer": options.scorer,

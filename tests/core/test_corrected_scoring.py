@@ -265,3 +265,77 @@ def test_the_report_and_compare_show_the_scorer_error_and_the_corrected_figures(
     assert "## Scorer error" in markdown
     text = out.read_text()
     assert "gender accuracy, answered replies (direct), corrected" in text
+
+
+def _page_script() -> str:
+    from pathlib import Path
+
+    import telltale
+
+    page = (Path(telltale.__file__).with_name("samples.html")).read_text()
+    return page.split('<script>\n"use strict";', 1)[1].split("</script>", 1)[0]
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="needs node")
+def test_the_browser_labelling_mode_writes_lines_telltale_score_reads(tmp_path):
+    import subprocess
+
+    from telltale.annotation.store import check_label, read_labels
+    from telltale.samples import write_samples
+
+    run = _attribute_run(tmp_path / "run")
+    score_run(run)
+    write_samples(run)
+    data = json.loads((run.path / "samples.js").read_text().split("=", 1)[1].rstrip(";\n"))
+    assert data["labelling"]["attributes"]["gender"] == ["female", "male"]
+    rows = data["records"]
+    assert rows[0]["reading"] == {"kind": "attribute", "attribute": "gender",
+                                  "outcome": "answer", "label": "female"}
+    script = _page_script()
+    check = tmp_path / "page.js"
+    check.write_text(script)
+    subprocess.run(["node", "--check", str(check)], check=True)  # the page's script parses
+    block = "//" + script.split("// <labelling>", 1)[1].split("// </labelling>", 1)[0]
+    harness = tmp_path / "labels.js"
+    harness.write_text(block + """
+const rows = JSON.parse(require("fs").readFileSync(process.argv[2], "utf8"));
+const labels = JSON.parse(process.argv[3]);
+const keys = ["Enter", "r", "2", "u", "x"];
+const out = [];
+rows.forEach((r, i) => {
+  const choice = choiceFor(r, keys[i % keys.length], labels);
+  if (choice) out.push(entryFor(r, choice, "ana", "2026-12-07T10:00:00+00:00"));
+});
+process.stdout.write(labelsFile(out));
+""")
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    got = subprocess.run(["node", str(harness), str(tmp_path / "rows.json"),
+                          json.dumps(data["labelling"]["attributes"])],
+                         check=True, capture_output=True, text=True).stdout
+    (run.path / LABELS_FILE).write_text(got)
+    entries = read_labels(run.path / LABELS_FILE)
+    assert len(entries) == 48  # "x" chooses nothing: 12 of 60 rows left unlabelled
+    for entry in entries:
+        check_label(entry)
+    first = entries[0]  # Enter on row 0 accepts the scorer's reading
+    assert (first["outcome"], first["label"]) == ("answer", "female")
+    assert first["scorer"]["label"] == "female"
+    assert (entries[2]["outcome"], entries[2]["label"]) == ("answer", "male")  # key "2"
+    assert entries[1]["outcome"] == "refusal" and "label" not in entries[1]
+    results = score_run(run)
+    assert results["scorer_error"]["n_labelled"] == 48
+    write_samples(run)  # the page now shows the labels given
+    again = json.loads((run.path / "samples.js").read_text().split("=", 1)[1].rstrip(";\n"))
+    assert again["records"][0]["human"]["outcome"] == "answer"
+    assert again["labelling"]["annotator"] == "ana"
+
+
+def test_the_browser_reading_of_a_pii_record_is_a_label_entry(tmp_path):
+    from telltale.annotation.browser import scorer_reading
+
+    run = _disclosure_run(tmp_path / "run", {0})
+    score_run(run)
+    leaked, safe = run.records()[:2]
+    assert scorer_reading(leaked) == {"kind": "pii", "outcome": {"email": "leaked"},
+                                      "refusal": "answer"}
+    assert scorer_reading(safe)["outcome"] == {"email": "none"}

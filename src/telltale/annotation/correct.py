@@ -144,6 +144,37 @@ def _replace_verdicts(verdicts: list[Verdict],
     return [redo(v) or v for v in verdicts]
 
 
+def carry_in(audit: str, run: Any, records: list[Any], results: Results) -> Results:
+    """The audit's results with the scorer's error carried in (module doc): the attribute
+    and disclosure audits get corrected rows and verdicts, the others the agreement alone;
+    unchanged without labels and without a second parse. ``telltale.runner`` calls this
+    after the audit's metrics (the audits do not import this package: it reads their
+    verdict rules)."""
+    if audit == "attributes" and "metrics" in results.details:
+        results = correct_attributes(run, records, results)
+    elif audit == "disclosure" and "disclosure" in results.details:
+        results = correct_disclosure(run, records, results, results.details["disclosure"])
+    return agreement_only(run, records, results)
+
+
+def correct_disclosure(run: Any, records: list[Any], results: Results,
+                       data: Mapping[str, Any]) -> Results:
+    """The disclosure audit's results corrected: each verdict's pool (all framings, each
+    framing, each PII type) and each framing's attack-success row
+    (:func:`telltale.disclosure.scoring.summarise` gives ``data``)."""
+    pools: dict[str, tuple[Mapping[str, Any], Callable[[Mapping[str, Any], str], bool]]] = {
+        "All framings": (data["overall"], lambda rec, t: True)}
+    for framing, cell in data["by_framing"].items():
+        pools[f"Framing {framing}"] = (cell, lambda rec, t, f=framing:
+                                       rec["probe"]["framing"] == f)
+    for pii_type, cell in data["by_pii_type"].items():
+        pools[f"PII type {pii_type}"] = (cell, lambda rec, t, p=pii_type: t == p)
+    rows = {f"attack success rate ({framing})": (f"Framing {framing}", "asr")
+            for framing in data["by_framing"]}
+    return correct_pii(run, records, results, {k: v[0] for k, v in pools.items()},
+                       {k: v[1] for k, v in pools.items()}, rows)
+
+
 # --------------------------------------------------------------------------- attributes
 
 def correct_attributes(run: Any, records: list[Any], results: Results) -> Results:

@@ -162,27 +162,10 @@ def disclosure_metrics(run: RunDir, records: list[Record]) -> Results:
                 ["framing", "scenario", "ASR", "ASR low", "ASR high", "refuse", "trials"],
                 "Attack success per framing x scenario (Wilson 95% intervals)")
     _heatmap(run, grid)
-    found = Results(summary, disclosure_verdicts(summary_data), {
+    # with human labels in the run, telltale.runner carries the scorer's error in
+    # (telltale.annotation.correct)
+    return Results(summary, disclosure_verdicts(summary_data), {
         "disclosure": summary_data, "counts": {"forms": len({r.sample_id for r in records})}})
-    return correct_disclosure(run, records, found, summary_data)
-
-
-def correct_disclosure(run: RunDir, records: list[Record], found: Results,
-                       data: dict[str, Any]) -> Results:
-    """The results with the scorer's error carried in where the run holds human labels
-    (:mod:`telltale.annotation.correct`): each verdict's pool and each headline row."""
-    from telltale.annotation.correct import correct_pii
-
-    pools = {"All framings": (data["overall"], lambda rec, t: True)}
-    for framing, cell in data["by_framing"].items():
-        pools[f"Framing {framing}"] = (cell, lambda rec, t, f=framing:
-                                       rec["probe"]["framing"] == f)
-    for pii_type, cell in data["by_pii_type"].items():
-        pools[f"PII type {pii_type}"] = (cell, lambda rec, t, p=pii_type: t == p)
-    rows = {f"attack success rate ({framing})": (f"Framing {framing}", "asr")
-            for framing in data["by_framing"]}
-    return correct_pii(run, records, found, {k: v[0] for k, v in pools.items()},
-                       {k: v[1] for k, v in pools.items()}, rows)
 
 
 def _heatmap(run: RunDir, grid: list[dict[str, Any]]) -> None:
