@@ -339,3 +339,27 @@ def test_the_browser_reading_of_a_pii_record_is_a_label_entry(tmp_path):
     assert scorer_reading(leaked) == {"kind": "pii", "outcome": {"email": "leaked"},
                                       "refusal": "answer"}
     assert scorer_reading(safe)["outcome"] == {"email": "none"}
+
+
+@pytest.mark.skipif(__import__("shutil").which("node") is None, reason="needs node")
+def test_the_labelling_page_runs_and_its_keys_label_rows(tmp_path):
+    """The whole page script on a minimal DOM (tests/core/fake_dom.js), opened as
+    samples.html#label=1: Enter accepts the first row, 2 gives the second the second
+    label, j skips one, r marks a refusal; the cursor follows."""
+    import subprocess
+    from pathlib import Path
+
+    from telltale.samples import write_samples
+
+    run = _attribute_run(tmp_path / "run")
+    score_run(run)
+    write_samples(run)
+    (tmp_path / "page.js").write_text(_page_script())
+    out = json.loads(subprocess.run(
+        ["node", str(Path(__file__).with_name("fake_dom.js")), str(tmp_path / "page.js"),
+         str(run.path / "samples.js")], check=True, capture_output=True, text=True).stdout)
+    assert out["rows"] == 50 and out["head"][-1] == "your label"
+    got = [(e["key"].split("|")[0], e["outcome"], e.get("label")) for e in out["stored"]]
+    assert got == [("s0", "answer", "female"), ("s1", "answer", "male"),
+                   ("s3", "refusal", None)]
+    assert out["download"] == "download labels.jsonl (3)" and out["current"] == 4
