@@ -222,8 +222,11 @@ def _labelling(run: RunDir, records: list[Record]) -> tuple[dict[str, Any], dict
         taxonomy = from_dict(run.read_json("taxonomy.json"))
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         taxonomy = None
+    from telltale.annotation.draw import SAMPLE_FILE, read_sample
+
     found = run_labels(run)
-    rows, settings = labelling(records, taxonomy, found.by_key if found else {})
+    drawn = {item["key"] for item in read_sample(run.path / SAMPLE_FILE)}
+    rows, settings = labelling(records, taxonomy, found.by_key if found else {}, drawn)
     settings["annotator"] = found.annotator if found else ""
     return rows, settings
 

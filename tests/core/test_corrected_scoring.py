@@ -363,3 +363,16 @@ def test_the_labelling_page_runs_and_its_keys_label_rows(tmp_path):
     assert got == [("s0", "answer", "female"), ("s1", "answer", "male"),
                    ("s3", "refusal", None)]
     assert out["download"] == "download labels.jsonl (3)" and out["current"] == 4
+
+
+def test_the_page_marks_the_records_telltale_annotate_drew(tmp_path):
+    from telltale.annotation.draw import SAMPLE_FILE, extend_sample
+    from telltale.samples import write_samples
+
+    run = _attribute_run(tmp_path / "run")
+    score_run(run)
+    sample, _ = extend_sample(run.path / SAMPLE_FILE, run.records(), 10, seed=0)
+    write_samples(run)
+    data = json.loads((run.path / "samples.js").read_text().split("=", 1)[1].rstrip(";\n"))
+    drawn = {r["key"] for r in data["records"] if r["drawn"]}
+    assert drawn == {item["key"] for item in sample} and data["labelling"]["drawn"] == 10

@@ -36,14 +36,15 @@ def scorer_reading(record: Any) -> dict[str, Any] | None:
     return None
 
 
-def labelling(records: list[Any], taxonomy: Any,
-              labels: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], dict]:
+def labelling(records: list[Any], taxonomy: Any, labels: Mapping[str, Mapping[str, Any]],
+              drawn: set[str] | frozenset[str] = frozenset()) -> tuple[dict[str, Any], dict]:
     """Per record key its reading and any label already given, and the page's labelling
     settings (the labels each attribute may take).
 
     Returns
     -------
-    (rows, settings) : ``{key: {"reading": ..., "human": entry or None}}`` for labelable
+    (rows, settings) : ``{key: {"reading": ..., "human": entry or None, "drawn": whether
+        the record is in the run's annotation_sample.jsonl (``drawn``)}}`` for labelable
         records; ``{"attributes": {name: [labels]}}`` (``taxonomy``: the run's
         :class:`~telltale.attributes.taxonomy.Taxonomy`, or None).
     """
@@ -54,9 +55,9 @@ def labelling(records: list[Any], taxonomy: Any,
         if reading is None:
             continue
         key = as_dict(record)["key"]
-        rows[key] = {"reading": reading, "human": labels.get(key)}
+        rows[key] = {"reading": reading, "human": labels.get(key), "drawn": key in drawn}
         if reading["kind"] == "attribute" and taxonomy is not None:
             name = reading["attribute"]
             if name not in attributes and name in taxonomy:
                 attributes[name] = list(taxonomy[name].labels)
-    return rows, {"attributes": attributes}
+    return rows, {"attributes": attributes, "drawn": len(drawn)}
