@@ -376,3 +376,16 @@ def test_the_page_marks_the_records_telltale_annotate_drew(tmp_path):
     data = json.loads((run.path / "samples.js").read_text().split("=", 1)[1].rstrip(";\n"))
     drawn = {r["key"] for r in data["records"] if r["drawn"]}
     assert drawn == {item["key"] for item in sample} and data["labelling"]["drawn"] == 10
+
+
+def test_telltale_score_on_the_command_line_prints_the_corrected_rows(tmp_path, capsys):
+    from telltale.cli import main
+
+    run = _attribute_run(tmp_path / "run")
+    _attribute_labels(run)
+    assert main(["score", str(run.path), "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "gender accuracy, answered replies (direct), corrected: 0.400 [" in printed
+    assert "The correction changed the conclusion" in printed
+    page = (run.path / "report.html").read_text()
+    assert "<h2>Scorer error</h2>" in page
