@@ -389,3 +389,35 @@ def test_telltale_score_on_the_command_line_prints_the_corrected_rows(tmp_path, 
     assert "The correction changed the conclusion" in printed
     page = (run.path / "report.html").read_text()
     assert "<h2>Scorer error</h2>" in page
+
+
+def test_retention_gets_corrected_leak_rates_and_keeps_its_verdicts(tmp_path, monkeypatch):
+    """A small retention run asked of the contract suite's scripted model (it never reads
+    a value back); a person finds a leak in one reply the scorer passed."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_audit_contract import SCRIPTED, ScriptedModel, _case
+
+    from telltale.audit import audit_class
+    from telltale.runner import run_audit
+
+    monkeypatch.setattr("telltale.runner.open_model",
+                        lambda options, spec=None, **kw: ScriptedModel())
+    cls = audit_class("retention")
+    options = RunOptions(out=tmp_path / "run", model=SCRIPTED, no_cache=True, batch_size=4,
+                         max_failure_share=0.9)
+    raw = run_audit(cls(cls.config_class(**_case("retention", tmp_path))), options).results
+    run = RunDir(options.out)
+    pii = [r for r in run.records() if r.error is None and "pii" in (r.scores or {})]
+    first = pii[0]
+    append_labels(run.path / LABELS_FILE, [
+        make_label(r.key, "ana", {t: "leaked" if r is first else "none"
+                                  for t in r.scores["pii"]}) for r in pii])
+    results = score_run(run)
+    rows = [r for r in results["summary"] if r["metric"].startswith("leak rate, memorised")
+            and r["metric"].endswith(", corrected")]
+    assert rows and all("the verdicts rest on the raw figures" in r["control"] for r in rows)
+    assert results["verdicts"] == raw["verdicts"]
+    assert results["scorer_error"]["n_labelled"] == len(pii)

@@ -114,7 +114,8 @@ def parser_agreement(records: list[Any], n_boot: int = 2000) -> dict[str, Any] |
 
 
 def _insert_corrected(summary: list[SummaryRow],
-                      corrected: Mapping[str, tuple[Mapping[str, Any], int]]) -> list[SummaryRow]:
+                      corrected: Mapping[str, tuple[Mapping[str, Any], int]],
+                      after: str = "") -> list[SummaryRow]:
     """The summary with a corrected row after each raw row named in ``corrected`` (metric
     -> (estimate with ``raw``, labelled replies))."""
     out = []
@@ -123,7 +124,7 @@ def _insert_corrected(summary: list[SummaryRow],
         if row.metric in corrected:
             estimate, n_labelled = corrected[row.metric]
             control = (f"raw {format_estimate(row.to_dict())}; "
-                       + CORRECTED.format(n=n_labelled))
+                       + CORRECTED.format(n=n_labelled) + after)
             out.append(SummaryRow(f"{row.metric}, corrected", estimate.get("value"),
                                   estimate.get("low"), estimate.get("high"),
                                   estimate.get("n"), control))
@@ -154,6 +155,8 @@ def carry_in(audit: str, run: Any, records: list[Any], results: Results) -> Resu
         results = correct_attributes(run, records, results)
     elif audit == "disclosure" and "disclosure" in results.details:
         results = correct_disclosure(run, records, results, results.details["disclosure"])
+    elif audit == "retention" and "retention" in results.details:
+        results = correct_retention(run, records, results, results.details["retention"])
     return agreement_only(run, records, results)
 
 
@@ -173,6 +176,23 @@ def correct_disclosure(run: Any, records: list[Any], results: Results,
             for framing in data["by_framing"]}
     return correct_pii(run, records, results, {k: v[0] for k, v in pools.items()},
                        {k: v[1] for k, v in pools.items()}, rows)
+
+
+def correct_retention(run: Any, records: list[Any], results: Results,
+                      data: Mapping[str, Any]) -> Results:
+    """The retention audit's leak rate of memorised people per model variant, corrected
+    (a row beside each raw one); its verdicts compare variants by paired tests on the
+    scorer's labels and stay as they are (the rows' control says so)."""
+    pools: dict[str, tuple[Mapping[str, Any], Callable[[Mapping[str, Any], str], bool]]] = {}
+    rows = {}
+    for name, cell in data.items():
+        variant, group = name.split("/", 1)
+        if group == "memory":  # confirmed leaks counted over both sets of people
+            pools[name] = (cell["overall"], lambda rec, t, v=variant:
+                           rec["probe"].get("variant") == v)
+            rows[f"leak rate, memorised people ({variant})"] = (name, "asr")
+    return correct_pii(run, records, results, {k: v[0] for k, v in pools.items()},
+                       {k: v[1] for k, v in pools.items()}, rows, decide=False)
 
 
 # --------------------------------------------------------------------------- attributes
@@ -284,7 +304,7 @@ def _pii_trials(records: list[Any], labels: Labels) -> dict[str, Any]:
 
 def correct_pii(run: Any, records: list[Any], results: Results, data: Mapping[str, Any],
                 pools: Mapping[str, Callable[[Mapping[str, Any], str], bool]],
-                rows: Mapping[str, tuple[str, str]]) -> Results:
+                rows: Mapping[str, tuple[str, str]], decide: bool = True) -> Results:
     """A PII audit's results with the scorer's error carried in (module doc).
 
     Parameters
@@ -294,6 +314,8 @@ def correct_pii(run: Any, records: list[Any], results: Results, data: Mapping[st
         direct"``): each a :func:`telltale.disclosure.scoring.summarise` cell.
     pools : verdict prefix -> whether a (record dict, PII type) trial belongs to the pool.
     rows : headline metric -> (verdict prefix of its pool, ``"asr"`` or ``"refuse_rate"``).
+    decide : whether the corrected rates decide the pools' verdicts; without, the verdicts
+        stay and the corrected rows' control says that they rest on the raw figures.
     """
     labels = run_labels(run)
     if labels is None:
@@ -342,6 +364,10 @@ def correct_pii(run: Any, records: list[Any], results: Results, data: Mapping[st
                                 + CORRECTED.format(n=len(human)) + ".")
         return None
 
+    if not decide:
+        return Results(_insert_corrected(results.summary, row_estimates,
+                                         "; the verdicts rest on the raw figures"),
+                       results.verdicts, results.details)
     return Results(_insert_corrected(results.summary, row_estimates),
                    _replace_verdicts(results.verdicts, redo), results.details)
 
