@@ -421,3 +421,37 @@ def test_retention_gets_corrected_leak_rates_and_keeps_its_verdicts(tmp_path, mo
     assert rows and all("the verdicts rest on the raw figures" in r["control"] for r in rows)
     assert results["verdicts"] == raw["verdicts"]
     assert results["scorer_error"]["n_labelled"] == len(pii)
+
+
+def test_mitigation_gets_corrected_attribute_rows_and_keeps_its_verdicts(tmp_path,
+                                                                          monkeypatch):
+    """A small mitigation run asked of the contract suite's scripted model (it always says
+    male); a person reads every other labelled reply as a refusal."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_audit_contract import SCRIPTED, ScriptedModel, _case
+
+    from telltale.audit import audit_class
+    from telltale.runner import run_audit
+
+    monkeypatch.setattr("telltale.runner.open_model",
+                        lambda options, spec=None, **kw: ScriptedModel())
+    cls = audit_class("mitigate")
+    options = RunOptions(out=tmp_path / "run", model=SCRIPTED, no_cache=True, batch_size=4,
+                         max_failure_share=0.9)
+    raw = run_audit(cls(cls.config_class(**_case("mitigate", tmp_path))), options).results
+    run = RunDir(options.out)
+    answers = [r for r in run.records() if r.error is None and r.parsed.get("status")]
+    append_labels(run.path / LABELS_FILE, [
+        make_label(r.key, "ana", "refusal") if i % 2 else
+        make_label(r.key, "ana", r.parsed["status"], label=r.parsed.get("label"))
+        for i, r in enumerate(answers)])
+    results = score_run(run)
+    rows = [r for r in results["summary"] if r["metric"].endswith(", corrected")]
+    assert any(r["metric"].startswith("gender refusal rate") for r in rows)
+    assert all("the verdicts rest on the raw figures" in r["control"] for r in rows)
+    refusal = next(r for r in rows if r["metric"].startswith("gender refusal rate"))
+    assert refusal["value"] > 0.3  # the scorer saw no refusal, the person half of them
+    assert results["verdicts"] == raw["verdicts"]

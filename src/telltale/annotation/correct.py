@@ -147,7 +147,8 @@ def _replace_verdicts(verdicts: list[Verdict],
 
 def carry_in(audit: str, run: Any, records: list[Any], results: Results) -> Results:
     """The audit's results with the scorer's error carried in (module doc): the attribute
-    and disclosure audits get corrected rows and verdicts, the others the agreement alone;
+    and disclosure audits get corrected rows and verdicts, retention and mitigation
+    corrected rows (their verdicts compare variants and stay), the others the agreement;
     unchanged without labels and without a second parse. ``telltale.runner`` calls this
     after the audit's metrics (the audits do not import this package: it reads their
     verdict rules)."""
@@ -155,6 +156,8 @@ def carry_in(audit: str, run: Any, records: list[Any], results: Results) -> Resu
         results = correct_attributes(run, records, results)
     elif audit == "disclosure" and "disclosure" in results.details:
         results = correct_disclosure(run, records, results, results.details["disclosure"])
+    elif audit == "mitigate" and results.details.get("attributes"):
+        results = correct_mitigation(run, records, results)
     elif audit == "retention" and "retention" in results.details:
         results = correct_retention(run, records, results, results.details["retention"])
     return agreement_only(run, records, results)
@@ -200,18 +203,52 @@ def correct_retention(run: Any, records: list[Any], results: Results,
 def correct_attributes(run: Any, records: list[Any], results: Results) -> Results:
     """The attribute audit's results with the scorer's error carried in (module doc);
     ``results.details["metrics"]`` is :func:`telltale.attributes.metrics.summarise`'s."""
+    cells = _attribute_error(run, records, results)
+    return results if cells is None else _attribute_rows_and_verdicts(results, cells)
+
+
+def correct_mitigation(run: Any, records: list[Any], results: Results) -> Results:
+    """A mitigation run's attribute accuracy (all questions) and refusal rate per defence,
+    corrected beside the raw rows; its verdicts (per defence, against the original) rest on
+    the raw figures, and the rows' control says so."""
+    from telltale.mitigate.config import label
+
+    cells = _attribute_error(run, [r for r in records if "attribute" in r.probe
+                                   and r.parsed], results)
+    if cells is None:
+        return results
+    corrected: dict[str, tuple[Mapping[str, Any], int]] = {}
+    for cell in cells:
+        axes = _cell_axes(cell["cell"])
+        if "defence" not in axes or axes.get("condition", "original") != "original":
+            continue
+        named = (f"{axes.get('attribute')} {{}} ({axes.get('mode')}), "
+                 f"{label(axes['defence'])}")
+        for rate, metric in (("accuracy_all", "accuracy, all questions"),
+                             ("refusal_rate", "refusal rate")):
+            if rate in cell["rates"]:
+                corrected[named.format(metric)] = (cell["rates"][rate], cell["n_labelled"])
+    return Results(_insert_corrected(results.summary, corrected,
+                                     "; the verdicts rest on the raw figures"),
+                   results.verdicts, results.details)
+
+
+def _attribute_error(run: Any, records: list[Any],
+                     results: Results) -> list[dict[str, Any]] | None:
+    """``scorer_error`` (and ``scorer_agreement``) of attribute records into
+    ``results.details``; the corrected cells, None without labels on them."""
     between = parser_agreement(records)
     labels = run_labels(run)
     if between is not None:
         results.details["scorer_agreement"] = between
     if labels is None:
-        return results
+        return None
     from telltale.annotation.measure import attribute_agreement, corrected_attribute_cells
 
     found = attribute_agreement(records, labels.by_key)
     if not found["n"]:
         log.warning("%s: no label matches a scored attribute record", run.path)
-        return results
+        return None
     error: dict[str, Any] = {"annotator": labels.annotator,
                              "other_annotators": labels.others, "n_labelled": found["n"],
                              "weighted_by_draw": labels.sample is not None,
@@ -223,7 +260,7 @@ def correct_attributes(run: Any, records: list[Any], results: Results) -> Result
     cells = corrected_attribute_cells(records, labels.by_key, labels.sample)
     error["corrected"] = cells
     results.details["scorer_error"] = error
-    return _attribute_rows_and_verdicts(results, cells)
+    return cells
 
 
 def _cell_axes(cell: str) -> dict[str, str]:
