@@ -1,8 +1,8 @@
 """The scorer's error carried into an audit's results, when the run holds human labels.
 
-``telltale score RUN`` calls this from the audits' metrics, after the raw figures are
-computed. Without ``labels.jsonl`` in the run (or with nothing in it that matches a scored
-record) the results pass through unchanged. With labels:
+``telltale score RUN`` (:func:`telltale.runner.score_run`) calls :func:`carry_in` after the
+audit's metrics have computed the raw figures. Without ``labels.jsonl`` in the run (or
+with nothing in it that matches a scored record) the results pass through unchanged. With labels:
 
 - ``results.json`` gains ``scorer_error``: who labelled, how many replies, the scorer's
   agreement with them (confusion matrix, agreement and Cohen's kappa with bootstrap
@@ -13,7 +13,9 @@ record) the results pass through unchanged. With labels:
   (``"<metric>, corrected"``; control ``"raw X; corrected for scorer error measured on N
   labelled replies"``);
 - the verdict of each cell is decided on the corrected figure; its text quotes the raw one
-  and says so when the correction changed the conclusion.
+  and says so when the correction changed the conclusion (attribute and disclosure audits;
+  retention and mitigation get corrected rows, their verdicts compare variants on the raw
+  figures and the rows' control says so).
 
 Attribute cells are corrected by the calibration estimator (a many-valued outcome), PII
 rates by Rogan-Gladen with the scorer's error pooled over the PII types and framings of the
