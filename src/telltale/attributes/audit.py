@@ -164,8 +164,6 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
                 "What the model answers, with or without a truth to score it against "
                 "(HearSay's blind test)")
     _figures(run, metrics, attributes)
-    # with human labels in the run, telltale.runner carries the scorer's error in
-    # (telltale.annotation.correct)
     return Results(summary, verdicts + parse_health(metrics, records), {"metrics": metrics})
 
 

@@ -162,8 +162,6 @@ def disclosure_metrics(run: RunDir, records: list[Record]) -> Results:
                 ["framing", "scenario", "ASR", "ASR low", "ASR high", "refuse", "trials"],
                 "Attack success per framing x scenario (Wilson 95% intervals)")
     _heatmap(run, grid)
-    # with human labels in the run, telltale.runner carries the scorer's error in
-    # (telltale.annotation.correct)
     return Results(summary, disclosure_verdicts(summary_data), {
         "disclosure": summary_data, "counts": {"forms": len({r.sample_id for r in records})}})
 
