@@ -213,23 +213,35 @@ def correct_mitigation(run: Any, records: list[Any], results: Results) -> Result
     """A mitigation run's attribute accuracy (all questions) and refusal rate per defence,
     corrected beside the raw rows; its verdicts (per defence, against the original) rest on
     the raw figures, and the rows' control says so."""
-    from telltale.mitigate.config import label
-
     cells = _attribute_error(run, [r for r in records if "attribute" in r.probe
                                    and r.parsed], results)
     if cells is None:
         return results
+    # the rows name a defence as the report does; mitigation writes them in the order of
+    # its details (attribute -> mode -> version), which gives each version its name
+    names: dict[tuple[str, str, str], str] = {}
+    for attribute, modes in results.details["attributes"].items():
+        for mode, versions in modes.items():
+            start = f"{attribute} accuracy, all questions ({mode}), "
+            shown = [row.metric[len(start):] for row in results.summary
+                     if row.metric.startswith(start)]
+            if len(shown) == len(versions):
+                names.update({(attribute, mode, v): n for v, n in zip(versions, shown,
+                                                                       strict=True)})
     corrected: dict[str, tuple[Mapping[str, Any], int]] = {}
     for cell in cells:
         axes = _cell_axes(cell["cell"])
-        if "defence" not in axes or axes.get("condition", "original") != "original":
+        if axes.get("condition", "original") != "original":
             continue
-        named = (f"{axes.get('attribute')} {{}} ({axes.get('mode')}), "
-                 f"{label(axes['defence'])}")
+        shown_as = names.get((axes.get("attribute", ""), axes.get("mode", ""),
+                              axes.get("defence", "")))
+        if shown_as is None:
+            continue
         for rate, metric in (("accuracy_all", "accuracy, all questions"),
                              ("refusal_rate", "refusal rate")):
             if rate in cell["rates"]:
-                corrected[named.format(metric)] = (cell["rates"][rate], cell["n_labelled"])
+                corrected[f"{axes['attribute']} {metric} ({axes['mode']}), {shown_as}"] = (
+                    cell["rates"][rate], cell["n_labelled"])
     return Results(_insert_corrected(results.summary, corrected,
                                      "; the verdicts rest on the raw figures"),
                    results.verdicts, results.details)
