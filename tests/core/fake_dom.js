@@ -25,7 +25,7 @@ const doc = {
   addEventListener(n, f) { (this.listeners = this.listeners || {})[n] = f; },
 };
 global.document = doc;
-global.location = {hash: "#label=1"};
+global.location = {hash: "#labelling=1"};
 global.localStorage = {store: {}, getItem(k) { return this.store[k] || null; }, setItem(k, v) { this.store[k] = v; }};
 global.window = {};
 global.Blob = class { constructor(parts) { this.parts = parts; } };

@@ -344,7 +344,7 @@ def test_the_browser_reading_of_a_pii_record_is_a_label_entry(tmp_path):
 @pytest.mark.skipif(__import__("shutil").which("node") is None, reason="needs node")
 def test_the_labelling_page_runs_and_its_keys_label_rows(tmp_path):
     """The whole page script on a minimal DOM (tests/core/fake_dom.js), opened as
-    samples.html#label=1: Enter accepts the first row, 2 gives the second the second
+    samples.html#labelling=1: Enter accepts the first row, 2 gives the second the second
     label, j skips one, r marks a refusal; the cursor follows."""
     import subprocess
     from pathlib import Path
@@ -455,3 +455,33 @@ def test_mitigation_gets_corrected_attribute_rows_and_keeps_its_verdicts(tmp_pat
     refusal = next(r for r in rows if r["metric"].startswith("gender refusal rate"))
     assert refusal["value"] > 0.3  # the scorer saw no refusal, the person half of them
     assert results["verdicts"] == raw["verdicts"]
+
+
+def test_the_labelling_mode_in_a_real_browser(tmp_path):
+    """samples.html#labelling=1&drawn=drawn in headless chromium: no console error, the label
+    column with the scorer's reading, accept and the correction menu, the drawn filter."""
+    import re
+    import shutil
+    import sys
+    from pathlib import Path
+
+    if shutil.which("chromium") is None:
+        pytest.skip("Debian chromium is not installed")
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from browser import chromium
+
+    from telltale.annotation.draw import SAMPLE_FILE, extend_sample
+    from telltale.samples import write_samples
+
+    run = _attribute_run(tmp_path / "run")
+    _attribute_labels(run)
+    score_run(run)
+    extend_sample(run.path / SAMPLE_FILE, run.records(), 5, seed=0)
+    write_samples(run)
+    dom, console = chromium(f"{(run.path / 'samples.html').as_uri()}#labelling=1&drawn=drawn",
+                            tmp_path / "profile", "--dump-dom")
+    assert not console, console
+    assert "<th>your label</th>" in dom and 'class="labelling"' in dom
+    assert len(re.findall(r'<tr data-key="', dom)) == 5  # the drawn records only
+    assert "scorer: answer: " in dom and ">accept</button>" in dom
+    assert "label: answer: " in dom  # a drawn record the run already holds a label for
