@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from telltale.annotation.correct import corrected_beside
 from telltale.findings import Verdict
 from telltale.tables import MISSING, format_cell, format_estimate, to_latex, to_markdown
 
@@ -219,9 +220,16 @@ def attribute_rows(runs: Sequence[RunView]) -> tuple[list[dict[str, Any]], list[
             for attribute in attributes:
                 cell = run.results["metrics"].get(attribute, {}).get(mode, {})
                 real, quiet = cell.get("original", {}), cell.get("silence", {})
-                row[f"{attribute} acc."] = _cell(real.get("accuracy_answered"))
-                row[f"{attribute} refusal"] = _cell(real.get("refusal_rate"))
-                row[f"{attribute} silence acc."] = _cell(quiet.get("accuracy_answered"))
+                summary = run.results.get("summary", [])
+                row[f"{attribute} acc."] = corrected_beside(
+                    summary, f"{attribute} accuracy, answered replies ({mode})",
+                    _cell(real.get("accuracy_answered")))
+                row[f"{attribute} refusal"] = corrected_beside(
+                    summary, f"{attribute} refusal rate ({mode})",
+                    _cell(real.get("refusal_rate")))
+                row[f"{attribute} silence acc."] = corrected_beside(
+                    summary, f"{attribute} accuracy on silence, answered replies ({mode})",
+                    _cell(quiet.get("accuracy_answered")))
             rows.append(row)
     return rows, columns
 
@@ -236,7 +244,9 @@ def disclosure_rows(runs: Sequence[RunView]) -> tuple[list[dict[str, Any]], list
         by = run.results["disclosure"]["by_framing"]
         row: dict[str, Any] = {"run": run.label}
         for framing in framings:
-            row[f"{framing} ASR"] = _cell(by.get(framing, {}).get("asr"))
+            row[f"{framing} ASR"] = corrected_beside(
+                run.results.get("summary", []), f"attack success rate ({framing})",
+                _cell(by.get(framing, {}).get("asr")))
             row[f"{framing} refuse"] = _cell(by.get(framing, {}).get("refuse_rate"))
         rows.append(row)
     return rows, columns
@@ -262,6 +272,16 @@ def membership_rows(runs: Sequence[RunView]) -> tuple[list[dict[str, Any]], list
 LAYOUTS = {"attributes": ("Accuracy and refusal by run and attribute", attribute_rows),
            "disclosure": ("Attack success and refusal by run and framing", disclosure_rows),
            "membership": ("Membership AUC beside the blind baselines", membership_rows)}
+
+
+def scorer_error_rows(runs: Sequence[RunView]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Each run's scorer against its human labels (and against the other scorer), where
+    the run has them: the rows of its report's scorer-error table."""
+    from telltale.annotation.correct import SCORER_ERROR_COLUMNS
+    from telltale.annotation.correct import scorer_error_rows as rows_of
+
+    rows = [{"run": run.label, **row} for run in runs for row in rows_of(run.results)]
+    return rows, ["run", *SCORER_ERROR_COLUMNS]
 
 
 def _html_table(rows: list[dict[str, Any]], columns: list[str], kind: str) -> str:
@@ -306,6 +326,9 @@ def compare_runs(paths: Sequence[Path], out: Path) -> Path:
         title, layout = LAYOUTS[audit]
         sections.append((title, *layout(runs)))
     sections.append(("Headline figures", *summary_rows(runs)))
+    errors = scorer_error_rows(runs)
+    if errors[0]:
+        sections.append(("Scorer error (corrected rows above use it)", *errors))
     for group in seed_groups(runs):
         sections.append((f"Spread over seeds: {', '.join(r.name for r in group)} (same "
                          "model and data)", *seed_rows(group)))

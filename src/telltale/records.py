@@ -62,6 +62,10 @@ class Record:
     system: str | None = None
     output: str | None = None
     parsed: dict[str, Any] = field(default_factory=dict)
+    #: every parse a scorer has made of the reply, by scorer ("rules", "judge"), so that a
+    #: run scored by the rules and by a judge compares them without asking again;
+    #: ``parsed`` is the current one. Left out of ``records.jsonl`` while empty.
+    parsed_by: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, Any] = field(default_factory=dict)
     token_stats: dict[str, list[float]] | None = None
     labels: dict[str, Any] = field(default_factory=dict)
@@ -71,6 +75,8 @@ class Record:
         # the fields hold no dataclasses, and _json_safe copies every container it meets,
         # so asdict's deep copy (two thirds of the time, issue 26) adds nothing
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        if not fields["parsed_by"]:
+            del fields["parsed_by"]
         return json.dumps(_json_safe(fields), ensure_ascii=False, sort_keys=True)
 
     @classmethod

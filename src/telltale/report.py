@@ -94,6 +94,33 @@ def _summary_table(summary: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def scorer_error_section(results: dict[str, Any]) -> list[str]:
+    """How wrong the scorer is on this run, where it holds human labels or two parses:
+    agreement and Cohen's kappa per class, and how many replies they rest on."""
+    from telltale.annotation.correct import SCORER_ERROR_COLUMNS, scorer_error_rows
+
+    rows = scorer_error_rows(results)
+    if not rows:
+        return []
+    error = results.get("scorer_error") or {}
+    intro = ("<p>The scorer's labels against people's on a sample of this run's replies "
+             "(and against the other scorer where both parsed them). Rows ending in "
+             "<i>, corrected</i> above carry this error into the headline; the verdicts "
+             "are decided on them.</p>" if error.get("corrected") else
+             "<p>The scorer's labels against people's on a sample of this run's replies "
+             "(and against the other scorer where both parsed them); this audit's rates "
+             "are not corrected for it.</p>" if error else
+             "<p>The two scorers' parses of the same replies against each other.</p>")
+    out = ["<div class='wrap'><table class='summary'><thead><tr>"
+           + "".join(f"<th>{html.escape(c)}</th>" for c in SCORER_ERROR_COLUMNS)
+           + "</tr></thead><tbody>"]
+    for row in rows:
+        out.append("<tr>" + "".join(f"<td>{_fmt(row[c])}</td>" for c in SCORER_ERROR_COLUMNS)
+                   + "</tr>")
+    out.append("</tbody></table></div>")
+    return ["<h2>Scorer error</h2>" + intro + "".join(out)]
+
+
 #: fewest verdicts shown open; every headline, leak and caution is open whatever their number
 VERDICTS_SHOWN = 2
 #: a verdict longer than this shows its first clause and folds the rest
@@ -286,6 +313,7 @@ def render(run: RunDir) -> str:
                      if audit in ("membership", "mitigate") else "") + ".</p>")
     if results.get("summary"):
         parts.append("<h2>Headline figures</h2>" + _summary_table(results["summary"]))
+    parts += scorer_error_section(results)
     tables = sorted(run.tables.glob("*.md"))
     if tables:
         parts.append("<h2>Tables</h2>")

@@ -185,6 +185,12 @@ def _score(run: RunDir, audit: Audit | None, options: RunOptions | None) -> dict
     if scorer is not None:
         scorer(ok)
     found = audit.metrics(run, ok)  # may add per-record scores too (an attack's score)
+    if any(r.parsed_by for r in ok) or (run.path / "labels.jsonl").exists():
+        # human labels in the run: the scorer's agreement with them, and the headline
+        # rates and verdicts corrected for its error; two kept parses: their agreement
+        from telltale.annotation.correct import carry_in
+
+        found = carry_in(audit.name, run, ok, found)
     if records:
         run.rewrite_records(records)
     results: dict[str, Any] = {"audit": audit.name, "scorer": options.scorer,

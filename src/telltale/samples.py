@@ -210,6 +210,27 @@ def _embedded(files: dict[str, Path], run: RunDir) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _labelling(run: RunDir, records: list[Record]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each labelable record's reading and label (:mod:`telltale.annotation.browser`), and
+    the page's labelling settings with the annotator whose labels are shown."""
+    from telltale.annotation.browser import labelling
+    from telltale.annotation.correct import run_labels
+
+    try:
+        from telltale.attributes.taxonomy import from_dict
+
+        taxonomy = from_dict(run.read_json("taxonomy.json"))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        taxonomy = None
+    from telltale.annotation.draw import SAMPLE_FILE, read_sample
+
+    found = run_labels(run)
+    drawn = {item["key"] for item in read_sample(run.path / SAMPLE_FILE)}
+    rows, settings = labelling(records, taxonomy, found.by_key if found else {}, drawn)
+    settings["annotator"] = found.annotator if found else ""
+    return rows, settings
+
+
 def write_samples(run: RunDir, jobs: int = 2) -> Path:
     """Write ``samples.js`` and ``samples.html`` into the run directory (re-creating the
     media of silence, noise and TTS probes first, :mod:`telltale.heard`); the page."""
@@ -225,9 +246,12 @@ def write_samples(run: RunDir, jobs: int = 2) -> Path:
         audit = None
     heard = heard_files(run, records, audit, samples, int(info.get("seed") or 0), jobs)
     ranked = ranks(records)
+    labelled, settings = _labelling(run, records)
     rows, files = [], {}
     for index, record in enumerate(records):
         row = browser_row(record, index, ranked.get(record.key))
+        if record.key in labelled:  # the labelling mode's reading and any label given
+            row.update(labelled[record.key])
         sample = samples.get(record.sample_id)
         if "member" in row["truth"] and "transcript" not in row["truth"] and sample \
                 and sample.text:
@@ -243,7 +267,7 @@ def write_samples(run: RunDir, jobs: int = 2) -> Path:
             row["media_note"] = f"{row.get('media_note', 'media')} (file {path} not found)"
         rows.append(row)
     data = {"audit": info.get("audit", ""), "model": str(info.get("model") or ""),
-            "records": rows, "media": _embedded(files, run),
+            "records": rows, "media": _embedded(files, run), "labelling": settings,
             "embed_bytes": EMBED_TOTAL_BYTES}
     # "</" would end the script element early in a page that inlined it; escaped, it is
     # the same JSON

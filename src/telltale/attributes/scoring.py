@@ -18,10 +18,16 @@ from telltale.records import Record
 from telltale.scorers import Scorer, per_record
 
 
-def _store(record: Record, answer: ParsedAnswer, parser: str) -> None:
+def _store(record: Record, answer: ParsedAnswer, parser: str,
+           judge: str | None = None) -> None:
     truth = record.labels.get(record.probe["attribute"])
     record.parsed = {"label": answer.label, "status": answer.status, "hedged": answer.hedged,
                      "evidence": answer.evidence, "parser": parser}
+    if judge is not None:
+        record.parsed["judge"] = judge
+    # the other scorer's parse stays beside this one (rules, judge and human labels are
+    # compared without asking again)
+    record.parsed_by = {**record.parsed_by, parser: dict(record.parsed)}
     record.scores = {"correct": bool(answer.label is not None and answer.label == truth)}
 
 
@@ -49,7 +55,7 @@ class JudgeScorer:
             answers = judge_answer(self.judge, [rec.output for rec in mine],
                                    self.taxonomy[attribute])
             for rec, answer in zip(mine, answers, strict=True):
-                _store(rec, answer, "judge")
+                _store(rec, answer, "judge", getattr(self.judge, "fingerprint", None))
 
 
 def answer_row(record: Record, **extra: Any) -> dict[str, Any]:
