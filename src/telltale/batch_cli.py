@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def _batch_run(args: argparse.Namespace) -> tuple[RunDir, str, str]:
     """The run directory, its model spec and the served model it names; refuses a run
     that is not on the batch-file route."""
-    from telltale.models.openai_api import BATCH, parse_openai_spec
+    from telltale.models.openai_spec import BATCH, parse_openai_spec
     from telltale.rundir import RunDir
 
     run = RunDir(args.run_dir)

@@ -51,7 +51,7 @@ def organism_card(model: str | None) -> dict[str, Any] | None:
     """The card of the calibration organism a model spec runs, directly (``organism:DIR``)
     or served by ``telltale serve`` (``openai:organism:DIR@URL``, whose served model id is
     the organism's spec); None for any other model or a card that cannot be found."""
-    from telltale.models.openai_api import parse_openai_spec
+    from telltale.models.openai_spec import parse_openai_spec
 
     spec = str(model or "")
     if spec.startswith("openai:"):

@@ -8,7 +8,7 @@ import pytest
 from telltale.cli import main
 from telltale.config import ConfigError, RunOptions
 from telltale.models import ModelSpecError, check_spec
-from telltale.models.openai_api import parse_openai_spec
+from telltale.models.openai_spec import parse_openai_spec
 
 URL = "http://127.0.0.1:9/v1"
 

@@ -14,12 +14,8 @@ from scripted import Flaky
 
 from telltale.models import UnsupportedRequest, load_model
 from telltale.models.base import STAT_NAMES, DecodingConfig, Request
-from telltale.models.openai_api import (
-    OpenAIModel,
-    RemoteError,
-    parse_openai_spec,
-    stats_from_top_logprobs,
-)
+from telltale.models.openai_api import OpenAIModel, RemoteError, stats_from_top_logprobs
+from telltale.models.openai_spec import parse_openai_spec
 from telltale.models.serve_cli import free_port, launch
 
 

@@ -24,7 +24,7 @@ class Carded(BaseModel):
 def test_models_lists_the_chosen_name_and_the_cards_phrasings(text_only):
     from starlette.testclient import TestClient
 
-    from telltale.models.openai_api import served_prompts
+    from telltale.models.openai_spec import served_prompts
 
     listing = TestClient(build_app(Carded(), "org", text_only=text_only)).get("/v1/models")
     entry = listing.json()["data"][0]

@@ -69,7 +69,7 @@ def check_spec(spec: str) -> None:
         raise ModelSpecError(f"model spec {spec!r}: no model directory at {rest.split('?')[0]}")
     try:
         if scheme == "openai":
-            from telltale.models.openai_api import parse_openai_spec
+            from telltale.models.openai_spec import parse_openai_spec
 
             parse_openai_spec(rest)
         elif scheme == "hf":
@@ -97,7 +97,7 @@ def load_model(spec: str, batch_size: int | None = None, **options: Any) -> Targ
     module, _, name = BACKENDS[scheme].partition(":")
     backend = getattr(importlib.import_module(module), name)
     if scheme == "openai":
-        from telltale.models.openai_api import parse_openai_spec
+        from telltale.models.openai_spec import parse_openai_spec
 
         try:
             model, base_url, spec_options = parse_openai_spec(rest)
