@@ -38,6 +38,7 @@ def small(block: str, port: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # every audit of the block in turn: 10 minutes at load 8
 def test_the_readme_example_block_runs_top_to_bottom(tmp_path):
     block = example_block(README.read_text(encoding="utf-8"))
     assert "openai:closed@" not in block and "hf:/models" not in block  # examples only
