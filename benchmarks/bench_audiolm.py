@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_audiolm.py --out runs/audiolm [--clips 96] [--seed 0]
         [--steps corpus,build,dose,membership,attributes,mitigate] [--limit N]
+        [--samples 5] [--tts-k 3]
 
 Steps (each skipped when its output exists, so a stopped benchmark resumes):
 
@@ -53,14 +54,23 @@ def _results(run: Path) -> dict[str, Any]:
 
 
 def membership_figures(run: Path) -> dict[str, Any]:
-    """MIA AUC, dataset inference and the verdict of a membership run."""
+    """MIA AUC, dataset inference and the verdicts of a membership run, read where
+    ``telltale.membership.scoring`` writes them: ``diagnosis`` (the indicator attack's
+    verdict against the blind baselines), ``dataset_inference`` (``test`` on the model's
+    features, ``blind_test`` on the blind scores, its own ``verdict``) and the typed
+    ``verdicts`` list of every audit."""
     r = _results(run)
     dataset = r.get("dataset_inference", {})
+    test, blind_test = dataset.get("test") or {}, dataset.get("blind_test") or {}
+    diagnosis = r.get("diagnosis", {})
     return {"auc": r["attack"]["aggregated"]["auc"],
             "tpr_at_1pct_fpr": r["attack"]["aggregated"].get("tpr_at_1pct_fpr"),
-            "dataset_inference_p": dataset.get("p"),
-            "dataset_inference_blind_p": dataset.get("blind_test", {}).get("p"),
-            "verdict": r["diagnosis"]["verdict"], "verdict_text": r["diagnosis"]["text"],
+            "dataset_inference_p": test.get("p"),
+            "dataset_inference_blind_p": blind_test.get("p"),
+            "dataset_inference_verdict": (dataset.get("verdict") or {}).get("verdict"),
+            "dataset_inference_text": (dataset.get("verdict") or {}).get("text"),
+            "verdict": diagnosis.get("verdict"), "verdict_text": diagnosis.get("text"),
+            "verdicts": r.get("verdicts", []),
             "blind": {f: v.get("auc") for f, v in r.get("blind", {}).items()
                       if isinstance(v, dict) and "auc" in v},
             "disentanglement": {c: v.get("auc") for c, v in
@@ -85,9 +95,10 @@ def dose_figure(points: list[dict[str, Any]], out: Path) -> Path:
     axes[0].axhline(0.5, color="k", ls=":", lw=0.8, label="chance")
     axes[0].set_ylabel("MIA AUC (95% CI)")
     axes[0].set_ylim(0.3, 1.0)
-    axes[1].semilogy(epochs, [max(p["dataset_inference_p"], 1e-300) for p in points],
-                     marker="o")
-    axes[1].axhline(0.05, color="k", ls=":", lw=0.8, label="p = 0.05")
+    di = [(e, p["dataset_inference_p"]) for e, p in zip(epochs, points, strict=True)
+          if p["dataset_inference_p"] is not None]
+    axes[1].semilogy([e for e, _ in di], [max(v, 1e-300) for _, v in di], marker="o")
+    axes[1].axhline(0.01, color="k", ls=":", lw=0.8, label="alpha 0.01")
     axes[1].set_ylabel("dataset inference p-value")
     axes[2].plot(epochs, [p["nll_members"] for p in points], marker="o", label="members")
     axes[2].plot(epochs, [p["nll_heldout"] for p in points], marker="s", label="held out")
@@ -110,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", default=",".join(STEPS))
     parser.add_argument("--limit", type=int, default=None,
                         help="clips of the attribute and mitigation audits (default: all)")
+    parser.add_argument("--dose-epochs", default=None,
+                        help="comma-separated stage-2 epochs of the dose series to audit "
+                             "(default: every saved checkpoint; the stage-1 model always)")
+    parser.add_argument("--samples", type=int, default=5,
+                        help="black-box draws per clip in the membership step (default 5)")
+    parser.add_argument("--tts-k", type=int, default=3,
+                        help="TTS voices per clip in the membership step (default 3)")
     args = parser.parse_args(argv)
     steps = args.steps.split(",")
     out = args.out
@@ -117,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_path = out / "bench.json"
     bench = json.loads(bench_path.read_text()) if bench_path.exists() else {}
     bench["machine"] = machine_info()
+    bench.setdefault("settings", {}).update(
+        {"clips": args.clips, "seed": args.seed, "limit": args.limit,
+         "samples": args.samples, "tts_k": args.tts_k, "dose_epochs": args.dose_epochs})
     corpus, model = out / "corpus", out / "model"
     manifest = model / "membership.csv"
     limit = ["--limit", args.limit] if args.limit else []
@@ -151,7 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     if "dose" in steps:
         history = {h["epoch"]: h for h in card["stages"]["stage2"]["history"]}
         points = []
-        for name, epoch in [("stage1", 0), *card["checkpoints"]["dose_series"].items()]:
+        series = card["checkpoints"]["dose_series"]
+        if args.dose_epochs:
+            wanted = {int(e) for e in args.dose_epochs.split(",")}
+            series = {n: e for n, e in series.items() if e in wanted}
+        for name, epoch in [("stage1", 0), *series.items()]:
             run = out / "runs" / f"dose-{name}"
             if not (run / "results.json").exists():
                 timed(f"dose-{name}", lambda m=model / name, r=run: _telltale(
@@ -171,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             "--methods", "indicators,blackbox,dataset,reference",
             "--reference-model", f"hf:{reference}",
             "--conditions", "original,silence,noise,tts", "--seed", args.seed,
-            "--no-cache"), membership_figures(run))[1])
+            "--samples", args.samples, "--tts-k", args.tts_k, "--no-cache"),
+            membership_figures(run))[1])
     if "attributes" in steps:
         run = out / "runs" / "attributes"
         timed("attributes", lambda: (_telltale(
