@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_audiolm.py --out runs/audiolm [--clips 96] [--seed 0]
-        [--steps corpus,build,dose,membership,attributes,mitigate] [--limit N]
+        [--steps corpus,build,dose,whitebox,membership,attributes,mitigate] [--limit N]
         [--samples 5] [--tts-k 3]
 
 Steps (each skipped when its output exists, so a stopped benchmark resumes):
@@ -15,6 +15,9 @@ Steps (each skipped when its output exists, so a stopped benchmark resumes):
   baselines) on the stage-1 model and on every stage-2 checkpoint, the same clips each
   time; ``dose_response.png`` plots MIA AUC and the dataset-inference p-value against the
   stage-2 epochs, with the members' and held-out clips' transcript loss from the card;
+- ``whitebox``: the membership audit with ``--target reference`` (the manifest's transcript
+  scored, no generation) on the stage-1 model and every audited dose checkpoint: the
+  loss signal whatever the model says when asked to transcribe;
 - ``membership``: the full membership audit of the target (indicators, black-box, dataset
   inference, reference = the stage-1 model; original, silence, noise, TTS);
 - ``attributes``: all eight attributes, direct / CoT / defense, silence control;
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -38,7 +42,7 @@ from typing import Any
 
 from machine import load_average, machine_info
 
-STEPS = ("corpus", "build", "dose", "membership", "attributes", "mitigate")
+STEPS = ("corpus", "build", "dose", "whitebox", "membership", "attributes", "mitigate")
 
 
 def _telltale(*args: Any) -> None:
@@ -47,6 +51,17 @@ def _telltale(*args: Any) -> None:
     proc = subprocess.run(cmd, check=False)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}")
+
+
+def update_bench(path: Path, **entries: Any) -> dict[str, Any]:
+    """Merge ``entries`` into ``bench.json`` as it is on disk now (steps of two benchmark
+    processes may run at once) and write it whole (a rename, so it is never torn)."""
+    bench = json.loads(path.read_text()) if path.exists() else {}
+    bench.update(entries)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(bench, indent=2) + "\n")
+    tmp.replace(path)
+    return bench
 
 
 def _results(run: Path) -> dict[str, Any]:
@@ -133,11 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     bench_path = out / "bench.json"
-    bench = json.loads(bench_path.read_text()) if bench_path.exists() else {}
-    bench["machine"] = machine_info()
-    bench.setdefault("settings", {}).update(
-        {"clips": args.clips, "seed": args.seed, "limit": args.limit,
-         "samples": args.samples, "tts_k": args.tts_k, "dose_epochs": args.dose_epochs})
+    settings = {"clips": args.clips, "seed": args.seed, "limit": args.limit,
+                "samples": args.samples, "tts_k": args.tts_k, "dose_epochs": args.dose_epochs}
+    update_bench(bench_path, machine=machine_info())
     corpus, model = out / "corpus", out / "model"
     manifest = model / "membership.csv"
     limit = ["--limit", args.limit] if args.limit else []
@@ -146,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         load = load_average()
         started = time.perf_counter()
         figures = work()
-        bench[name] = {"seconds": round(time.perf_counter() - started, 1),
-                       "load_average_at_start": load, **(figures or {})}
-        bench_path.write_text(json.dumps(bench, indent=2) + "\n")
-        print(f"{name}: {bench[name]['seconds']} s (load {load})", flush=True)
+        entry = {"seconds": round(time.perf_counter() - started, 1),
+                 "load_average_at_start": load, "load_average_at_end": load_average(),
+                 "settings": settings, **(figures or {})}
+        update_bench(bench_path, **{name: entry})
+        print(f"{name}: {entry['seconds']} s (load {load})", flush=True)
 
     if "corpus" in steps and not (corpus / "manifest.csv").exists():
         _telltale("corpus", "speech", "--out", corpus, "--clips", args.clips,
@@ -169,13 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     target = model / card["checkpoints"]["target"]
     reference = model / card["checkpoints"]["reference"]
 
+    series = card["checkpoints"]["dose_series"]
+    if args.dose_epochs:
+        wanted = {int(e) for e in args.dose_epochs.split(",")}
+        series = {n: e for n, e in series.items() if e in wanted}
     if "dose" in steps:
         history = {h["epoch"]: h for h in card["stages"]["stage2"]["history"]}
         points = []
-        series = card["checkpoints"]["dose_series"]
-        if args.dose_epochs:
-            wanted = {int(e) for e in args.dose_epochs.split(",")}
-            series = {n: e for n, e in series.items() if e in wanted}
         for name, epoch in [("stage1", 0), *series.items()]:
             run = out / "runs" / f"dose-{name}"
             if not (run / "results.json").exists():
@@ -186,9 +200,17 @@ def main(argv: list[str] | None = None) -> int:
             points.append({"epoch": epoch, "checkpoint": name, **membership_figures(run),
                            "nll_members": history[epoch]["transcript_nll_members"],
                            "nll_heldout": history[epoch]["transcript_nll_heldout"]})
-        bench["dose_response"] = points
-        bench["dose_figure"] = str(dose_figure(points, out))
-        bench_path.write_text(json.dumps(bench, indent=2) + "\n")
+        update_bench(bench_path, dose_response=points,
+                     dose_figure=str(dose_figure(points, out)))
+    if "whitebox" in steps:
+        for name in ["stage1", *series]:
+            run = out / "runs" / f"whitebox-{name}"
+            if not (run / "results.json").exists():
+                timed(f"whitebox-{name}", lambda m=model / name, r=run: (_telltale(
+                    "membership", "--model", f"hf:{m}", "--data", manifest, "--out", r,
+                    "--methods", "indicators,dataset", "--conditions", "original",
+                    "--target", "reference", "--seed", args.seed, "--no-cache"),
+                    membership_figures(r))[1])
     if "membership" in steps:
         run = out / "runs" / "membership"
         timed("membership", lambda: (_telltale(
