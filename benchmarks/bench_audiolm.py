@@ -64,6 +64,23 @@ def update_bench(path: Path, **entries: Any) -> dict[str, Any]:
     return bench
 
 
+ATTRIBUTES = ("gender", "age", "accent", "education", "income", "social_stratum", "health",
+              "bmi")
+
+
+def attribute_manifest(manifest: Path, out: Path) -> Path:
+    """``manifest`` with a blank column for every attribute it has no truth for: the
+    attribute audit asks every attribute whose column exists and reports, for a blank one,
+    the refusal rate and the answers' spread instead of an accuracy."""
+    from telltale.manifest import read_table, write_manifest
+
+    rows = read_table(manifest)
+    for row in rows:
+        for attribute in ATTRIBUTES:
+            row.setdefault(attribute, "")
+    return write_manifest(out, rows)
+
+
 def _results(run: Path) -> dict[str, Any]:
     return json.loads((run / "results.json").read_text())
 
@@ -222,9 +239,10 @@ def main(argv: list[str] | None = None) -> int:
             membership_figures(run))[1])
     if "attributes" in steps:
         run = out / "runs" / "attributes"
+        asked = attribute_manifest(manifest, out / "attributes.csv")
         timed("attributes", lambda: (_telltale(
-            "attributes", "--model", f"hf:{target}", "--data", manifest, "--out", run,
-            "--attributes", "gender,age,accent,education,income,social_stratum,health,bmi",
+            "attributes", "--model", f"hf:{target}", "--data", asked, "--out", run,
+            "--attributes", ",".join(ATTRIBUTES),
             "--modes", "direct,cot,defense", "--seed", args.seed, "--no-cache", *limit),
             {"summary": _results(run)["summary"],
              "verdicts": _results(run)["verdicts"]})[1])

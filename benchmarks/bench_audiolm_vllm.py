@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             clock = time.perf_counter()
             limit = (["--limit", attributes_config["limit"]]
                      if attributes_config.get("limit") else [])
-            _telltale("attributes", "--model", spec, "--data", model / "membership.csv",
+            _telltale("attributes", "--model", spec, "--data", attributes_config["data"],
                       "--out", vllm_attributes,
                       "--attributes", ",".join(attributes_config["attributes"]),
                       "--modes", ",".join(attributes_config["modes"]), "--seed", args.seed,
