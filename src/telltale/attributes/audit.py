@@ -113,8 +113,9 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
             blind = conditions.get("silence")
             if real is None:
                 continue
+            # beside its cells, a mode holds the real-vs-silence test ("blind_bias")
             answers += [answer_row_of(attribute, mode, condition, cell)
-                        for condition, cell in conditions.items()]
+                        for condition, cell in conditions.items() if condition != "blind_bias"]
             if not real["labelled"]:
                 summary.append(_entropy_row(attribute, mode, real, blind))
             verdicts.append(cell_verdict(attribute, mode, real, blind))
