@@ -110,37 +110,48 @@ def membership_figures(run: Path) -> dict[str, Any]:
             "methods": {k: r[k] for k in ("blackbox", "reference") if k in r}}
 
 
-def dose_figure(points: list[dict[str, Any]], out: Path) -> Path:
-    """MIA AUC (with its interval), the dataset-inference p-value and the transcript loss
-    of members and held-out clips against stage-2 epochs."""
+def dose_figure(points: list[dict[str, Any]], out: Path,
+                whitebox: list[dict[str, Any]] | None = None,
+                history: list[dict[str, Any]] | None = None) -> Path:
+    """MIA AUC (with its interval) and the dataset-inference p-value against stage-2 epochs,
+    for the audit of the model's own transcription and, where the ``whitebox`` step ran,
+    for the manifest transcript scored; the transcript loss of members and held-out clips
+    after every epoch of the build (``history``, else the audited points)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [p["epoch"] for p in points]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3))
-    auc = [p["auc"]["value"] for p in points]
-    err = [[p["auc"]["value"] - p["auc"]["low"] for p in points],
-           [p["auc"]["high"] - p["auc"]["value"] for p in points]]
-    axes[0].errorbar(epochs, auc, yerr=err, marker="o", capsize=3)
+    series = [("own transcription", points, "o")]
+    if whitebox:
+        series.append(("manifest transcript (white-box)", whitebox, "s"))
+    for label, rows, marker in series:
+        epochs = [p["epoch"] for p in rows]
+        auc = [p["auc"]["value"] for p in rows]
+        err = [[p["auc"]["value"] - p["auc"]["low"] for p in rows],
+               [p["auc"]["high"] - p["auc"]["value"] for p in rows]]
+        axes[0].errorbar(epochs, auc, yerr=err, marker=marker, capsize=3, label=label)
+        di = [(p["epoch"], p["dataset_inference_p"]) for p in rows
+              if p["dataset_inference_p"] is not None]
+        axes[1].semilogy([e for e, _ in di], [max(v, 1e-300) for _, v in di],
+                         marker=marker, label=label)
     axes[0].axhline(0.5, color="k", ls=":", lw=0.8, label="chance")
     axes[0].set_ylabel("MIA AUC (95% CI)")
-    axes[0].set_ylim(0.3, 1.0)
-    di = [(e, p["dataset_inference_p"]) for e, p in zip(epochs, points, strict=True)
-          if p["dataset_inference_p"] is not None]
-    axes[1].semilogy([e for e, _ in di], [max(v, 1e-300) for _, v in di], marker="o")
+    axes[0].set_ylim(0.0, 1.05)
     axes[1].axhline(0.01, color="k", ls=":", lw=0.8, label="alpha 0.01")
     axes[1].set_ylabel("dataset inference p-value")
-    axes[2].plot(epochs, [p["nll_members"] for p in points], marker="o", label="members")
-    axes[2].plot(epochs, [p["nll_heldout"] for p in points], marker="s", label="held out")
+    losses = history or points
+    epochs = [h["epoch"] for h in losses]
+    axes[2].plot(epochs, [h["nll_members"] for h in losses], marker="o", label="members")
+    axes[2].plot(epochs, [h["nll_heldout"] for h in losses], marker="s", label="held out")
     axes[2].set_ylabel("transcript NLL (nats/token)")
     for ax in axes:
         ax.set_xlabel("stage-2 epochs (0: stage-1 model)")
         ax.legend(fontsize=7)
     fig.tight_layout()
     path = out / "dose_response.png"
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
@@ -217,8 +228,14 @@ def main(argv: list[str] | None = None) -> int:
             points.append({"epoch": epoch, "checkpoint": name, **membership_figures(run),
                            "nll_members": history[epoch]["transcript_nll_members"],
                            "nll_heldout": history[epoch]["transcript_nll_heldout"]})
+        whitebox = [{"epoch": epoch, **membership_figures(out / "runs" / f"whitebox-{name}")}
+                    for name, epoch in [("stage1", 0),
+                                        *card["checkpoints"]["dose_series"].items()]
+                    if (out / "runs" / f"whitebox-{name}" / "results.json").exists()]
+        losses = [{"epoch": h["epoch"], "nll_members": h["transcript_nll_members"],
+                   "nll_heldout": h["transcript_nll_heldout"]} for h in history.values()]
         update_bench(bench_path, dose_response=points,
-                     dose_figure=str(dose_figure(points, out)))
+                     dose_figure=str(dose_figure(points, out, whitebox, losses)))
     if "whitebox" in steps:
         for name in ["stage1", *series]:
             run = out / "runs" / f"whitebox-{name}"
