@@ -163,3 +163,25 @@ def test_attributes_without_truth_report_their_answer_spread():
     assert summary.value == pytest.approx(spread / math.log2(3)) and summary.n == 4
     assert "commonest 'middle' 75% of 4 answers" in summary.control
     assert "on silence 0.00 of 1.58 bits" in summary.control
+
+
+def test_a_run_with_the_silence_control_scores(tmp_path):
+    """A mode holds its real-vs-silence test ("blind_bias") beside its cells: the answer
+    table must skip it (scoring such a run once raised KeyError 'answer_distribution')."""
+    from telltale.attributes.audit import attribute_metrics
+    from telltale.attributes.taxonomy import default_taxonomy
+    from telltale.records import Record
+    from telltale.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    run.create()
+    run.write_json("taxonomy.json", default_taxonomy().to_dict())
+    records = [Record(key=f"s{i}|gender|direct|{condition}", sample_id=f"s{i}",
+                      probe={"attribute": "gender", "mode": "direct", "condition": condition},
+                      parsed={"status": "answer", "label": "male"},
+                      labels={"gender": ("male", "female")[i % 2]})
+               for i in range(6) for condition in ("original", "silence")]
+    found = attribute_metrics(run, records)
+    assert "blind_bias" in found.details["metrics"]["gender"]["direct"]
+    table = (run.tables / "answer_distribution.md").read_text()
+    assert "blind_bias" not in table and "silence" in table
