@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_audiolm import _telltale, membership_figures
+from bench_audiolm import _telltale, membership_figures, update_bench
 from machine import load_average
 
 from telltale import stats
@@ -95,11 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vllm-python", default=None,
                         help="python of the vLLM environment (default: scripts/vllm_env.sh)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--attributes-limit", type=int, default=None,
+                        help="clips of the vLLM attribute run (default: the hf run's); "
+                             "another limit writes runs/attributes-vllm-limit<N>, and the "
+                             "hf comparison covers the probes both runs asked")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="no server: compare the runs a previous call made")
     args = parser.parse_args(argv)
     out = args.out
     bench_path = out / "bench.json"
-    bench = json.loads(bench_path.read_text())
-    python = args.vllm_python or subprocess.run(
+    python = args.vllm_python or args.compare_only or subprocess.run(
         ["bash", str(Path(__file__).parent.parent / "scripts" / "vllm_env.sh")],
         check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     model = out / "model"
@@ -107,44 +112,67 @@ def main(argv: list[str] | None = None) -> int:
     name = card["checkpoints"]["target"]
     hf_membership, hf_attributes = out / "runs" / f"dose-{name}", out / "runs" / "attributes"
     vllm_membership = out / "runs" / "membership-vllm"
-    vllm_attributes = out / "runs" / "attributes-vllm"
     attributes_config = json.loads((hf_attributes / "run.json").read_text())["config"]
+    if args.attributes_limit and args.attributes_limit != attributes_config.get("limit"):
+        attributes_config["limit"] = args.attributes_limit
+        vllm_attributes = out / "runs" / f"attributes-vllm-limit{args.attributes_limit}"
+    else:
+        vllm_attributes = out / "runs" / "attributes-vllm"
 
     from telltale.audiolm.vllm_server import vllm_server
 
-    result: dict[str, Any] = {"load_average_at_start": load_average()}
-    started = time.perf_counter()
-    with vllm_server(model / name, python, out / "vllm-server.log") as spec:
-        result["server_start_seconds"] = round(time.perf_counter() - started, 1)
-        clock = time.perf_counter()
-        _telltale("membership", "--model", spec, "--data", model / "membership.csv",
-                  "--out", vllm_membership, "--methods", "indicators,dataset",
-                  "--conditions", "original", "--seed", args.seed, "--no-cache")
-        result["membership_seconds"] = round(time.perf_counter() - clock, 1)
-        clock = time.perf_counter()
-        limit = ["--limit", attributes_config["limit"]] if attributes_config.get("limit") \
-            else []
-        _telltale("attributes", "--model", spec, "--data", model / "membership.csv",
-                  "--out", vllm_attributes,
-                  "--attributes", ",".join(attributes_config["attributes"]),
-                  "--modes", ",".join(attributes_config["modes"]), "--seed", args.seed,
-                  "--no-cache", *limit)
-        result["attributes_seconds"] = round(time.perf_counter() - clock, 1)
+    key = "vllm" if vllm_attributes.name == "attributes-vllm" else f"vllm-{vllm_attributes.name}"
+    result: dict[str, Any]
+
+    if args.compare_only:  # the runs are there: compare them again, no server
+        result = json.loads(bench_path.read_text())[key]
+    else:
+        result = {"load_average_at_start": load_average()}
+        started = time.perf_counter()
+        with vllm_server(model / name, python, out / f"{key}-server.log") as spec:
+            result["server_start_seconds"] = round(time.perf_counter() - started, 1)
+            # a finished run is kept: an openai: fingerprint holds the server's URL, whose
+            # port changes with every start, so a resume would be refused
+            if not (vllm_membership / "results.json").exists():
+                clock = time.perf_counter()
+                _telltale("membership", "--model", spec, "--data", model / "membership.csv",
+                          "--out", vllm_membership, "--methods", "indicators,dataset",
+                          "--conditions", "original", "--seed", args.seed, "--no-cache")
+                result["membership_seconds"] = round(time.perf_counter() - clock, 1)
+                result["load_average_after_membership"] = load_average()
+                update_bench(bench_path, **{key: result})
+            clock = time.perf_counter()
+            limit = (["--limit", attributes_config["limit"]]
+                     if attributes_config.get("limit") else [])
+            _telltale("attributes", "--model", spec, "--data", attributes_config["data"],
+                      "--out", vllm_attributes,
+                      "--attributes", ",".join(attributes_config["attributes"]),
+                      "--modes", ",".join(attributes_config["modes"]), "--seed", args.seed,
+                      "--no-cache", *limit)
+            result["attributes_seconds"] = round(time.perf_counter() - clock, 1)
+            result["load_average_at_end"] = load_average()
+        update_bench(bench_path, **{key: result})
     result["membership"] = membership_figures(vllm_membership)
-    result["membership_hf"] = membership_figures(hf_membership)
-    result["membership_agreement"] = agreement(hf_membership, vllm_membership)
-    result["attributes_summary"] = json.loads(
-        (vllm_attributes / "results.json").read_text())["summary"]
+    pairs = [("attributes", hf_attributes, vllm_attributes)]
+    if (hf_membership / "results.json").exists():
+        result["membership_hf"] = membership_figures(hf_membership)
+        result["membership_agreement"] = agreement(hf_membership, vllm_membership)
+        pairs.insert(0, ("membership", hf_membership, vllm_membership))
+    else:
+        result["membership_hf"] = f"{hf_membership} has no results yet (bench_audiolm.py dose)"
+    vllm_results = json.loads((vllm_attributes / "results.json").read_text())
+    result["attributes_summary"] = vllm_results["summary"]
+    result["attributes_verdicts"] = vllm_results["verdicts"]
+    result["attributes_run"] = vllm_attributes.name
     result["attributes_agreement"] = reply_agreement(hf_attributes, vllm_attributes)
-    for kind, pair in (("membership", (hf_membership, vllm_membership)),
-                       ("attributes", (hf_attributes, vllm_attributes))):
-        proc = subprocess.run([sys.executable, "-m", "telltale", "-q", "compare", *map(str, pair),
-                               "--out", str(out / f"compare-{kind}")],
+    suffix = "" if key == "vllm" else key[len("vllm"):]
+    for kind, hf_run, vllm_run in pairs:
+        proc = subprocess.run([sys.executable, "-m", "telltale", "-q", "compare", str(hf_run),
+                               str(vllm_run), "--out", str(out / f"compare-{kind}{suffix}")],
                               capture_output=True, text=True, check=False)
         result[f"compare_{kind}"] = {"exit": proc.returncode,
                                      "message": (proc.stdout + proc.stderr).strip()[-2000:]}
-    bench["vllm"] = result
-    bench_path.write_text(json.dumps(bench, indent=2) + "\n")
+    update_bench(bench_path, **{key: result})
     print(json.dumps({k: v for k, v in result.items() if "summary" not in k}, indent=2))
     return 0
 

@@ -222,3 +222,25 @@ def test_answers_against_the_truth_beyond_chance_are_a_caution():
     assert cell["accuracy_null"]["below"] and cell["accuracy_answered"]["high"] < 0.5
     verdict = cell_verdict("gender", "direct", cell, None)
     assert verdict.level == Level.CAUTION and "other way round" in verdict.text
+
+
+def test_a_run_with_the_silence_control_scores(tmp_path):
+    """A mode holds its real-vs-silence test ("blind_bias") beside its cells: the answer
+    table must skip it (scoring such a run once raised KeyError 'answer_distribution')."""
+    from telltale.attributes.audit import attribute_metrics
+    from telltale.attributes.taxonomy import default_taxonomy
+    from telltale.records import Record
+    from telltale.rundir import RunDir
+
+    run = RunDir(tmp_path / "run")
+    run.create()
+    run.write_json("taxonomy.json", default_taxonomy().to_dict())
+    records = [Record(key=f"s{i}|gender|direct|{condition}", sample_id=f"s{i}",
+                      probe={"attribute": "gender", "mode": "direct", "condition": condition},
+                      parsed={"status": "answer", "label": "male"},
+                      labels={"gender": ("male", "female")[i % 2]})
+               for i in range(6) for condition in ("original", "silence")]
+    found = attribute_metrics(run, records)
+    assert "blind_bias" in found.details["metrics"]["gender"]["direct"]
+    table = (run.tables / "answer_distribution.md").read_text()
+    assert "blind_bias" not in table and "silence" in table
