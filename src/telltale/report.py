@@ -133,11 +133,6 @@ def _verdict_box(verdict: Verdict) -> str:
     # the same words and colours on every audit's report (telltale.findings.LEVEL_NAMES);
     # a verdict that is no leak finding (a shift in the data) names itself
     level, label, text = verdict.level.value, verdict.name, verdict.text
-    # a text that opens with its own label ("Inconclusive: ...") is not labelled twice
-    opening = re.match(rf"{re.escape(label)}[:.]\s+", text, flags=re.IGNORECASE)
-    if opening:
-        text = text[opening.end():]
-        text = text[:1].upper() + text[1:]
     # a long verdict (the membership diagnosis lists every blind family) opens with its
     # claim and folds the evidence, which follows the first parenthesis
     cut = text.find(" (")
@@ -146,7 +141,10 @@ def _verdict_box(verdict: Verdict) -> str:
                  f"</summary>{html.escape(text)}</details>")
     else:
         shown = html.escape(text)
-    return f"<div class='verdict {html.escape(level)}'><b>{html.escape(label)}.</b> {shown}</div>"
+    # a text that opens with its own label ("Inconclusive: ...") is not labelled twice
+    labelled = re.match(rf"{re.escape(label)}[:.]\s", text, flags=re.IGNORECASE)
+    head = "" if labelled else f"<b>{html.escape(label)}.</b> "
+    return f"<div class='verdict {html.escape(level)}'>{head}{shown}</div>"
 
 
 def verdict_boxes(verdicts: list[Verdict]) -> list[str]:

@@ -109,6 +109,7 @@ def test_an_llm_judge_rescores_stored_replies(demo, tmp_path):
     assert all(r["parsed"]["evidence"] for r in records)  # the judge's own words are kept
 
 
+@pytest.mark.slow  # a minute on 2 cores; the kill -9 of records is in tests/core/test_run_dir.py
 def test_killed_run_resumes_to_the_same_results(demo, tmp_path):
     manifest = demo / "corpus" / "membership.csv"
     model = f"organism:{demo / 'organism'}"

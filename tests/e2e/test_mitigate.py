@@ -10,6 +10,10 @@ from cli import telltale
 
 from telltale.media.audio import save_wav
 
+# the mitigation audit end to end on a small real demo (a minute and more on 2 cores): make
+# test-slow; `make test` keeps its contract-suite run (tests/core/test_audit_contract.py)
+pytestmark = pytest.mark.slow
+
 DEFENCES = ("mcadams", "tts")
 
 
