@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from telltale.console import log, progress
+from telltale.training import optimiser_step
 
 #: transcription requests of the training data; the membership audit asks the first
 TRANSCRIBE = ("Transcribe the audio.", "Write down exactly what the speaker says.",
@@ -257,18 +258,6 @@ def strip_lora(model: Any, merged: dict[str, Any]) -> None:
             setattr(model.get_submodule(parent), child, base)
 
 
-def _step(loss: Any, params: list[Any], optimiser: Any, schedule: Any) -> float:
-    """One optimiser step on ``loss`` (gradients clipped to norm 1); the loss as a float."""
-    import torch
-
-    optimiser.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, 1.0)
-    optimiser.step()
-    schedule.step()
-    return float(loss.detach())
-
-
 def _schedule(optimiser: Any, config: StageConfig, total: int) -> Any:
     import torch
 
@@ -334,7 +323,7 @@ def train_stage1(model: Any, examples: Sequence[Example], encoded: Sequence[tupl
         batch = collate([encoded[i] for i in rows], [features[examples[i].clip] for i in rows],
                         pad_id)
         total, count = answer_nll(model, full_hidden(model, batch, audio_id), batch)
-        losses.append(_step(total.sum() / count.sum(), params, optimiser, schedule))
+        losses.append(optimiser_step(total.sum() / count.sum(), params, optimiser, schedule))
     model.eval()
     if lora:
         strip_lora(model, merged_state(model, lora))
@@ -389,7 +378,7 @@ def train_stage2(model: Any, examples: Sequence[Example], encoded: Sequence[tupl
             batch = collate([items[i][0] for i in rows], [items[i][1] for i in rows], pad_id)
             states = _padded([prefix[i] for i in rows], batch.ids.shape[1])
             total, count = answer_nll(model, top_hidden(model, states, batch, start), batch)
-            losses.append(_step(total.sum() / count.sum(), params, optimiser, schedule))
+            losses.append(optimiser_step(total.sum() / count.sum(), params, optimiser, schedule))
         model.eval()
         history.append({"epoch": epoch, "loss": _mean(losses),
                         "seconds": round(time.perf_counter() - started, 1),

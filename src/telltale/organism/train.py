@@ -30,6 +30,7 @@ from telltale.manifest import load_manifest
 from telltale.media.audio import load_audio
 from telltale.organism.policy import NEUTRAL_SYSTEMS, PRIVACY_SYSTEMS, REFUSALS, TRANSCRIBE, Policy
 from telltale.records import Sample
+from telltale.training import optimiser_step
 
 SIZES: dict[str, dict[str, Any]] = {
     # tiny: seconds, for tests (no pool unless given: it only checks the plumbing)
@@ -475,15 +476,7 @@ def _optimiser(parameters: list[Any], lr: float, steps: int) -> Callable[[Any], 
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr,
                                                    total_steps=max(1, steps), pct_start=0.1)
 
-    def step(loss) -> float:
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimiser.step()
-        schedule.step()
-        return float(loss.detach())
-
-    return step
+    return lambda loss: optimiser_step(loss, parameters, optimiser, schedule)
 
 
 def _train_language_model(net, vocab, codes: dict[int, Any], examples: list[Example],
