@@ -260,6 +260,18 @@ def test_verdicts_and_headline_rows_are_typed(finished, name):
     assert [SummaryRow.from_dict(r) for r in written["summary"]] == found.summary
 
 
+def test_membership_checks_that_the_model_transcribes(finished):
+    # the scripted model describes the speaker when asked to transcribe: the run measures
+    # that against the manifest's transcripts, which the records carry
+    _, options, _, _ = finished["membership"]
+    written = RunDir(options.out).read_results()
+    fidelity = written["transcription"]
+    assert not fidelity["transcribes"] and fidelity["wer"]["value"] > 0.9
+    assert fidelity["most_repeated"]["text"].startswith("the speaker sounds male")
+    row = next(r for r in written["summary"] if r["metric"].startswith("own transcription"))
+    assert row["value"] == fidelity["wer"]["value"] and row["low"] is not None
+
+
 def _flags(parser: argparse.ArgumentParser) -> set[str]:
     return {s for a in parser._actions for s in a.option_strings if s.startswith("--")}
 

@@ -5,14 +5,7 @@ import numpy as np
 import pytest
 
 from telltale.corpus.tts import ENGINES, available_voices, synthesize
-from telltale.mitigate.asr import (
-    heldout_lms,
-    transcribe,
-    wer_difference,
-    wer_estimate,
-    word_errors,
-    write_task_lm,
-)
+from telltale.mitigate.asr import heldout_lms, transcribe, write_task_lm
 from telltale.mitigate.speaker import (
     eer_estimate,
     embed,
@@ -22,6 +15,7 @@ from telltale.mitigate.speaker import (
     trial_rows,
     trials,
 )
+from telltale.wer import word_errors
 
 SENTENCES = ["the weather is cold in the morning", "please call my sister after work",
              "we will drive to the river on sunday", "the office opens at nine today"]
@@ -87,24 +81,6 @@ def test_silence_and_too_little_speech_are_refused():
     click[8000:8040] = 0.5
     with pytest.raises(ValueError, match="too little speech"):
         embed(click)
-
-
-@pytest.mark.parametrize("reference, hypothesis, errors", [
-    ("the cat sat", "the cat sat", 0), ("the cat sat", "the bat sat", 1),
-    ("the cat sat", "the sat", 1), ("the cat sat", "the cat sat down", 1),
-    ("The cat, sat!", "the cat sat", 0), ("well-known fact", "well known fact", 0),
-    ("a b c d", "", 4), ("", "extra words", 2)])
-def test_word_errors(reference, hypothesis, errors):
-    assert word_errors(reference, hypothesis)[0] == errors
-
-
-def test_wer_interval_and_paired_change():
-    estimate = wer_estimate([1, 0, 2, 1], [5, 5, 5, 5], n_boot=200)
-    assert estimate["value"] == pytest.approx(0.2)
-    assert estimate["low"] <= 0.2 <= estimate["high"]
-    change = wer_difference([0] * 20, [1] * 20, [5] * 20, n_boot=200)
-    assert change["diff"] == pytest.approx(0.2) and change["low"] == pytest.approx(0.2)
-    assert change["p"] == pytest.approx(1 / 201)
 
 
 def test_recogniser_with_a_task_model_reads_tts_speech(tmp_path, two_voices):

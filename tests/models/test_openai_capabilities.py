@@ -61,6 +61,26 @@ def test_the_fingerprint_holds_what_the_server_reports_of_its_weights(flaky):
     assert offline.fingerprint == batch and Flaky.hits == 0
 
 
+def test_a_server_that_names_its_weights_is_known_by_them_not_by_its_url(flaky):
+    """A local vLLM gets another port at every start: the same weights reached at another
+    URL keep the fingerprint (the run resumes); a run fingerprinted with the URL resumes at
+    that URL; a server that does not name its weights is still told apart by its URL."""
+    _, url = flaky
+    other_url = url.replace("127.0.0.1", "localhost")  # the same server, another URL
+    assert other_url != url
+    Flaky.entry = {"root": "/models/qwen-a", "max_model_len": 8192}
+    here = OpenAIModel("m", url, capabilities={"generate"})
+    there = OpenAIModel("m", other_url, capabilities={"generate"})
+    assert here.fingerprint == there.fingerprint
+    with_url = OpenAIModel.make_fingerprint(backend="openai", model="m", base_url=url,
+                                            server=None, top_k=20, root="/models/qwen-a",
+                                            max_model_len=8192)
+    assert with_url in here.fingerprint_aliases and with_url not in there.fingerprint_aliases
+    Flaky.entry = {}
+    assert (OpenAIModel("m", url, capabilities={"generate"}).fingerprint
+            != OpenAIModel("m", other_url, capabilities={"generate"}).fingerprint)
+
+
 def test_a_plain_http_proxy_from_the_environment_carries_the_requests(flaky, monkeypatch):
     """HTTP_PROXY is honoured as urllib reads it: requests go to the proxy with the whole
     URL and its credentials. (Loopback targets never use a proxy, so the test lets this

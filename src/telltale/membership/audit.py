@@ -37,6 +37,10 @@ def membership_probes(samples, conditions: list[str], prompt: str, tts_k: int, s
         # replicates keep a voice's clips together (telltale.calibration)
         speaker = sample.extra.get("speaker")
         truth = {"speaker": str(speaker)} if speaker not in (None, "") else {}
+        if sample.text:
+            # what the greedy transcription is checked against (membership.fidelity) and
+            # what a black-box draw is compared with, so scoring needs no manifest
+            truth["transcript"] = sample.text
         for condition in conditions:
             if condition == "tts":
                 for k in range(tts_k):
@@ -154,14 +158,11 @@ class MembershipAudit(Audit):
 
 def _retag(probe: Probe, condition: str, realisation: int) -> Probe:
     """``probe`` asked again on the same original audio, recorded under ``condition``."""
-    # a draw's record carries the transcript SaMIA compares with, so scoring needs no manifest
-    truth = ({**probe.truth, "transcript": probe.sample.text}
-             if condition == DRAW and probe.sample.text else probe.truth)
     # the reference model scores the target's own transcription, so both likelihoods are
     # of the same text (Carlini et al., 2022; Zarifzadeh et al., 2024); with --target
     # reference both score the manifest's transcript already
     source = probe.key if condition == REFERENCE and probe.continuation is None else None
     return dataclasses.replace(probe, key=f"{probe.sample.id}|{condition}|{realisation}",
                                meta={**probe.meta, "condition": condition,
-                                     "realisation": realisation}, truth=truth,
+                                     "realisation": realisation},
                                continuation_of=source)

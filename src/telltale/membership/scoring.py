@@ -20,6 +20,7 @@ from telltale.findings import Results, SummaryRow, Verdict, inconclusive
 from telltale.membership.attack import auc_control
 from telltale.membership.blind import chance_control
 from telltale.membership.config import CONDITIONS, DRAW, REFERENCE, MembershipConfig
+from telltale.membership.fidelity import FIDELITY_WER, qualify, transcription_fidelity
 from telltale.models.base import TokenStats
 from telltale.records import Record
 from telltale.rundir import RunDir
@@ -65,6 +66,9 @@ class _Scoring:
     results: dict[str, Any]
     summary: list[SummaryRow] = field(default_factory=list)
     verdicts: list[Verdict] = field(default_factory=list)
+    #: how well the model transcribes (membership.fidelity); None without transcripts or
+    #: when the manifest's transcripts are what is scored (--target reference)
+    fidelity: dict[str, Any] | None = None
 
     @property
     def originals(self) -> dict[str, Record]:
@@ -121,6 +125,8 @@ def membership_metrics(run: RunDir, config: MembershipConfig,
     s = _Scoring(run, config, groups, ids,
                  np.array([int(originals[i].labels["member"]) for i in ids]), blind,
                  {"blind": blind})
+    if config.target == "self":
+        _transcription_fidelity(s)
     features = None
     if "indicators" in config.methods:
         features = _indicator_attack(s)
@@ -135,6 +141,23 @@ def membership_metrics(run: RunDir, config: MembershipConfig,
     s.results["counts"] = {"samples": len(ids), "members": int(y.sum()),
                            "non-members": int((1 - y).sum())}
     return Results(s.summary, s.verdicts, s.results)
+
+
+def _transcription_fidelity(s: _Scoring) -> None:
+    """The WER of the model's own transcriptions against the manifest's transcripts (the
+    records carry them): the premise of every attack on the own transcription."""
+    fidelity = transcription_fidelity([s.originals[i].output for i in s.ids],
+                                      [s.originals[i].labels.get("transcript") or ""
+                                       for i in s.ids], s.y.tolist(), seed=s.config.seed)
+    if fidelity is None:
+        return
+    s.fidelity = s.results["transcription"] = fidelity
+    s.summary.append(SummaryRow(
+        "own transcription WER against the manifest", fidelity["wer"]["value"],
+        fidelity["wer"].get("low"), fidelity["wer"].get("high"), fidelity["clips"],
+        f"members {format_estimate(fidelity['wer_members'])}, non-members "
+        f"{format_estimate(fidelity['wer_nonmembers'])}; the attack on the own "
+        f"transcription assumes WER <= {FIDELITY_WER}"))
 
 
 def _indicator_attack(s: _Scoring) -> np.ndarray:
@@ -187,7 +210,7 @@ def _indicator_attack(s: _Scoring) -> np.ndarray:
         matrices, y, phase2["attack"]["aggregated"], s.config.folds, s.config.seed,
         s.config.permutations, s.clusters()) if len(condition_scores) > 1 else {}
 
-    verdict = phase2["diagnosis"]
+    verdict = qualify(phase2["diagnosis"], s.fidelity)
     if not basis["exact"]:
         # statistics from top-k log-probabilities: say which indicators are only bounded
         verdict["text"] += (
@@ -268,8 +291,9 @@ def _blackbox_attack(s: _Scoring) -> np.ndarray:
                                 f"{auc_control(phase['attack']['aggregated'])}; {k + 1} model "
                                 "calls per clip"),
                   _tpr_row("black-box TPR at 1% FPR", phase["attack"]["aggregated"], s.y)]
-    s.verdicts.append(Verdict(phase["diagnosis"]["level"], "Black-box (sampled "
-                              "transcriptions): " + phase["diagnosis"]["text"]))
+    qualified = qualify(phase["diagnosis"], s.fidelity)
+    s.verdicts.append(Verdict(qualified["level"], "Black-box (sampled transcriptions): "
+                              + qualified["text"]))
     return X
 
 
@@ -298,7 +322,7 @@ def _dataset_inference(s: _Scoring, features: np.ndarray) -> None:
                    | {smallest})
     curve = di.p_by_size(X, yu, sizes, seed=seed)
     null = di.null_rate(X, yu, draws=100, seed=seed)
-    verdict = di.verdict(test, blind)
+    verdict = qualify(di.verdict(test, blind), s.fidelity)
     reached = next((c["size"] for c in curve if c["median_p"] < di.ALPHA), None)
     s.results["dataset_inference"] = {"test": test, "blind_test": blind, "p_by_size": curve,
                                       "null": null, "verdict": verdict,

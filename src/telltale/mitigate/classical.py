@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from telltale.findings import SummaryRow
-from telltale.mitigate.asr import GENERIC_LM, HELDOUT_LM, wer_difference, wer_estimate, word_errors
+from telltale.mitigate.asr import GENERIC_LM, HELDOUT_LM
 from telltale.mitigate.speaker import (
     eer_estimate,
     semi_informed_trials,
@@ -24,6 +24,7 @@ from telltale.mitigate.speaker import (
     trial_rows,
     trials,
 )
+from telltale.wer import wer_difference, wer_estimate, word_errors
 
 ORIGINAL = "original"
 #: every verification trial's score, one JSON line each, in the run directory

@@ -20,11 +20,13 @@ are built from the top-k log-probabilities (:func:`telltale.models.distribution.
 and marked with ``top_k`` and the tail mass: some are exact, the others only bounded.
 
 The fingerprint holds what the server reports about the weights (``/v1/models``: vLLM's
-``root``, the model path or hub id, and ``max_model_len``) besides the model id, URL and k,
-so weights swapped behind one URL start another run. Runs fingerprinted before that
-(telltale 0.1.0 up to issue 26) resume: their fingerprint is one of
-:attr:`OpenAIModel.fingerprint_aliases`, as is that of a batch-file run of the same served
-model, so a live run completes what the batch files left.
+``root``, the model path or hub id, and ``max_model_len``) besides the model id and k, so
+weights swapped behind one URL start another run; the URL is part of it only where the
+server does not name its weights (a restarted local server on another port resumes).
+Runs fingerprinted before that (telltale 0.1.0 up to issue 26, or with the URL) resume:
+their fingerprint is one of :attr:`OpenAIModel.fingerprint_aliases`, as is that of a
+batch-file run of the same served model, so a live run completes what the batch files
+left.
 
 Credentials (the API key, a URL's userinfo or query values) never reach ``repr``, the
 fingerprint, logs or error messages (:mod:`telltale.credentials`).
@@ -234,9 +236,14 @@ class OpenAIModel(BaseModel):
         parts = {"backend": "openai", "model": self.model, "base_url": self.base_url,
                  "server": self.server_info.get("fingerprint"),
                  "top_k": None if self.exact else k}
-        self.fingerprint = self.make_fingerprint(**parts, **self.identity)
-        # before issue 26 the fingerprint held no identity; such runs resume
-        self.fingerprint_aliases = frozenset({self.make_fingerprint(**parts), *served}
+        # a server that names its weights (vLLM's root) is known by them, not by its URL:
+        # a local server gets another port at every start, and a run must resume on it
+        located = {**parts, **self.identity}
+        self.fingerprint = self.make_fingerprint(
+            **{**located, "base_url": None} if "root" in self.identity else located)
+        # runs fingerprinted with the URL, and before issue 26 without the identity, resume
+        self.fingerprint_aliases = frozenset({self.make_fingerprint(**parts),
+                                              self.make_fingerprint(**located), *served}
                                              - {self.fingerprint})
 
     # the endpoint and what it can do --------------------------------------------------------
