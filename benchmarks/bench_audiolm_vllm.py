@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         with vllm_server(model / name, python, out / f"{key}-server.log") as spec:
             result["server_start_seconds"] = round(time.perf_counter() - started, 1)
-            # a finished run is kept: an openai: fingerprint holds the server's URL, whose
-            # port changes with every start, so a resume would be refused
+            # a finished run is kept (a stopped one resumes on the restarted server: vLLM
+            # names its weights, so the fingerprint does not hold the changing port)
             if not (vllm_membership / "results.json").exists():
                 clock = time.perf_counter()
                 _telltale("membership", "--model", spec, "--data", model / "membership.csv",
