@@ -166,6 +166,20 @@ def test_attributes_without_truth_report_their_answer_spread():
     assert "on silence 0.00 of 1.58 bits" in summary.control
 
 
+def test_an_attribute_without_truth_is_not_scored_however_many_answer():
+    """The real-parts audio LM answered age questions ("The speaker is 48.") with no age in
+    the manifest: the verdict says what was answered, never an accuracy verdict nor
+    "0 replies gave a label"."""
+    from telltale.attributes.verdicts import cell_verdict
+
+    ages = ("10-20", "20-30", "30-40", "40-50", "50-60", "60-70", "70-80", "80-90")
+    rows = [row(f"s{i}", None, "answer", "40-50" if i % 3 else "20-30", attribute="age")
+            for i in range(25)] + [row("s99", None, "unparsed", attribute="age")]
+    verdict = cell_verdict("age", "direct", cell_metrics(rows, ages), None)
+    assert verdict.level == Level.INCONCLUSIVE
+    assert "no truth" in verdict.text and "25 of 26 replies gave a label" in verdict.text
+
+
 def voices(right_voices: int, voices: int = 20, clips: int = 6):
     """``voices`` speakers of ``clips`` clips each, half female; the model answers each
     voice alike every time, rightly for the first ``right_voices``."""

@@ -32,7 +32,7 @@ from telltale.probes import Probe
 from telltale.records import Record
 from telltale.rundir import RunDir
 from telltale.scorers import Scorer
-from telltale.tables import format_cell, write_table
+from telltale.tables import format_cell, format_estimate, write_table
 
 ATTRIBUTE_HELP = ("gender, age, accent, education, income, social_stratum, health, bmi, or "
                   "any the taxonomy file adds")
@@ -117,10 +117,16 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
             # beside its cells, a mode holds the real-vs-silence test ("blind_bias")
             answers += [answer_row_of(attribute, mode, condition, cell)
                         for condition, cell in conditions.items() if condition != "blind_bias"]
-            if not real["labelled"]:
-                summary.append(_entropy_row(attribute, mode, real, blind))
             verdicts.append(cell_verdict(attribute, mode, real, blind))
             unparsed = real["unparsed"] / real["n"] if real["n"] else 0.0
+            refusal_control = f"unparsed {format_cell(unparsed)}" + (
+                f"; on silence {format_estimate(blind['refusal_rate'])}" if blind else "")
+            if not real["labelled"]:
+                # no truth: the answers' spread, never an accuracy against nothing
+                summary += [_entropy_row(attribute, mode, real, blind),
+                            SummaryRow.of(f"{attribute} refusal rate ({mode})",
+                                          real["refusal_rate"], refusal_control)]
+                continue
             # one definition per name: the index and the verdict quote accuracy over
             # answered replies; accuracy over all questions (refusals counted wrong) is its
             # own row
@@ -129,10 +135,10 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
                               real["accuracy_answered"], f"chance {real['chance']:.3f}"),
                 SummaryRow.of(f"{attribute} accuracy, all questions ({mode})",
                               real["accuracy_all"],
-                              (f"majority {real['majority_baseline']:.3f}"
-                               if real["majority_baseline"] is not None else "")
-                              + f"; unparsed {format_cell(unparsed)}"),
-                SummaryRow.of(f"{attribute} refusal rate ({mode})", real["refusal_rate"])]
+                              f"majority {format_cell(real['majority_baseline'])}; "
+                              f"unparsed {format_cell(unparsed)}"),
+                SummaryRow.of(f"{attribute} refusal rate ({mode})", real["refusal_rate"],
+                              refusal_control)]
             if blind:
                 quiet_unparsed = blind["unparsed"] / blind["n"] if blind["n"] else 0.0
                 summary += [
@@ -149,8 +155,10 @@ def attribute_metrics(run: RunDir, records: list[Record]) -> Results:
                           "majority": real["majority_baseline"], "chance": real["chance"],
                           "acc silence": blind["accuracy_all"]["value"] if blind else None,
                           "entropy silence": blind["answer_entropy_bits"] if blind else None})
+        labelled = any(cell.get("original", {}).get("labelled")
+                       for mode, cell in metrics[attribute].items() if mode != "deltas_vs_direct")
         for mode, delta in metrics[attribute].get("deltas_vs_direct", {}).items():
-            for what in ("accuracy", "refusal"):
+            for what in ("accuracy", "refusal") if labelled else ("refusal",):
                 summary.append(SummaryRow(f"{attribute} {what} change, {mode} vs direct",
                                           delta[what]["diff"], n=delta[what]["n"],
                                           control=describe_test(delta[what])))
