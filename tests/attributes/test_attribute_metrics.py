@@ -164,6 +164,9 @@ def test_attributes_without_truth_report_their_answer_spread():
     assert summary.value == pytest.approx(spread / math.log2(3)) and summary.n == 4
     assert "commonest 'middle': 3 of 4 answers" in summary.control
     assert "on silence 0.00 of 1.58 bits" in summary.control
+    # every reply refused: no spread, rather than the entropy 0 of a single answer
+    refused = cell_metrics([row("s1", None, "refusal", attribute="income")], levels)
+    assert _entropy_row("income", "direct", refused, None).value is None
 
 
 def test_an_attribute_without_truth_is_not_scored_however_many_answer():

@@ -79,6 +79,7 @@ def flaky():
     Flaky.models_status = 200
     Flaky.refuse = {}
     Flaky.entry = {}
+    Flaky.end_token = None
     Flaky.poison = None
     Flaky.delay = 0.0
     Flaky.in_flight = Flaky.most_in_flight = 0

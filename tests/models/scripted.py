@@ -32,6 +32,9 @@ class Flaky(BaseHTTPRequestHandler):
     refuse: ClassVar[dict[str, str]] = {}
     #: extra fields of the model's /v1/models entry (vLLM reports root and max_model_len)
     entry: ClassVar[dict] = {}
+    #: a token listed after the text's in ``logprobs.content``, as vLLM lists the
+    #: end-of-turn token that stopped generation (None: none, as OpenAI's API)
+    end_token: ClassVar[str | None] = None
     #: a prompt holding this text gets a 400 (one bad sample)
     poison: str | None = None
     #: seconds before each answer when no script entry says otherwise
@@ -110,6 +113,8 @@ class Flaky(BaseHTTPRequestHandler):
         if request.get("logprobs") and self.give_logprobs:
             k = request["top_logprobs"]
             step = [("ok", [0.6, 0.3, 0.05]), (" go", [0.9, 0.02])]
+            if self.end_token:
+                step.append((self.end_token, [0.8, 0.1]))
             body["choices"][0]["logprobs"] = {"content": [
                 {"token": tok, "logprob": float(np.log(probs[0])), "bytes": None,
                  "top_logprobs": [{"token": f"t{j}", "logprob": float(np.log(q)),

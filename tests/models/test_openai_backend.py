@@ -450,6 +450,26 @@ def test_stats_from_top_logprobs_against_the_full_distribution():
     assert approx.values["entropy"][0] == pytest.approx(-(merged * np.log(merged)).sum())
 
 
+def test_statistics_of_a_generation_are_those_of_its_text_without_the_end_token(flaky):
+    """vLLM lists the end-of-turn token that stopped generation in logprobs.content though
+    the text leaves it out (the real-parts audio LM: "...holds." then "<|im_end|>"); hf:
+    and scoring give the text's tokens alone, so the backend drops it."""
+    from telltale.models.wire import without_end_token
+
+    _, url = flaky
+    Flaky.end_token = "<|im_end|>"
+    got = OpenAIModel("m", url, capabilities={"generate", "stats_on_generate"}).generate(
+        [Request("hi")], with_stats=True)[0]
+    assert got.text == "ok go" and got.stats.tokens == ["ok", " go"]
+    entries = [{"token": "holds"}, {"token": "."}, {"token": "<|im_end|>"}]
+    assert without_end_token(entries, "It holds.", "stop") == entries[:2]
+    # cut at the length limit, every entry is a token of the text; so is a last token the
+    # text ends with, and an OpenAI reply lists no end token at all
+    assert without_end_token(entries[:2], "It holds", "length") == entries[:2]
+    assert without_end_token(entries[:2], "It holds.", "stop") == entries[:2]
+    assert without_end_token([], "", "stop") == []
+
+
 def test_endpoint_options_on_the_command_line_reach_the_backend(flaky, tmp_path):
     from telltale.cli import build_parser
     from telltale.commands import run_options_from_args

@@ -200,8 +200,10 @@ def _entropy_row(attribute: str, mode: str, real: dict[str, Any],
         return (f"{cell['answer_entropy_bits']:.2f} of {cell['answer_entropy_max_bits']:.2f} "
                 f"bits, commonest {top!r}: {count} of {answered} answers")
 
+    # no answers: no spread to measure (not an entropy of 0, which is one answer always)
     share = (real["answer_entropy_bits"] / real["answer_entropy_max_bits"]
-             if real["answer_entropy_max_bits"] else None)
+             if real["answer_entropy_max_bits"] and sum(real["answer_distribution"].values())
+             else None)
     control = "no truth in the manifest; " + spread(real)
     if blind:
         control += "; on silence " + spread(blind)

@@ -74,6 +74,7 @@ from telltale.models.wire import (
     score_fields,
     span_stats,
     stats_from_top_logprobs,
+    without_end_token,
 )
 
 T = TypeVar("T")
@@ -440,7 +441,8 @@ class OpenAIModel(BaseModel):
         if entries is None:
             raise UnsupportedRequest(f"{self.model} at {self.base_url} returned no "
                                      "log-probabilities; per-token statistics need them")
-        return Generation(text, stats_from_top_logprobs(entries, self.top_logprobs))
+        return Generation(text, stats_from_top_logprobs(
+            without_end_token(entries, text, choice.get("finish_reason")), self.top_logprobs))
 
     def score_body(self, request: Request, continuation: str) -> str | None:
         """The JSON text of the scoring request :meth:`score` sends (the user turn, an
