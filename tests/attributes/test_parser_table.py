@@ -47,8 +47,8 @@ def test_parser_and_refusal_detector_reach_95_percent():
 
 ALL_CLASSES = [json.loads(line) for line in
                (Path(__file__).parent / "parser_classes.jsonl").read_text().splitlines()]
-# the classes of issue 13; issue 28's rows are checked by their own tests
-CLASSES = [row for row in ALL_CLASSES if row.get("issue") != 28]
+# the classes of issue 13; issue 28's and issue 22's rows are checked by their own tests
+CLASSES = [row for row in ALL_CLASSES if row.get("issue") is None]
 
 
 def test_class_table_covers_every_class_of_issue_13():
@@ -141,3 +141,22 @@ def test_issue_28_rules_on_rows_they_were_not_tuned_on():
     for miss in misses:
         print("  miss:", miss)
     assert len(misses) / len(unseen) <= 0.1
+
+
+REAL = [row for row in ALL_CLASSES if row.get("issue") == 22]
+
+
+def test_the_real_audio_lms_replies_are_read_as_when_they_were_added():
+    """Every distinct reply of the real-parts audio LM's attribute runs (hf: and vLLM, 16
+    clips, eight attributes, three modes, real audio and silence), labelled by hand from the
+    text alone; "seen" counts them per run. The rules were not changed for them (issue 22
+    leaves the parsers to the scoring-error work): when added, the rules read all but five
+    right ("from North Dakota", "from Washington" and "from Indonesia" as accents; "a dance
+    in the unknown" read as a non-answer; "a young man" as 20-30, which the labels leave
+    unparsed). A change that reads fewer of them right fails."""
+    assert len(REAL) >= 150 and {r["status"] for r in REAL} == {"answer", "unparsed"}
+    assert all(r["seen"] for r in REAL)
+    misses = _misses(REAL)
+    for miss in misses:
+        print("  miss:", miss)
+    assert len(misses) <= 5
