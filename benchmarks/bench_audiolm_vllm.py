@@ -53,16 +53,20 @@ def agreement(hf_run: Path, vllm_run: Path) -> dict[str, Any]:
                                        [b[i]["scores"]["mia_score"] for i in shared])
     same = [i for i in shared if a[i]["output"] == b[i]["output"]]
     logprob, entropy, tail = [], [], []
+    extra_tokens = 0
     for i in same:
         exact, topk = a[i]["token_stats"], b[i]["token_stats"]
+        # token by token from the first: a run made before the openai: backend dropped
+        # vLLM's trailing end-of-turn token has one more, which must not shift the others
         n = min(len(exact["logprob"]), len(topk["logprob"]))
-        if n == 0:
+        extra_tokens += len(topk["logprob"]) - len(exact["logprob"])
+        if n == 0 or exact["tokens"][:n] != topk["tokens"][:n]:
             continue
-        logprob += list(np.abs(np.subtract(exact["logprob"][-n:], topk["logprob"][-n:])))
-        entropy += list(np.subtract(exact["entropy"][-n:], topk["entropy"][-n:]))
-        tail += list(topk.get("tail_mass", [])[-n:])
+        logprob += list(np.abs(np.subtract(exact["logprob"][:n], topk["logprob"][:n])))
+        entropy += list(np.subtract(exact["entropy"][:n], topk["entropy"][:n]))
+        tail += list(topk.get("tail_mass", [])[:n])
     return {"auc_difference_vllm_minus_hf": diff, "clips": len(shared),
-            "identical_transcriptions": len(same),
+            "identical_transcriptions": len(same), "extra_vllm_tokens": extra_tokens,
             "logprob_abs_error": _summary(logprob),
             "entropy_exact_minus_topk": _summary(entropy), "tail_mass": _summary(tail),
             "top_k": b[same[0]]["token_stats"].get("top_k") if same else None}
