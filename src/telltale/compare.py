@@ -5,7 +5,9 @@ papers, as one HTML page and Markdown/LaTeX tables.
   rate per prompt mode, with the silence control beside real audio;
 - disclosure (MM-Privacy): runs x framings, attack success and refuse rate;
 - membership (Lee et al., 2026): runs x datasets, MIA AUC beside the blind-baseline AUCs
-  and the verdict;
+  and the verdict; runs on the same clips are paired with the first (the AUC difference
+  with its paired bootstrap interval, and the statistics token by token where both
+  transcribed a clip alike: exact ones against a server's top-k ones);
 - every audit: the headline rows of each run, metric by metric; the spread of each figure
   over runs that differ in their seed only; every run's verdicts.
 
@@ -32,7 +34,15 @@ from typing import Any
 
 from telltale.annotation.correct import corrected_beside
 from telltale.findings import Verdict
-from telltale.tables import MISSING, format_cell, format_estimate, to_latex, to_markdown
+from telltale.tables import (
+    MISSING,
+    format_cell,
+    format_estimate,
+    format_interval,
+    format_p,
+    to_latex,
+    to_markdown,
+)
 
 #: config fields that may differ between compared runs
 VARYING = ("data", "seed")
@@ -274,6 +284,60 @@ LAYOUTS = {"attributes": ("Accuracy and refusal by run and attribute", attribute
            "membership": ("Membership AUC beside the blind baselines", membership_rows)}
 
 
+def _originals(run: RunView) -> dict[str, Any]:
+    """The scored original-condition records of a membership run, by clip."""
+    from telltale.rundir import RunDir
+
+    return {r.sample_id: r for r in RunDir(run.path).records()
+            if r.error is None and r.probe.get("condition", "original") == "original"}
+
+
+def paired_rows(runs: Sequence[RunView]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Membership runs on the same clips (one model through two backends, two models),
+    each against the first: the paired bootstrap of the MIA AUC difference, and on the
+    clips both transcribed alike, how far the statistics are apart token by token (exact
+    ones against a server's top-k ones: the observed token's log-probability is exact over
+    top-k, the entropy a lower bound)."""
+    from telltale.stats import paired_auc_difference
+
+    columns = ["run", "against", "clips", "MIA AUC difference (this - first)",
+               "identical transcriptions", "|log p difference| mean (max)",
+               "entropy difference, first - this, mean", "tail mass mean"]
+    base = _originals(runs[0])
+    rows = []
+    for run in runs[1:]:
+        other = _originals(run)
+        shared = sorted(i for i in set(base) & set(other)
+                        if base[i].scores.get("mia_score") is not None
+                        and other[i].scores.get("mia_score") is not None)
+        if len({int(base[i].labels["member"]) for i in shared}) < 2:
+            continue  # no clips in common, or one class only: nothing to pair
+        diff = paired_auc_difference([int(base[i].labels["member"]) for i in shared],
+                                     [base[i].scores["mia_score"] for i in shared],
+                                     [other[i].scores["mia_score"] for i in shared])
+        logp, entropy, tail, same = [], [], [], 0
+        for i in shared:
+            a, b = base[i].token_stats or {}, other[i].token_stats or {}
+            if base[i].output != other[i].output or a.get("tokens") != b.get("tokens"):
+                continue
+            same += 1
+            logp += [abs(x - y) for x, y in zip(a["logprob"], b["logprob"], strict=True)]
+            entropy += [x - y for x, y in zip(a["entropy"], b["entropy"], strict=True)]
+            tail += list(b.get("tail_mass") or [])
+        rows.append({
+            "run": run.label, "against": runs[0].label, "clips": len(shared),
+            "MIA AUC difference (this - first)": (
+                f"{format_cell(diff['diff'])} {format_interval(diff['low'], diff['high'])}, "
+                f"p {format_p(diff['p'])}"),
+            "identical transcriptions": same,
+            "|log p difference| mean (max)": (f"{statistics.fmean(logp):.2g} "
+                                              f"({max(logp):.2g})" if logp else MISSING),
+            "entropy difference, first - this, mean": (format_cell(statistics.fmean(entropy))
+                                                       if entropy else MISSING),
+            "tail mass mean": format_cell(statistics.fmean(tail)) if tail else MISSING})
+    return rows, columns
+
+
 def scorer_error_rows(runs: Sequence[RunView]) -> tuple[list[dict[str, Any]], list[str]]:
     """Each run's scorer against its human labels (and against the other scorer), where
     the run has them: the rows of its report's scorer-error table."""
@@ -326,6 +390,9 @@ def compare_runs(paths: Sequence[Path], out: Path) -> Path:
         title, layout = LAYOUTS[audit]
         sections.append((title, *layout(runs)))
     sections.append(("Headline figures", *summary_rows(runs)))
+    paired = paired_rows(runs) if audit == "membership" else ([], [])
+    if paired[0]:
+        sections.append(("Paired on the same clips, against the first run", *paired))
     errors = scorer_error_rows(runs)
     if errors[0]:
         sections.append(("Scorer error (corrected rows above use it)", *errors))

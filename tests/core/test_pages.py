@@ -10,7 +10,6 @@ import shutil
 
 import pytest
 from browser import cells, chromium, needs_chromium
-from fixture_runs import build
 
 from telltale.records import read_records
 
@@ -18,8 +17,8 @@ pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("pages"))
+def runs(fixture_runs):
+    return fixture_runs
 
 
 def _dom(page, fragment: str, profile) -> str:
