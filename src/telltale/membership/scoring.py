@@ -137,6 +137,8 @@ def membership_metrics(run: RunDir, config: MembershipConfig,
         _dataset_inference(s, features)
     if "reference" in config.methods:
         _reference_calibration(s, features)
+    if s.fidelity is not None:  # after the attacks' rows, which it qualifies
+        s.summary.append(_fidelity_row(s.fidelity))
     y = s.y
     s.results["counts"] = {"samples": len(ids), "members": int(y.sum()),
                            "non-members": int((1 - y).sum())}
@@ -149,15 +151,17 @@ def _transcription_fidelity(s: _Scoring) -> None:
     fidelity = transcription_fidelity([s.originals[i].output for i in s.ids],
                                       [s.originals[i].labels.get("transcript") or ""
                                        for i in s.ids], s.y.tolist(), seed=s.config.seed)
-    if fidelity is None:
-        return
-    s.fidelity = s.results["transcription"] = fidelity
-    s.summary.append(SummaryRow(
+    if fidelity is not None:
+        s.fidelity = s.results["transcription"] = fidelity
+
+
+def _fidelity_row(fidelity: dict[str, Any]) -> SummaryRow:
+    return SummaryRow(
         "own transcription WER against the manifest", fidelity["wer"]["value"],
         fidelity["wer"].get("low"), fidelity["wer"].get("high"), fidelity["clips"],
         f"members {format_estimate(fidelity['wer_members'])}, non-members "
         f"{format_estimate(fidelity['wer_nonmembers'])}; the attack on the own "
-        f"transcription assumes WER <= {FIDELITY_WER}"))
+        f"transcription assumes WER <= {FIDELITY_WER}")
 
 
 def _indicator_attack(s: _Scoring) -> np.ndarray:
