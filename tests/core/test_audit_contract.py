@@ -270,6 +270,12 @@ def test_membership_checks_that_the_model_transcribes(finished):
     assert fidelity["most_repeated"]["text"].startswith("the speaker sounds male")
     row = next(r for r in written["summary"] if r["metric"].startswith("own transcription"))
     assert row["value"] == fidelity["wer"]["value"] and row["low"] is not None
+    # the mitigation audit's membership cells score own transcriptions too
+    _, options, _, _ = finished["mitigate"]
+    written = RunDir(options.out).read_results()
+    cells = {v: c for v, c in written["membership"].items() if isinstance(c, dict)}
+    assert cells and all(not c["transcription"]["transcribes"] for c in cells.values())
+    assert any(r["metric"].startswith("own transcription WER, ") for r in written["summary"])
 
 
 def _flags(parser: argparse.ArgumentParser) -> set[str]:

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from telltale.findings import SummaryRow
 from telltale.membership.blackbox import words
 from telltale.tables import format_estimate
 from telltale.wer import wer_estimate, word_errors
@@ -96,3 +97,13 @@ def qualify(verdict: Mapping[str, Any], fidelity: Mapping[str, Any] | None) -> d
         "words, so finding no signal in them does not show that the model memorised "
         "nothing; --target reference scores the manifest's transcripts instead. As scored: "
         + verdict["text"])}
+
+
+def fidelity_row(fidelity: Mapping[str, Any], metric: str) -> SummaryRow:
+    """The headline row of :func:`transcription_fidelity`: the WER, members against
+    non-members, and the threshold the attack assumes."""
+    wer = fidelity["wer"]
+    return SummaryRow(metric, wer["value"], wer.get("low"), wer.get("high"), fidelity["clips"],
+                      f"members {format_estimate(fidelity['wer_members'])}, non-members "
+                      f"{format_estimate(fidelity['wer_nonmembers'])}; the attack on the own "
+                      f"transcription assumes WER <= {FIDELITY_WER}")

@@ -20,7 +20,7 @@ from telltale.findings import Results, SummaryRow, Verdict, inconclusive
 from telltale.membership.attack import auc_control
 from telltale.membership.blind import chance_control
 from telltale.membership.config import CONDITIONS, DRAW, REFERENCE, MembershipConfig
-from telltale.membership.fidelity import FIDELITY_WER, qualify, transcription_fidelity
+from telltale.membership.fidelity import fidelity_row, qualify, transcription_fidelity
 from telltale.models.base import TokenStats
 from telltale.records import Record
 from telltale.rundir import RunDir
@@ -138,7 +138,7 @@ def membership_metrics(run: RunDir, config: MembershipConfig,
     if "reference" in config.methods:
         _reference_calibration(s, features)
     if s.fidelity is not None:  # after the attacks' rows, which it qualifies
-        s.summary.append(_fidelity_row(s.fidelity))
+        s.summary.append(fidelity_row(s.fidelity, "own transcription WER against the manifest"))
     y = s.y
     s.results["counts"] = {"samples": len(ids), "members": int(y.sum()),
                            "non-members": int((1 - y).sum())}
@@ -153,15 +153,6 @@ def _transcription_fidelity(s: _Scoring) -> None:
                                        for i in s.ids], s.y.tolist(), seed=s.config.seed)
     if fidelity is not None:
         s.fidelity = s.results["transcription"] = fidelity
-
-
-def _fidelity_row(fidelity: dict[str, Any]) -> SummaryRow:
-    return SummaryRow(
-        "own transcription WER against the manifest", fidelity["wer"]["value"],
-        fidelity["wer"].get("low"), fidelity["wer"].get("high"), fidelity["clips"],
-        f"members {format_estimate(fidelity['wer_members'])}, non-members "
-        f"{format_estimate(fidelity['wer_nonmembers'])}; the attack on the own "
-        f"transcription assumes WER <= {FIDELITY_WER}")
 
 
 def _indicator_attack(s: _Scoring) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from telltale.findings import Level, Results, SummaryRow, Verdict
+from telltale.membership.fidelity import fidelity_row, qualify, transcription_fidelity
 from telltale.mitigate.asr import GENERIC_LM, HELDOUT_LM
 from telltale.mitigate.config import (
     CLASSICAL_LOG,
@@ -203,6 +204,17 @@ def _membership(records: list[Record], config: MitigateConfig, summary: list[Sum
                     change["low"], change["high"], change["n"],
                     f"paired bootstrap p = {format_p(change['p'])}"))
         verdict = membership_verdict(where, entry, counts)
+        # the attack scores the version's own transcriptions: no signal in what is no
+        # transcription of the clip is no evidence (telltale.membership.fidelity)
+        recs = by_version[version]
+        fidelity = transcription_fidelity(
+            [recs[i].output if i in recs else None for i in ids],
+            [originals[i].labels.get("transcript") or "" for i in ids], y.tolist(),
+            seed=config.seed)
+        if fidelity is not None:
+            entry["transcription"] = fidelity
+            verdict = Verdict.from_dict(qualify(verdict.to_dict(), fidelity))
+            summary.append(fidelity_row(fidelity, f"own transcription WER, {label(version)}"))
         entry["verdict_level"] = verdict.level.value
         verdicts.append(verdict)
     return out
