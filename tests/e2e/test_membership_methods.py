@@ -3,6 +3,7 @@ the black-box attack through a server that returns text only, and reference cali
 
 import json
 
+import pytest
 from cli import served, telltale
 
 
@@ -14,6 +15,8 @@ def _records(run):
     return [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
 
 
+# make test-slow: the default suite's 10-minute budget (18 and 12 s)
+@pytest.mark.slow
 def test_black_box_attack_through_a_text_only_server(demo, tmp_path):
     spec = f"organism:{demo / 'organism'}"
     data = demo / "corpus" / "membership.csv"
@@ -55,6 +58,8 @@ def test_black_box_attack_through_a_text_only_server(demo, tmp_path):
     assert _results(rescored)["blackbox"]["attack"] == blackbox["attack"]
 
 
+# make test-slow: the default suite's 10-minute budget (18 and 12 s)
+@pytest.mark.slow
 def test_a_reference_identical_to_the_target_cancels_every_signal(demo, tmp_path):
     spec = f"organism:{demo / 'organism'}"
     run = tmp_path / "reference"
